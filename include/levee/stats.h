@@ -1,0 +1,69 @@
+/*
+ * Per-lcore counters.
+ *
+ * Each worker owns one struct lv_stats and is its only writer: it bumps
+ * counters with LV_STAT_ADD (a relaxed atomic store of a plain increment,
+ * which compiles to an ordinary add on x86-64 and keeps race detectors
+ * quiet). The control plane reads them with relaxed loads and sums them
+ * (lv_stats_sum); a sum may be a few packets behind, never torn.
+ */
+#ifndef LEVEE_STATS_H
+#define LEVEE_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "levee/wire.h"
+
+/* Why a received frame got no answer. Each has its own counter. */
+#define LV_DROP_REASONS(X)                                                     \
+	X(NOT_IP, "not IPv4/IPv6 (or VLAN-tagged)")                            \
+	X(RUNT_L2, "frame shorter than its headers")                           \
+	X(TRUNCATED, "frame cut short (capture snap length or IP length)")    \
+	X(IP_OPTIONS, "IPv4 options or IPv6 extension headers")                \
+	X(FRAGMENT, "IP fragment")                                             \
+	X(BAD_CHECKSUM, "checksum flagged bad by the driver")                  \
+	X(NOT_UDP, "not UDP")                                                  \
+	X(NOT_PORT53, "UDP not to port 53")                                    \
+	X(NOT_OUR_ADDRESS, "not to a service address")                         \
+	X(MULTI_SEGMENT, "multi-segment mbuf")                                 \
+	X(RUNT_DNS, "DNS message shorter than a header")                       \
+	X(QR_SET, "QR=1: a response, never answered")                          \
+	X(NO_ROOM, "answer does not fit the buffer")                           \
+	X(MISS_RING_FULL, "miss ring full")                                    \
+	X(TX_FULL, "TX queue full")                                            \
+	X(CONTROL_ERROR, "control plane could not answer")
+
+enum lv_drop_reason {
+#define LV_X(name, text) LV_DROP_##name,
+	LV_DROP_REASONS(LV_X)
+#undef LV_X
+	LV_DROP_MAX
+};
+
+struct lv_stats {
+	uint64_t rx;          /* frames received */
+	uint64_t tx;          /* responses handed to the driver */
+	uint64_t queries;     /* DNS queries parsed (any outcome) */
+	uint64_t cache_hits;
+	uint64_t cache_misses;/* sent to the control plane */
+	uint64_t punts;       /* valid queries sent to the control plane */
+	uint64_t from_control;/* answers from the control plane sent */
+	uint64_t truncated;   /* TC=1 answers */
+	uint64_t drop[LV_DROP_MAX];
+	uint64_t rcode[LV_RCODE_MAX];
+} __attribute__((aligned(64)));
+
+#define LV_STAT_ADD(field, n)                                                  \
+	__atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
+#define LV_STAT_INC(field) LV_STAT_ADD(field, 1)
+
+/* Add src into dst field by field (relaxed loads of src). */
+void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src);
+/* Name of a drop reason, for printing. */
+const char *lv_drop_reason_text(enum lv_drop_reason r);
+const char *lv_drop_reason_name(enum lv_drop_reason r);
+/* Print a summary, one counter per line, zero counters left out. */
+void lv_stats_print(FILE *f, const struct lv_stats *s);
+
+#endif
