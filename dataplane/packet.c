@@ -1,0 +1,242 @@
+/*
+ * Frame classification and reply rewriting: the edges of a packet's walk.
+ * The checks a bypass path must make itself, cheapest first: Ethernet type,
+ * IP header sanity (no IPv4 options, no IPv6 extension headers, no
+ * fragments), lengths against what was actually received (a capture's snap
+ * length cuts frames short), UDP to port 53, the service address. A frame is
+ * dropped for its checksum only when the driver flagged it bad.
+ */
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "levee/packet.h"
+
+#define UDP_HDR_LEN  8
+#define IPV4_HDR_LEN 20
+#define IPV6_HDR_LEN 40
+#define IPV4_TTL     64
+
+static bool v4_is_service(const struct lv_addr_filter *f, uint32_t dst)
+{
+	if (f->n_v4 == 0 && f->n_v6 == 0)
+		return true;
+	for (unsigned i = 0; i < f->n_v4; i++)
+		if (f->v4[i] == dst)
+			return true;
+	return false;
+}
+
+static bool v6_is_service(const struct lv_addr_filter *f, const uint8_t *dst)
+{
+	if (f->n_v4 == 0 && f->n_v6 == 0)
+		return true;
+	for (unsigned i = 0; i < f->n_v6; i++)
+		if (memcmp(f->v6[i], dst, 16) == 0)
+			return true;
+	return false;
+}
+
+/* UDP header at off, ip_payload bytes of IP payload: check and fill pi. */
+static unsigned classify_udp(const struct rte_mbuf *m, unsigned off,
+			     unsigned ip_payload, struct lv_pkt_info *pi)
+{
+	const struct rte_udp_hdr *udp =
+	    rte_pktmbuf_mtod_offset(m, const struct rte_udp_hdr *, off);
+	if (ip_payload < UDP_HDR_LEN)
+		return LV_PKT_DROP(LV_DROP_TRUNCATED);
+	if (udp->dst_port != RTE_BE16(LV_DNS_PORT))
+		return LV_PKT_DROP(LV_DROP_NOT_PORT53);
+	unsigned udp_len = rte_be_to_cpu_16(udp->dgram_len);
+	/* the UDP length may be less than the IP payload (padding), never
+	 * more */
+	if (udp_len < UDP_HDR_LEN || udp_len > ip_payload)
+		return LV_PKT_DROP(LV_DROP_TRUNCATED);
+	if (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		return LV_PKT_DROP(LV_DROP_BAD_CHECKSUM);
+	pi->l4_off = (uint16_t)off;
+	pi->dns_off = (uint16_t)(off + UDP_HDR_LEN);
+	pi->dns_len = (uint16_t)(udp_len - UDP_HDR_LEN);
+	return LV_PKT_DNS;
+}
+
+static unsigned classify_ipv4(const struct rte_mbuf *m, unsigned off,
+			      const struct lv_addr_filter *f,
+			      struct lv_pkt_info *pi)
+{
+	if (m->data_len < off + IPV4_HDR_LEN)
+		return LV_PKT_DROP(LV_DROP_RUNT_L2);
+	const struct rte_ipv4_hdr *ip =
+	    rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, off);
+	if (ip->version_ihl != RTE_IPV4_VHL_DEF)
+		return LV_PKT_DROP(LV_DROP_IP_OPTIONS);
+	unsigned total = rte_be_to_cpu_16(ip->total_length);
+	if (total < IPV4_HDR_LEN || total > m->data_len - off)
+		return LV_PKT_DROP(LV_DROP_TRUNCATED);
+	/* MF set or a non-zero offset: a fragment */
+	if (ip->fragment_offset &
+	    rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
+		return LV_PKT_DROP(LV_DROP_FRAGMENT);
+	if (ip->next_proto_id != IPPROTO_UDP)
+		return LV_PKT_DROP(LV_DROP_NOT_UDP);
+	if (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		return LV_PKT_DROP(LV_DROP_BAD_CHECKSUM);
+	unsigned v =
+	    classify_udp(m, off + IPV4_HDR_LEN, total - IPV4_HDR_LEN, pi);
+	if (v != LV_PKT_DNS)
+		return v;
+	if (!v4_is_service(f, ip->dst_addr))
+		return LV_PKT_DROP(LV_DROP_NOT_OUR_ADDRESS);
+	pi->l3_off = (uint16_t)off;
+	pi->ipv6 = 0;
+	return LV_PKT_DNS;
+}
+
+static unsigned classify_ipv6(const struct rte_mbuf *m, unsigned off,
+			      const struct lv_addr_filter *f,
+			      struct lv_pkt_info *pi)
+{
+	if (m->data_len < off + IPV6_HDR_LEN)
+		return LV_PKT_DROP(LV_DROP_RUNT_L2);
+	const struct rte_ipv6_hdr *ip =
+	    rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *, off);
+	if ((rte_be_to_cpu_32(ip->vtc_flow) >> 28) != 6)
+		return LV_PKT_DROP(LV_DROP_NOT_IP);
+	unsigned payload = rte_be_to_cpu_16(ip->payload_len);
+	if (payload > m->data_len - off - IPV6_HDR_LEN)
+		return LV_PKT_DROP(LV_DROP_TRUNCATED);
+	switch (ip->proto) {
+	case IPPROTO_UDP:
+		break;
+	case IPPROTO_FRAGMENT:
+		return LV_PKT_DROP(LV_DROP_FRAGMENT);
+	case IPPROTO_HOPOPTS:
+	case IPPROTO_ROUTING:
+	case IPPROTO_DSTOPTS:
+	case IPPROTO_AH:
+	case IPPROTO_ESP:
+	case 135: /* mobility */
+	case 139: /* HIP */
+	case 140: /* shim6 */
+		return LV_PKT_DROP(LV_DROP_IP_OPTIONS);
+	default:
+		return LV_PKT_DROP(LV_DROP_NOT_UDP);
+	}
+	unsigned v = classify_udp(m, off + IPV6_HDR_LEN, payload, pi);
+	if (v != LV_PKT_DNS)
+		return v;
+	if (!v6_is_service(f, ip->dst_addr))
+		return LV_PKT_DROP(LV_DROP_NOT_OUR_ADDRESS);
+	pi->l3_off = (uint16_t)off;
+	pi->ipv6 = 1;
+	return LV_PKT_DNS;
+}
+
+unsigned lv_pkt_classify(const struct rte_mbuf *m,
+			 const struct lv_addr_filter *f, struct lv_pkt_info *pi)
+{
+	if (m->nb_segs != 1)
+		return LV_PKT_DROP(LV_DROP_MULTI_SEGMENT);
+	if (m->data_len < sizeof(struct rte_ether_hdr))
+		return LV_PKT_DROP(LV_DROP_RUNT_L2);
+	const struct rte_ether_hdr *eth =
+	    rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4))
+		return classify_ipv4(m, sizeof(*eth), f, pi);
+	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV6))
+		return classify_ipv6(m, sizeof(*eth), f, pi);
+	return LV_PKT_DROP(LV_DROP_NOT_IP);
+}
+
+static void swap_l2(struct rte_mbuf *m)
+{
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ether_addr tmp = eth->src_addr;
+	eth->src_addr = eth->dst_addr;
+	eth->dst_addr = tmp;
+}
+
+static void swap_ports(struct rte_udp_hdr *udp, uint16_t udp_len)
+{
+	uint16_t p = udp->src_port;
+	udp->src_port = udp->dst_port;
+	udp->dst_port = p;
+	udp->dgram_len = rte_cpu_to_be_16(udp_len);
+	udp->dgram_cksum = 0;
+}
+
+static void finish_ipv4(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			uint16_t udp_len, const struct lv_tx_offload *tx)
+{
+	struct rte_ipv4_hdr *ip =
+	    rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, pi->l3_off);
+	struct rte_udp_hdr *udp =
+	    rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, pi->l4_off);
+	uint32_t a = ip->src_addr;
+
+	ip->src_addr = ip->dst_addr;
+	ip->dst_addr = a;
+	ip->total_length = rte_cpu_to_be_16((uint16_t)(IPV4_HDR_LEN + udp_len));
+	ip->time_to_live = IPV4_TTL;
+	ip->fragment_offset = 0;
+	ip->type_of_service = 0;
+	ip->hdr_checksum = 0;
+	swap_ports(udp, udp_len);
+	m->l2_len = pi->l3_off;
+	m->l3_len = IPV4_HDR_LEN;
+	if (tx->ipv4_cksum)
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+	else
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	if (tx->udp_cksum) {
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
+		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+	} else {
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	}
+}
+
+static void finish_ipv6(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			uint16_t udp_len, const struct lv_tx_offload *tx)
+{
+	struct rte_ipv6_hdr *ip =
+	    rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, pi->l3_off);
+	struct rte_udp_hdr *udp =
+	    rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, pi->l4_off);
+	uint8_t a[16];
+
+	memcpy(a, ip->src_addr, 16);
+	memcpy(ip->src_addr, ip->dst_addr, 16);
+	memcpy(ip->dst_addr, a, 16);
+	ip->payload_len = rte_cpu_to_be_16(udp_len);
+	ip->hop_limits = IPV4_TTL;
+	swap_ports(udp, udp_len);
+	m->l2_len = pi->l3_off;
+	m->l3_len = IPV6_HDR_LEN;
+	/* the UDP checksum is mandatory over IPv6 (RFC 8200 §8.1) */
+	if (tx->udp_cksum) {
+		m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+		udp->dgram_cksum = rte_ipv6_phdr_cksum(ip, m->ol_flags);
+	} else {
+		udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+	}
+}
+
+void lv_pkt_finish_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			 uint16_t dns_len, const struct lv_tx_offload *tx)
+{
+	uint16_t udp_len = (uint16_t)(UDP_HDR_LEN + dns_len);
+
+	m->data_len = (uint16_t)(pi->dns_off + dns_len);
+	m->pkt_len = m->data_len;
+	/* keep only the buffer-ownership bits: RX flags mean nothing now */
+	m->ol_flags &= RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL;
+	swap_l2(m);
+	if (pi->ipv6)
+		finish_ipv6(m, pi, udp_len, tx);
+	else
+		finish_ipv4(m, pi, udp_len, tx);
+}

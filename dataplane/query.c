@@ -1,0 +1,142 @@
+/*
+ * DNS query parser for the fast path: the second step of a packet's walk,
+ * after the frame classifier has found a UDP datagram to port 53 and before
+ * the cache lookup. Reads the message in place; writes only the caller's
+ * struct lv_query. Checks are ordered cheapest first, each with its reason.
+ */
+#include "levee/query.h"
+#include "levee/hash.h"
+
+/*
+ * Copy the question name lowercased into q->lname, validating labels.
+ * Returns the offset just past the name, or 0 when it is malformed.
+ */
+static unsigned parse_qname(const uint8_t *dns, unsigned len,
+			    struct lv_query *q)
+{
+	unsigned pos = LV_DNS_HDR_LEN;
+	unsigned out = 0;
+
+	for (;;) {
+		if (pos >= len)
+			return 0; /* name runs past the message */
+		uint8_t l = dns[pos];
+		if (l == 0)
+			break;
+		/* 0xC0 is a compression pointer (not allowed in the question
+		 * we echo and key on), 0x40/0x80 are obsolete label types:
+		 * RFC 6891 §5 */
+		if (l > LV_DNS_MAX_LABEL)
+			return 0;
+		/* the name, with this label and the root, must fit 255 */
+		if (out + 1 + l + 1 > LV_DNS_MAX_NAME)
+			return 0;
+		if (pos + 1 + l > len)
+			return 0;
+		q->lname[out++] = l;
+		for (unsigned i = 1; i <= l; i++)
+			q->lname[out++] = lv_wire_lower(dns[pos + i]);
+		pos += 1 + l;
+	}
+	q->lname[out++] = 0;
+	q->qname_len = (uint16_t)out;
+	return pos + 1;
+}
+
+/* EDNS options are TLVs that must tile the RDATA exactly (RFC 6891 §6.1.2). */
+static int options_well_formed(const uint8_t *p, unsigned rdlen)
+{
+	unsigned pos = 0;
+
+	while (pos + 4 <= rdlen)
+		pos += 4 + lv_wire_get16(p + pos + 2);
+	return pos == rdlen;
+}
+
+/*
+ * Parse the first additional record, which must be the OPT for the fast
+ * path. pos is its offset. Returns the result and advances *end past it.
+ */
+static enum lv_parse_result parse_opt(const uint8_t *dns, unsigned len,
+				      unsigned pos, struct lv_query *q,
+				      unsigned *end)
+{
+	if (pos + LV_DNS_OPT_RR_LEN > len)
+		return LV_PARSE_FORMERR;
+	/* OPT's owner is the root; anything else is some other record
+	 * (TSIG, SIG(0), ...) that the control plane has to judge */
+	if (dns[pos] != 0 || lv_wire_get16(dns + pos + 1) != LV_TYPE_OPT)
+		return LV_PARSE_PUNT;
+	unsigned rdlen = lv_wire_get16(dns + pos + 9);
+	if (pos + LV_DNS_OPT_RR_LEN + rdlen > len)
+		return LV_PARSE_FORMERR;
+	if (!options_well_formed(dns + pos + LV_DNS_OPT_RR_LEN, rdlen))
+		return LV_PARSE_FORMERR;
+	q->has_edns = 1;
+	q->edns_udp_size = lv_wire_get16(dns + pos + 3);
+	q->edns_version = dns[pos + 6];
+	q->do_bit = (lv_wire_get16(dns + pos + 7) & LV_EDNS_DO) ? 1 : 0;
+	*end = pos + LV_DNS_OPT_RR_LEN + rdlen;
+	return LV_PARSE_OK;
+}
+
+enum lv_parse_result lv_query_parse(const uint8_t *dns, uint16_t len,
+				    uint64_t hash_seed, struct lv_query *q)
+{
+	q->question_ok = 0;
+	q->has_edns = 0;
+	q->do_bit = 0;
+	q->edns_udp_size = 0;
+	q->edns_version = 0;
+
+	if (len < LV_DNS_HDR_LEN)
+		return LV_PARSE_DROP_RUNT;
+	q->id = lv_wire_get16(dns);
+	q->flags = lv_wire_get16(dns + 2);
+	/* never answer a response: reflection loops start there */
+	if (q->flags & LV_FLAG_QR)
+		return LV_PARSE_DROP_RESPONSE;
+
+	uint16_t qdcount = lv_wire_get16(dns + 4);
+	unsigned pos = 0;
+	if (qdcount == 1) {
+		pos = parse_qname(dns, len, q);
+		if (pos != 0 && pos + 4 <= len) {
+			q->qtype = lv_wire_get16(dns + pos);
+			q->qclass = lv_wire_get16(dns + pos + 2);
+			pos += 4;
+			q->question_end = (uint16_t)pos;
+			q->question_ok = 1;
+		}
+	}
+	/* an opcode we do not implement is NOTIMP whatever its body holds
+	 * (RFC 1035 §4.1.1); the question is echoed when it parsed */
+	if ((q->flags & LV_FLAG_OPCODE) != (LV_OPCODE_QUERY << 11))
+		return LV_PARSE_NOTIMP;
+	/* RFC 9619: a QUERY carries exactly one question */
+	if (!q->question_ok)
+		return LV_PARSE_FORMERR;
+
+	uint16_t ancount = lv_wire_get16(dns + 6);
+	uint16_t nscount = lv_wire_get16(dns + 8);
+	uint16_t arcount = lv_wire_get16(dns + 10);
+	if (ancount != 0 || nscount != 0 || arcount > 1)
+		return LV_PARSE_PUNT;
+	if (arcount == 1) {
+		unsigned end;
+		enum lv_parse_result r = parse_opt(dns, len, pos, q, &end);
+		if (r != LV_PARSE_OK)
+			return r;
+		pos = end;
+	}
+	/* bytes beyond the records the header announces */
+	if (pos != len)
+		return LV_PARSE_FORMERR;
+	/* RFC 6891 §6.1.3: we speak EDNS version 0 only */
+	if (q->has_edns && q->edns_version > 0)
+		return LV_PARSE_BADVERS;
+
+	q->hash = lv_cache_key_hash(hash_seed, q->lname, q->qname_len, q->qtype,
+				    q->qclass, q->do_bit);
+	return LV_PARSE_OK;
+}

@@ -1,0 +1,76 @@
+/*
+ * Frame classification and in-place reply rewriting.
+ *
+ * The first and last steps of a packet's walk on a worker: lv_pkt_classify()
+ * decides whether a received frame is a UDP DNS query levee answers on the
+ * fast path (and where its DNS message starts), and lv_pkt_finish_reply()
+ * turns the same mbuf into the reply frame once the DNS response has been
+ * written over the query. Pure per-packet code: any worker lcore, and the
+ * control plane for frames handed to it. The mbuf stays the caller's.
+ */
+#ifndef LEVEE_PACKET_H
+#define LEVEE_PACKET_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+
+#include "levee/stats.h"
+
+#define LV_MAX_SERVICE_ADDRS 16
+
+/* The service addresses a worker answers on. An empty list (pcap replay
+ * without --address) answers UDP/53 to any destination. Network order. */
+struct lv_addr_filter {
+	uint8_t n_v4;
+	uint8_t n_v6;
+	uint32_t v4[LV_MAX_SERVICE_ADDRS];
+	uint8_t v6[LV_MAX_SERVICE_ADDRS][16];
+};
+
+/* Where the layers of a classified frame start (offsets into the mbuf). */
+struct lv_pkt_info {
+	uint16_t l3_off;
+	uint16_t l4_off;
+	uint16_t dns_off;
+	uint16_t dns_len;
+	uint8_t ipv6;
+};
+
+/* How the port completes checksums on transmit. */
+struct lv_tx_offload {
+	uint8_t ipv4_cksum; /* RTE_ETH_TX_OFFLOAD_IPV4_CKSUM */
+	uint8_t udp_cksum;  /* RTE_ETH_TX_OFFLOAD_UDP_CKSUM */
+};
+
+/* Result of classification: LV_PKT_DNS, or the drop reason + 1. */
+#define LV_PKT_DNS                  0
+#define LV_PKT_DROP(reason)         ((reason) + 1)
+#define LV_PKT_DROP_REASON(verdict) ((enum lv_drop_reason)((verdict)-1))
+
+/*
+ * Classify frame m. Returns LV_PKT_DNS with *pi filled for a UDP datagram
+ * to port 53 on a service address, or LV_PKT_DROP(reason).
+ */
+unsigned lv_pkt_classify(const struct rte_mbuf *m,
+			 const struct lv_addr_filter *f,
+			 struct lv_pkt_info *pi);
+
+/* Bytes the DNS response may occupy from the DNS header on. */
+static inline uint16_t lv_pkt_dns_room(const struct rte_mbuf *m,
+				       const struct lv_pkt_info *pi)
+{
+	uint32_t room =
+	    (uint32_t)rte_pktmbuf_tailroom(m) + m->data_len - pi->dns_off;
+	return room > UINT16_MAX ? UINT16_MAX : (uint16_t)room;
+}
+
+/*
+ * The DNS response (dns_len bytes) is in place: swap MACs, addresses and
+ * ports, set lengths, and complete or request the checksums.
+ */
+void lv_pkt_finish_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			 uint16_t dns_len, const struct lv_tx_offload *tx);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * The worker poll loop.
+ *
+ * A worker lcore owns a set of (port, queue) pairs: only it calls rx_burst
+ * and tx_burst on them. Per iteration it receives a burst, classifies and
+ * parses every frame, looks the queries up in the shared cache in bulk,
+ * writes the answers over the queries, appends the answers the control plane
+ * computed (from the queue's reply ring, of which the worker is the only
+ * consumer), transmits, and reports a quiescent state to the cache.
+ *
+ * struct lv_worker is set up by the control plane before the lcore starts
+ * and is read-only afterwards, except for `stats` (written only by the
+ * worker) and `stop` (written by the control plane). Mbufs received are the
+ * worker's until transmitted, freed, or enqueued to the control ring (then
+ * the control plane's, until it enqueues them to a reply ring).
+ */
+#ifndef LEVEE_WORKER_H
+#define LEVEE_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "levee/cache.h"
+#include "levee/packet.h"
+#include "levee/stats.h"
+
+#define LV_BURST             32
+#define LV_WORKER_MAX_QUEUES 16
+
+struct lv_worker_queue {
+	uint16_t port;
+	uint16_t queue;
+	/* answers from the control plane that leave by this queue (SP/SC:
+	 * control produces, this worker consumes); NULL on all but one queue
+	 * per port */
+	struct rte_ring *replies;
+};
+
+struct lv_worker {
+	unsigned id; /* index, and the cache reader id */
+	unsigned lcore;
+	struct lv_cache *cache;
+	uint64_t hash_seed;
+	const struct lv_addr_filter *filter;
+	struct lv_tx_offload tx_offload;
+	uint16_t udp_max;
+	/* Replay mode: a file is not a lossy link. Wait for ring and TX space
+	 * instead of dropping, and poll RX only when rx_min_free mbufs are
+	 * free (the pcap PMD discards a frame it read if no mbuf is left). */
+	bool lossless;
+	struct rte_mempool *pool;
+	unsigned rx_min_free;
+	/* misses and punts to the control plane (SP/SC: this worker produces,
+	 * the control plane consumes) */
+	struct rte_ring *to_control;
+	unsigned n_queues;
+	struct lv_worker_queue queues[LV_WORKER_MAX_QUEUES];
+	/* set by the control plane to end the loop; read with acquire */
+	uint32_t stop;
+	struct lv_stats stats;
+} __rte_cache_aligned;
+
+/* lcore entry point (rte_eal_remote_launch); arg is the struct lv_worker. */
+int lv_worker_main(void *arg);
+
+/*
+ * Handle n received frames: answers are written in place and stored in
+ * tx[] (returned count); misses and punts go to the control ring; the rest
+ * are freed and counted. The poll loop's core, exported for the benchmark.
+ * Worker lcore only.
+ */
+uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
+				uint16_t n, struct rte_mbuf **tx);
+
+/* Ask the worker to stop (control plane). */
+static inline void lv_worker_request_stop(struct lv_worker *w)
+{
+	/* release: pairs with the worker's acquire load so everything the
+	 * control plane wrote before asking is seen by the worker */
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+}
+
+#endif
