@@ -1,12 +1,13 @@
 /*
  * levee's configuration: command line and YAML file.
  *
- * Control plane only. lv_config_parse() fills a struct lv_config that the
- * caller owns and releases with lv_config_free(). Every error is one line
- * in err naming the option, file, line or key and what was expected.
- * The command line overrides the file, key by key; zones and addresses
- * given on the command line are added to those of the file.
- * docs/configuration.md lists every key.
+ * Control plane only, and only from one thread at a time: the parser uses
+ * getopt_long(), whose state is global. lv_config_parse() fills a struct
+ * lv_config that the caller owns and releases with lv_config_free(). Every
+ * error is one line in err naming the option, file, line or key and what
+ * was expected. The command line overrides the file, key by key; zones and
+ * addresses given on the command line are added to those of the file.
+ * docs/configuration.md lists every option and key.
  */
 #ifndef LEVEE_CONFIG_H
 #define LEVEE_CONFIG_H
@@ -18,7 +19,10 @@
 
 struct lv_zone_conf {
 	char *origin; /* as written, absolute or not */
-	char *file;
+	char *file;   /* relative paths from a config file are already
+	               * joined to the file's directory */
+	char *where;  /* where it was configured, for messages:
+	               * "FILE:LINE" or "--zone ORIGIN=FILE" */
 };
 
 struct lv_addr {
@@ -29,47 +33,104 @@ struct lv_addr {
 
 enum lv_hugepages { LV_HUGE_AUTO = 0, LV_HUGE_ON, LV_HUGE_OFF };
 
+/* The form of cfg->iface, checked by the parser; the string is kept whole. */
+enum lv_iface_kind {
+	LV_IFACE_NONE = 0,  /* no interface given */
+	LV_IFACE_PCAP,      /* "pcap:IN,OUT" */
+	LV_IFACE_AF_PACKET, /* "af_packet:IFNAME" */
+	LV_IFACE_AF_XDP,    /* "af_xdp:IFNAME" */
+	LV_IFACE_PCI,       /* "0000:03:00.0" or "03:00.0" */
+	LV_IFACE_DEVARGS    /* raw EAL vdev devargs, "net_..." */
+};
+
+/* Limits the parser enforces (docs/configuration.md). */
+#define LV_CONFIG_WORKERS_MAX   127 /* RTE_MAX_LCORE - 1: one lcore controls */
+#define LV_CONFIG_UDP_MIN       512
+#define LV_CONFIG_UDP_MAX       4096
+#define LV_CONFIG_CACHE_MEM_MIN (1ull << 20)
+#define LV_CONFIG_ENTRIES_MAX   (1u << 30) /* RTE_HASH_ENTRIES_MAX */
+#define LV_CONFIG_RING_MIN      64
+#define LV_CONFIG_RING_MAX      1048576
+#define LV_CONFIG_GRACE_MS_MAX  60000
+
+/*
+ * Filled by lv_config_parse() or lv_config_load_file(); owned by the caller.
+ * Every pointer is heap memory freed by lv_config_free().
+ */
 struct lv_config {
-	char *config_file;    /* NULL when none */
+	char *config_file; /* NULL when none */
 	struct lv_zone_conf *zones;
 	unsigned n_zones;
 	struct lv_addr *addrs;
 	unsigned n_addrs;
-	char *iface;          /* e.g. "pcap:IN.pcap,OUT.pcap" */
-	unsigned workers;     /* default 1 */
-	uint16_t udp_max;     /* our max UDP payload, default 1232 */
-	uint64_t cache_memory;/* bytes, default 256 MiB */
-	uint32_t cache_entries; /* table size; 0 derives it from memory */
-	uint32_t miss_ring_size;/* per worker, power of two, default 4096 */
-	uint32_t mbufs;       /* mbuf pool size; 0: derived */
+	char *iface;              /* e.g. "pcap:IN.pcap,OUT.pcap"; NULL: none */
+	unsigned workers;         /* default 1 */
+	uint16_t udp_max;         /* our max UDP payload, default 1232 */
+	uint64_t cache_memory;    /* bytes, default 256 MiB */
+	uint32_t cache_entries;   /* table size; 0 derives it from memory */
+	uint32_t miss_ring_size;  /* per worker, power of two, default 4096 */
+	uint32_t mbufs;           /* mbuf pool size; 0: derived */
 	uint32_t reload_grace_ms; /* wait before old-zone entries are freed */
 	enum lv_hugepages hugepages;
-	bool in_memory;       /* EAL --in-memory, default true */
-	char *log_level;      /* "info" default */
-	int eal_argc;         /* arguments after "--" */
-	char **eal_argv;
+	bool in_memory;  /* EAL --in-memory, default true */
+	char *log_level; /* "error", "warning", "info" (default), "debug" */
+	int eal_argc;    /* the file's eal: list, then arguments after "--" */
+	char **eal_argv; /* eal_argc strings and a NULL; no program name */
 	bool show_help;
 	bool show_version;
+	enum lv_iface_kind iface_kind; /* form of iface */
+	int argc;                      /* copy of the command line given to */
+	char **argv; /* lv_config_parse(), for lv_config_reload() */
 };
 
+/* Set every field to its default. Any thread; cfg is the caller's. */
 void lv_config_init(struct lv_config *cfg);
+
+/* Free everything cfg points to and zero it (lv_config_init() to reuse).
+ * NULL is a no-op. */
 void lv_config_free(struct lv_config *cfg);
 
-/* Parse argv (the file named by --config is read too). 0, or -1 with a
- * one-line message in err. */
+/*
+ * Parse argv (argv[0] is the program name): collect the options, read the
+ * file named by --config, then apply the options over it. Checks that a
+ * zone and an interface are given, unless --help or --version is. cfg must
+ * have been through lv_config_init(). 0, or -1 with a one-line message in
+ * err; cfg then holds partial values for lv_config_free(). argv is copied,
+ * not kept. Control plane, main thread only (getopt state is global).
+ */
 int lv_config_parse(int argc, char **argv, struct lv_config *cfg, char *err,
 		    size_t errlen);
 
-/* Read a YAML file into cfg (used for --config and again on SIGHUP). */
+/*
+ * Read a YAML file into cfg (used for --config and again on SIGHUP): keys
+ * in the file replace cfg's values, zones, addresses and eal arguments are
+ * appended. Relative zone paths are joined to the file's directory. Does
+ * not require zones or an interface. 0, or -1 with a one-line message in
+ * err. Control plane only.
+ */
 int lv_config_load_file(const char *path, struct lv_config *cfg, char *err,
 			size_t errlen);
 
-/* "192.0.2.1", "2001:db8::1/64" → addr. 0 or -1. */
+/*
+ * For SIGHUP: build a fresh configuration in fresh (initialised here) by
+ * re-reading old's file and applying old's command line again, so that the
+ * command line keeps overriding the file. old is not changed. 0, or -1
+ * with a message in err (fresh must still be freed). Main thread only.
+ */
+int lv_config_reload(const struct lv_config *old, struct lv_config *fresh,
+		     char *err, size_t errlen);
+
+/*
+ * "192.0.2.1", "2001:db8::1/64" → addr. Host bits may be set (an interface
+ * address). 0, or -1 when the address or the prefix length is invalid.
+ * Any thread.
+ */
 int lv_config_parse_addr(const char *s, struct lv_addr *a);
 
-/* "256M", "1G", "4096" → bytes. 0 or -1. */
+/* "256M", "1G", "4096" → bytes (K, M, G are powers of 1024). 0 or -1. */
 int lv_config_parse_size(const char *s, uint64_t *out);
 
+/* Print a concise usage text to f. Any thread. */
 void lv_config_usage(FILE *f);
 
 #endif

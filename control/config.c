@@ -1,0 +1,1228 @@
+/*
+ * levee's configuration: the command line and the YAML file.
+ *
+ * Runs once at start-up, before the EAL, and again on SIGHUP
+ * (lv_config_reload); nothing here is on a packet's walk. The command line
+ * is handled in three explicit steps: collect the options (checking every
+ * value), read the file named by --config, then apply the collected
+ * options over what the file set. One table of settings serves both the
+ * options and the file keys, so that a value is checked, and an error is
+ * worded, the same way wherever it comes from.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <ldns/ldns.h>
+#include <yaml.h>
+
+#include "levee/config.h"
+
+/* Settings that are one value both on the command line and in the file. */
+enum setting {
+	S_IFACE,
+	S_WORKERS,
+	S_UDP_MAX,
+	S_MISS_RING,
+	S_HUGEPAGES,
+	S_IN_MEMORY,
+	S_LOG_LEVEL,
+	S_GRACE_MS,
+	S_CACHE_MEMORY,
+	S_CACHE_ENTRIES,
+	S_COUNT
+};
+
+/* Options that are not settings; values above any character. */
+enum { O_CONFIG = 256 + S_COUNT, O_ZONE, O_ADDRESS, O_NO_IN_MEMORY };
+
+static const struct {
+	const char *option;  /* long option without "--"; NULL: file only */
+	const char *section; /* YAML section */
+	const char *key;     /* key in that section */
+} settings[S_COUNT] = {
+    [S_IFACE] = {"iface", "server", "interface"},
+    [S_WORKERS] = {"workers", "server", "workers"},
+    [S_UDP_MAX] = {"udp-max", "server", "udp-max-payload"},
+    [S_MISS_RING] = {"miss-ring", "server", "miss-ring-size"},
+    [S_HUGEPAGES] = {"hugepages", "server", "hugepages"},
+    [S_IN_MEMORY] = {NULL, "server", "in-memory"},
+    [S_LOG_LEVEL] = {"log-level", "server", "log-level"},
+    [S_GRACE_MS] = {NULL, "server", "reload-grace-ms"},
+    [S_CACHE_MEMORY] = {"cache-memory", "cache", "memory"},
+    [S_CACHE_ENTRIES] = {"cache-entries", "cache", "entries"},
+};
+
+static const char *const log_levels[] = {"error", "warning", "info", "debug"};
+
+#define ADDR_EXPECTED                                                          \
+	"an IPv4 or IPv6 address with an optional /PREFIX (0..32, 0..128)"
+#define ZONE_EXPECTED "ORIGIN=FILE (a domain name, \"=\", a zone file)"
+#define NAME_EXPECTED "a domain name"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* ---- values ---------------------------------------------------------- */
+
+/* Decimal digits only: no sign, no spaces, no base prefix. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+int lv_config_parse_size(const char *s, uint64_t *out)
+{
+	size_t n = strlen(s);
+	unsigned shift = 0;
+	uint64_t v;
+	char num[32];
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	switch (s[n - 1]) {
+	case 'k':
+	case 'K':
+		shift = 10;
+		n--;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		n--;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		n--;
+		break;
+	}
+	memcpy(num, s, n);
+	num[n] = '\0';
+	if (parse_u64(num, &v) < 0 || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = v << shift;
+	return 0;
+}
+
+int lv_config_parse_addr(const char *s, struct lv_addr *a)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *slash = strchr(s, '/');
+	size_t n = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	uint64_t prefix;
+
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	memset(a, 0, sizeof(*a));
+	if (inet_pton(AF_INET, buf, a->addr) == 1)
+		a->family = AF_INET;
+	else if (inet_pton(AF_INET6, buf, a->addr) == 1)
+		a->family = AF_INET6;
+	else
+		return -1;
+	prefix = a->family == AF_INET ? 32 : 128;
+	if (slash != NULL) {
+		uint64_t max = prefix;
+
+		/* at most 3 digits: "/0032" is not a prefix length */
+		if (strlen(slash + 1) > 3 ||
+		    parse_u64(slash + 1, &prefix) < 0 || prefix > max)
+			return -1;
+	}
+	a->prefix_len = (uint8_t)prefix;
+	return 0;
+}
+
+/* Zone origins and ldns: reject what ldns would not load as a name. */
+static int check_dname(const char *s)
+{
+	ldns_rdf *rdf = NULL;
+
+	if (*s == '\0' || ldns_str2rdf_dname(&rdf, s) != LDNS_STATUS_OK)
+		return -1;
+	ldns_rdf_deep_free(rdf);
+	return 0;
+}
+
+/* A Linux interface name: 1..15 bytes (IFNAMSIZ - 1), no '/', ',', space. */
+static int check_ifname(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 15)
+		return -1;
+	for (; *s != '\0'; s++)
+		if (*s == '/' || *s == ',' || *s == '=' ||
+		    isspace((unsigned char)*s))
+			return -1;
+	return 0;
+}
+
+/* n hex digits at s. */
+static int hexn(const char *s, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return -1;
+	return 0;
+}
+
+/* "0000:03:00.0" or "03:00.0" (domain:bus:device.function). */
+static int check_pci(const char *s)
+{
+	if (strlen(s) == 12 && hexn(s, 4) == 0 && s[4] == ':')
+		s += 5;
+	return strlen(s) == 7 && hexn(s, 2) == 0 && s[2] == ':' &&
+		       hexn(s + 3, 2) == 0 && s[5] == '.' && s[6] >= '0' &&
+		       s[6] <= '7'
+		   ? 0
+		   : -1;
+}
+
+static enum lv_iface_kind iface_kind(const char *s)
+{
+	if (strncmp(s, "pcap:", 5) == 0) {
+		const char *comma = strchr(s + 5, ',');
+
+		if (comma == NULL || comma == s + 5 || comma[1] == '\0' ||
+		    strchr(comma + 1, ',') != NULL)
+			return LV_IFACE_NONE;
+		return LV_IFACE_PCAP;
+	}
+	if (strncmp(s, "af_packet:", 10) == 0)
+		return check_ifname(s + 10) == 0 ? LV_IFACE_AF_PACKET
+						 : LV_IFACE_NONE;
+	if (strncmp(s, "af_xdp:", 7) == 0)
+		return check_ifname(s + 7) == 0 ? LV_IFACE_AF_XDP
+						: LV_IFACE_NONE;
+	if (strncmp(s, "net_", 4) == 0 && s[4] != '\0')
+		return LV_IFACE_DEVARGS;
+	if (check_pci(s) == 0)
+		return LV_IFACE_PCI;
+	return LV_IFACE_NONE;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	if (!strcasecmp(s, "true") || !strcasecmp(s, "yes") ||
+	    !strcasecmp(s, "on"))
+		*out = true;
+	else if (!strcasecmp(s, "false") || !strcasecmp(s, "no") ||
+		 !strcasecmp(s, "off"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+/* What a setting accepts, for "expected ..." in messages. */
+static void setting_expected(enum setting id, char *buf, size_t len)
+{
+	switch (id) {
+	case S_IFACE:
+		snprintf(buf, len,
+			 "pcap:IN,OUT, af_packet:IFNAME, "
+			 "af_xdp:IFNAME, a PCI address like "
+			 "0000:03:00.0 or net_... devargs");
+		break;
+	case S_WORKERS:
+		snprintf(buf, len, "an integer 1..%u", LV_CONFIG_WORKERS_MAX);
+		break;
+	case S_UDP_MAX:
+		snprintf(buf, len, "an integer %u..%u", LV_CONFIG_UDP_MIN,
+			 LV_CONFIG_UDP_MAX);
+		break;
+	case S_MISS_RING:
+		snprintf(buf, len, "a power of two %u..%u", LV_CONFIG_RING_MIN,
+			 LV_CONFIG_RING_MAX);
+		break;
+	case S_HUGEPAGES:
+		snprintf(buf, len, "auto, on or off");
+		break;
+	case S_IN_MEMORY:
+		snprintf(buf, len, "true or false");
+		break;
+	case S_LOG_LEVEL:
+		snprintf(buf, len, "error, warning, info or debug");
+		break;
+	case S_GRACE_MS:
+		snprintf(buf, len, "an integer 0..%u", LV_CONFIG_GRACE_MS_MAX);
+		break;
+	case S_CACHE_MEMORY:
+		snprintf(buf, len,
+			 "a size of at least 1M (a number with an "
+			 "optional K, M or G suffix)");
+		break;
+	case S_CACHE_ENTRIES:
+		snprintf(buf, len, "an integer 0..%u", LV_CONFIG_ENTRIES_MAX);
+		break;
+	default:
+		snprintf(buf, len, "a value");
+	}
+}
+
+/* Integer settings: their range and where they go. */
+static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
+{
+	uint64_t u;
+
+	if (parse_u64(v, &u) < 0)
+		return -1;
+	switch (id) {
+	case S_WORKERS:
+		if (u < 1 || u > LV_CONFIG_WORKERS_MAX)
+			return -1;
+		cfg->workers = (unsigned)u;
+		return 0;
+	case S_UDP_MAX:
+		if (u < LV_CONFIG_UDP_MIN || u > LV_CONFIG_UDP_MAX)
+			return -1;
+		cfg->udp_max = (uint16_t)u;
+		return 0;
+	case S_MISS_RING:
+		if (u < LV_CONFIG_RING_MIN || u > LV_CONFIG_RING_MAX ||
+		    (u & (u - 1)) != 0)
+			return -1;
+		cfg->miss_ring_size = (uint32_t)u;
+		return 0;
+	case S_GRACE_MS:
+		if (u > LV_CONFIG_GRACE_MS_MAX)
+			return -1;
+		cfg->reload_grace_ms = (uint32_t)u;
+		return 0;
+	case S_CACHE_ENTRIES:
+		if (u > LV_CONFIG_ENTRIES_MAX)
+			return -1;
+		cfg->cache_entries = (uint32_t)u;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Check v and store it in cfg. 0, -1 when invalid, -2 out of memory. */
+static int set_value(struct lv_config *cfg, enum setting id, const char *v)
+{
+	enum lv_iface_kind kind;
+	uint64_t size;
+	char *dup;
+
+	switch (id) {
+	case S_IFACE:
+		kind = iface_kind(v);
+		if (kind == LV_IFACE_NONE)
+			return -1;
+		if ((dup = strdup(v)) == NULL)
+			return -2;
+		free(cfg->iface);
+		cfg->iface = dup;
+		cfg->iface_kind = kind;
+		return 0;
+	case S_HUGEPAGES:
+		if (!strcmp(v, "auto"))
+			cfg->hugepages = LV_HUGE_AUTO;
+		else if (!strcmp(v, "on"))
+			cfg->hugepages = LV_HUGE_ON;
+		else if (!strcmp(v, "off"))
+			cfg->hugepages = LV_HUGE_OFF;
+		else
+			return -1;
+		return 0;
+	case S_IN_MEMORY:
+		return parse_bool(v, &cfg->in_memory);
+	case S_LOG_LEVEL:
+		for (size_t i = 0; i < 4; i++) {
+			if (strcmp(v, log_levels[i]) != 0)
+				continue;
+			if ((dup = strdup(v)) == NULL)
+				return -2;
+			free(cfg->log_level);
+			cfg->log_level = dup;
+			return 0;
+		}
+		return -1;
+	case S_CACHE_MEMORY:
+		if (lv_config_parse_size(v, &size) < 0 ||
+		    size < LV_CONFIG_CACHE_MEM_MIN)
+			return -1;
+		cfg->cache_memory = size;
+		return 0;
+	default:
+		return set_uint(id, v, cfg);
+	}
+}
+
+/* ---- lists ----------------------------------------------------------- */
+
+static int add_zone(struct lv_config *cfg, const char *origin, const char *file,
+		    const char *where)
+{
+	struct lv_zone_conf *z;
+
+	z = realloc(cfg->zones, (cfg->n_zones + 1) * sizeof(*z));
+	if (z == NULL)
+		return -1;
+	cfg->zones = z;
+	z = &cfg->zones[cfg->n_zones];
+	z->origin = strdup(origin);
+	z->file = strdup(file);
+	z->where = strdup(where);
+	cfg->n_zones++; /* counted even if a strdup failed: free() copes */
+	return z->origin && z->file && z->where ? 0 : -1;
+}
+
+static int add_addr(struct lv_config *cfg, const struct lv_addr *a)
+{
+	struct lv_addr *n =
+	    realloc(cfg->addrs, (cfg->n_addrs + 1) * sizeof(*n));
+
+	if (n == NULL)
+		return -1;
+	cfg->addrs = n;
+	cfg->addrs[cfg->n_addrs++] = *a;
+	return 0;
+}
+
+/* Append to eal_argv, keeping it NULL-terminated. */
+static int add_eal(struct lv_config *cfg, const char *arg)
+{
+	char **v = realloc(cfg->eal_argv, (cfg->eal_argc + 2) * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	cfg->eal_argv = v;
+	v[cfg->eal_argc] = strdup(arg);
+	if (v[cfg->eal_argc] == NULL)
+		return -1;
+	v[++cfg->eal_argc] = NULL;
+	return 0;
+}
+
+/* Origins are equal ignoring case and one trailing dot. */
+static bool same_origin(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la > 1 && a[la - 1] == '.')
+		la--;
+	if (lb > 1 && b[lb - 1] == '.')
+		lb--;
+	return la == lb && strncasecmp(a, b, la) == 0;
+}
+
+static int check_duplicate_zones(const struct lv_config *cfg, char *err,
+				 size_t errlen)
+{
+	for (unsigned i = 1; i < cfg->n_zones; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (same_origin(cfg->zones[i].origin,
+					cfg->zones[j].origin))
+				return fail(err, errlen,
+					    "%s: duplicate zone \"%s\" (first "
+					    "at %s)",
+					    cfg->zones[i].where,
+					    cfg->zones[i].origin,
+					    cfg->zones[j].where);
+	return 0;
+}
+
+/* ---- life cycle ------------------------------------------------------ */
+
+void lv_config_init(struct lv_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->workers = 1;
+	cfg->udp_max = 1232;
+	cfg->cache_memory = 256ull << 20;
+	cfg->cache_entries = 0;
+	cfg->miss_ring_size = 4096;
+	cfg->mbufs = 0;
+	cfg->reload_grace_ms = 100;
+	cfg->hugepages = LV_HUGE_AUTO;
+	cfg->in_memory = true;
+	cfg->log_level = strdup("info"); /* NULL on OOM: readers check */
+	cfg->iface_kind = LV_IFACE_NONE;
+}
+
+static void free_strv(char **v, int n)
+{
+	for (int i = 0; v != NULL && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void lv_config_free(struct lv_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (unsigned i = 0; i < cfg->n_zones; i++) {
+		free(cfg->zones[i].origin);
+		free(cfg->zones[i].file);
+		free(cfg->zones[i].where);
+	}
+	free(cfg->zones);
+	free(cfg->addrs);
+	free(cfg->config_file);
+	free(cfg->iface);
+	free(cfg->log_level);
+	free_strv(cfg->eal_argv, cfg->eal_argc);
+	free_strv(cfg->argv, cfg->argc);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- the YAML file --------------------------------------------------- */
+
+struct yfile {
+	const char *path;
+	yaml_document_t *doc;
+	struct lv_config *cfg;
+	char *err;
+	size_t errlen;
+};
+
+static const char *const top_keys[] = {"server", "cache", "zones", "eal"};
+static const char *const server_keys[] = {
+    "interface", "workers",   "addresses", "udp-max-payload", "miss-ring-size",
+    "hugepages", "in-memory", "log-level", "reload-grace-ms"};
+static const int server_ids[] = {S_IFACE,     S_WORKERS,   -1,
+				 S_UDP_MAX,   S_MISS_RING, S_HUGEPAGES,
+				 S_IN_MEMORY, S_LOG_LEVEL, S_GRACE_MS};
+static const char *const cache_keys[] = {"memory", "entries"};
+static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
+static const char *const zone_keys[] = {"origin", "file"};
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static unsigned long line_of(const yaml_node_t *n)
+{
+	return (unsigned long)n->start_mark.line +
+	       1; /* libyaml counts from 0 */
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+/* An empty value ("key:" with nothing after it) or an explicit null. */
+static bool is_null(const yaml_node_t *n)
+{
+	return n->type == YAML_SCALAR_NODE &&
+	       n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (n->data.scalar.length == 0 || !strcmp(scalar(n), "~") ||
+		!strcmp(scalar(n), "null"));
+}
+
+static const char *kind_of(const yaml_node_t *n)
+{
+	return n->type == YAML_SEQUENCE_NODE  ? "a list"
+	       : n->type == YAML_MAPPING_NODE ? "a mapping"
+					      : "a value";
+}
+
+static yaml_node_t *node(struct yfile *y, int id)
+{
+	return yaml_document_get_node(y->doc, id);
+}
+
+static int unknown_key(struct yfile *y, const yaml_node_t *k, const char *in,
+		       const char *const *keys, int nkeys)
+{
+	char list[256] = "";
+
+	for (int i = 0; i < nkeys; i++) {
+		if (i > 0)
+			strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+		strncat(list, keys[i], sizeof(list) - strlen(list) - 1);
+	}
+	return fail(y->err, y->errlen,
+		    "%s:%lu: unknown key \"%s\" in %s (expected one of: %s)",
+		    y->path, line_of(k), scalar(k), in, list);
+}
+
+/* Index of pair's key in keys; -1 (message set) if unknown or repeated. */
+static int map_key(struct yfile *y, const yaml_node_t *map,
+		   const yaml_node_pair_t *pair, const char *in,
+		   const char *const *keys, int nkeys)
+{
+	const yaml_node_t *k = node(y, pair->key);
+	int i;
+
+	if (k->type != YAML_SCALAR_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: expected a key, got %s", y->path,
+			    line_of(k), in, kind_of(k));
+	for (i = 0; i < nkeys && strcmp(scalar(k), keys[i]) != 0; i++)
+		;
+	if (i == nkeys)
+		return unknown_key(y, k, in, keys, nkeys);
+	for (const yaml_node_pair_t *p = map->data.mapping.pairs.start;
+	     p < pair; p++) {
+		const yaml_node_t *pk = node(y, p->key);
+
+		if (pk->type == YAML_SCALAR_NODE &&
+		    !strcmp(scalar(pk), keys[i]))
+			return fail(y->err, y->errlen,
+				    "%s:%lu: duplicate key \"%s\" in %s (first "
+				    "at line %lu)",
+				    y->path, line_of(k), keys[i], in,
+				    line_of(pk));
+	}
+	return i;
+}
+
+static int oom(char *err, size_t errlen)
+{
+	return fail(err, errlen, "out of memory");
+}
+
+static int yaml_setting(struct yfile *y, enum setting id, const yaml_node_t *v)
+{
+	char exp[160];
+	int rc = -1;
+
+	if (v->type == YAML_SCALAR_NODE)
+		rc = set_value(y->cfg, id, scalar(v));
+	if (rc == 0)
+		return 0;
+	if (rc == -2)
+		return oom(y->err, y->errlen);
+	setting_expected(id, exp, sizeof(exp));
+	if (v->type != YAML_SCALAR_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s.%s: expected %s, got %s", y->path,
+			    line_of(v), settings[id].section, settings[id].key,
+			    exp, kind_of(v));
+	return fail(y->err, y->errlen, "%s:%lu: %s.%s: expected %s, got \"%s\"",
+		    y->path, line_of(v), settings[id].section, settings[id].key,
+		    exp, scalar(v));
+}
+
+/* server.addresses: a list of addresses, or one. */
+static int yaml_addresses(struct yfile *y, const yaml_node_t *v)
+{
+	const yaml_node_item_t *it, *end;
+	struct lv_addr a;
+
+	if (v->type == YAML_MAPPING_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: server.addresses: expected a list of "
+			    "addresses, got a mapping",
+			    y->path, line_of(v));
+	if (v->type == YAML_SCALAR_NODE)
+		return lv_config_parse_addr(scalar(v), &a) < 0
+			   ? fail(y->err, y->errlen,
+				  "%s:%lu: server.addresses: "
+				  "expected " ADDR_EXPECTED ", got \"%s\"",
+				  y->path, line_of(v), scalar(v))
+		       : add_addr(y->cfg, &a) < 0 ? oom(y->err, y->errlen)
+						  : 0;
+	end = v->data.sequence.items.top;
+	for (it = v->data.sequence.items.start; it < end; it++) {
+		const yaml_node_t *n = node(y, *it);
+
+		if (n->type != YAML_SCALAR_NODE)
+			return fail(
+			    y->err, y->errlen,
+			    "%s:%lu: server.addresses: expected " ADDR_EXPECTED
+			    ", got %s",
+			    y->path, line_of(n), kind_of(n));
+		if (yaml_addresses(y, n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* server: and cache: mappings of settings. */
+static int yaml_section(struct yfile *y, const yaml_node_t *v, const char *name,
+			const char *const *keys, const int *ids, int nkeys)
+{
+	const yaml_node_pair_t *p;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_MAPPING_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: expected a mapping of keys, got %s",
+			    y->path, line_of(v), name, kind_of(v));
+	for (p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
+	     p++) {
+		int i = map_key(y, v, p, name, keys, nkeys);
+		const yaml_node_t *val = node(y, p->value);
+
+		if (i < 0)
+			return -1;
+		if ((ids[i] >= 0 ? yaml_setting(y, ids[i], val)
+				 : yaml_addresses(y, val)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* A zone file named in the config is relative to the config's directory. */
+static char *join_dir(const char *cfg_path, const char *file)
+{
+	const char *slash = strrchr(cfg_path, '/');
+	size_t d;
+	char *out;
+
+	if (file[0] == '/' || slash == NULL)
+		return strdup(file);
+	d = (size_t)(slash - cfg_path);
+	out = malloc(d + 1 + strlen(file) + 1);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, cfg_path, d);
+	out[d] = '/';
+	strcpy(out + d + 1, file);
+	return out;
+}
+
+/* Add zone number i from its origin and file nodes. */
+static int yaml_add_zone(struct yfile *y, unsigned i, const yaml_node_t *item,
+			 const yaml_node_t *origin, const yaml_node_t *file)
+{
+	char where[64 + 4096];
+	char *path;
+	int rc;
+
+	if (origin == NULL || file == NULL)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: zones[%u]: missing \"%s\"", y->path,
+			    line_of(item), i,
+			    origin == NULL ? "origin" : "file");
+	if (origin->type != YAML_SCALAR_NODE || check_dname(scalar(origin)))
+		return fail(y->err, y->errlen,
+			    "%s:%lu: zones[%u].origin: expected " NAME_EXPECTED
+			    ", got \"%s\"",
+			    y->path, line_of(origin), i,
+			    origin->type == YAML_SCALAR_NODE ? scalar(origin)
+							     : kind_of(origin));
+	if (file->type != YAML_SCALAR_NODE || scalar(file)[0] == '\0')
+		return fail(
+		    y->err, y->errlen,
+		    "%s:%lu: zones[%u].file: expected a path, got \"%s\"",
+		    y->path, line_of(file), i,
+		    file->type == YAML_SCALAR_NODE ? scalar(file)
+						   : kind_of(file));
+	if ((path = join_dir(y->path, scalar(file))) == NULL)
+		return oom(y->err, y->errlen);
+	snprintf(where, sizeof(where), "%s:%lu", y->path, line_of(item));
+	rc = add_zone(y->cfg, scalar(origin), path, where);
+	free(path);
+	return rc < 0 ? oom(y->err, y->errlen) : 0;
+}
+
+static int yaml_zones(struct yfile *y, const yaml_node_t *v)
+{
+	const yaml_node_item_t *it;
+	unsigned i = 0;
+	char in[32];
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: zones: expected a list of {origin, file} "
+			    "mappings, got %s",
+			    y->path, line_of(v), kind_of(v));
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		const yaml_node_t *item = node(y, *it), *n[2] = {NULL, NULL};
+
+		snprintf(in, sizeof(in), "zones[%u]", i);
+		if (item->type != YAML_MAPPING_NODE)
+			return fail(
+			    y->err, y->errlen,
+			    "%s:%lu: %s: expected a mapping with origin "
+			    "and file, got %s",
+			    y->path, line_of(item), in, kind_of(item));
+		for (const yaml_node_pair_t *p = item->data.mapping.pairs.start;
+		     p < item->data.mapping.pairs.top; p++) {
+			int k = map_key(y, item, p, in, zone_keys, 2);
+
+			if (k < 0)
+				return -1;
+			n[k] = node(y, p->value);
+		}
+		if (yaml_add_zone(y, i, item, n[0], n[1]) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int yaml_eal(struct yfile *y, const yaml_node_t *v)
+{
+	const yaml_node_item_t *it;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: eal: expected a list of strings, got %s",
+			    y->path, line_of(v), kind_of(v));
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		const yaml_node_t *n = node(y, *it);
+
+		if (n->type != YAML_SCALAR_NODE)
+			return fail(y->err, y->errlen,
+				    "%s:%lu: eal: expected a list of strings, "
+				    "got %s in it",
+				    y->path, line_of(n), kind_of(n));
+		if (add_eal(y->cfg, scalar(n)) < 0)
+			return oom(y->err, y->errlen);
+	}
+	return 0;
+}
+
+static int yaml_root(struct yfile *y, const yaml_node_t *root)
+{
+	const yaml_node_pair_t *p;
+	int rc = 0;
+
+	if (root == NULL || is_null(root))
+		return 0; /* an empty file sets nothing */
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: expected a mapping of sections (server, "
+			    "cache, zones, eal), got %s",
+			    y->path, line_of(root), kind_of(root));
+	for (p = root->data.mapping.pairs.start;
+	     rc == 0 && p < root->data.mapping.pairs.top; p++) {
+		const yaml_node_t *v = node(y, p->value);
+
+		switch (map_key(y, root, p, "the top level", top_keys, 4)) {
+		case 0:
+			rc = yaml_section(y, v, "server", server_keys,
+					  server_ids, N_OF(server_keys));
+			break;
+		case 1:
+			rc = yaml_section(y, v, "cache", cache_keys, cache_ids,
+					  N_OF(cache_keys));
+			break;
+		case 2:
+			rc = yaml_zones(y, v);
+			break;
+		case 3:
+			rc = yaml_eal(y, v);
+			break;
+		default:
+			rc = -1;
+		}
+	}
+	return rc;
+}
+
+static int yaml_syntax_error(const yaml_parser_t *ps, const char *path,
+			     char *err, size_t errlen)
+{
+	/* reader errors (bad encoding) have no problem_mark, only mark */
+	size_t line = ps->error == YAML_READER_ERROR ? ps->mark.line
+						     : ps->problem_mark.line;
+
+	if (ps->error == YAML_MEMORY_ERROR || ps->problem == NULL)
+		return oom(err, errlen);
+	if (ps->context != NULL)
+		return fail(err, errlen, "%s:%zu: YAML syntax error: %s (%s)",
+			    path, line + 1, ps->problem, ps->context);
+	return fail(err, errlen, "%s:%zu: YAML syntax error: %s", path,
+		    line + 1, ps->problem);
+}
+
+int lv_config_load_file(const char *path, struct lv_config *cfg, char *err,
+			size_t errlen)
+{
+	yaml_parser_t ps;
+	yaml_document_t doc;
+	struct yfile y = {path, &doc, cfg, err, errlen};
+	struct stat st;
+	char *dup;
+	FILE *f;
+	int rc = -1;
+
+	f = fopen(path, "rb");
+	if (f == NULL)
+		return fail(err, errlen, "%s: cannot open: %s", path,
+			    strerror(errno));
+	if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(f); /* fopen() lets a directory through */
+		return fail(err, errlen, "%s: cannot open: %s", path,
+			    strerror(EISDIR));
+	}
+	if (!yaml_parser_initialize(&ps)) {
+		fclose(f);
+		return oom(err, errlen);
+	}
+	yaml_parser_set_input_file(&ps, f);
+	if (!yaml_parser_load(&ps, &doc)) {
+		yaml_syntax_error(&ps, path, err, errlen);
+		goto out;
+	}
+	if ((dup = strdup(path)) == NULL) {
+		oom(err, errlen);
+	} else {
+		free(cfg->config_file);
+		cfg->config_file = dup;
+		rc = yaml_root(&y, yaml_document_get_root_node(&doc));
+		if (rc == 0)
+			rc = check_duplicate_zones(cfg, err, errlen);
+	}
+	yaml_document_delete(&doc);
+out:
+	yaml_parser_delete(&ps);
+	fclose(f);
+	return rc;
+}
+
+/* ---- the command line ------------------------------------------------ */
+
+/*
+ * The options as given, every value already checked, waiting to be applied
+ * over the file. Strings point into argv.
+ */
+struct cli {
+	const char *config;
+	const char *value[S_COUNT]; /* last one given wins; NULL: not given */
+	bool no_in_memory;
+	const char **zones; /* "ORIGIN=FILE" */
+	unsigned n_zones;
+	struct lv_addr *addrs;
+	unsigned n_addrs;
+	int eal_first; /* index in argv of the first EAL argument */
+	bool help, version;
+};
+
+static const struct option long_options[] = {
+    {"config", required_argument, NULL, O_CONFIG},
+    {"zone", required_argument, NULL, O_ZONE},
+    {"address", required_argument, NULL, O_ADDRESS},
+    {"iface", required_argument, NULL, 256 + S_IFACE},
+    {"workers", required_argument, NULL, 256 + S_WORKERS},
+    {"udp-max", required_argument, NULL, 256 + S_UDP_MAX},
+    {"cache-memory", required_argument, NULL, 256 + S_CACHE_MEMORY},
+    {"cache-entries", required_argument, NULL, 256 + S_CACHE_ENTRIES},
+    {"miss-ring", required_argument, NULL, 256 + S_MISS_RING},
+    {"hugepages", required_argument, NULL, 256 + S_HUGEPAGES},
+    {"log-level", required_argument, NULL, 256 + S_LOG_LEVEL},
+    {"no-in-memory", no_argument, NULL, O_NO_IN_MEMORY},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* What an option's value should look like, for "expected ...". */
+static void option_expected(int val, char *buf, size_t len)
+{
+	if (val == O_CONFIG)
+		snprintf(buf, len, "a file name");
+	else if (val == O_ZONE)
+		snprintf(buf, len, ZONE_EXPECTED);
+	else if (val == O_ADDRESS)
+		snprintf(buf, len, ADDR_EXPECTED);
+	else
+		setting_expected((enum setting)(val - 256), buf, len);
+}
+
+static const char *option_name(int val)
+{
+	for (const struct option *o = long_options; o->name != NULL; o++)
+		if (o->val == val)
+			return o->name;
+	return "?";
+}
+
+static int cli_zone(struct cli *c, const char *v)
+{
+	const char **z;
+	const char *eq = strchr(v, '=');
+	char origin[LDNS_MAX_DOMAINLEN * 4 + 1];
+	size_t n = eq != NULL ? (size_t)(eq - v) : 0;
+
+	if (eq == NULL || n == 0 || n >= sizeof(origin) || eq[1] == '\0')
+		return -1;
+	memcpy(origin, v, n);
+	origin[n] = '\0';
+	if (check_dname(origin) < 0)
+		return -1;
+	z = realloc(c->zones, (c->n_zones + 1) * sizeof(*z));
+	if (z == NULL)
+		return -2;
+	c->zones = z;
+	c->zones[c->n_zones++] = v;
+	return 0;
+}
+
+static int cli_address(struct cli *c, const char *v)
+{
+	struct lv_addr a, *n;
+
+	if (lv_config_parse_addr(v, &a) < 0)
+		return -1;
+	n = realloc(c->addrs, (c->n_addrs + 1) * sizeof(*n));
+	if (n == NULL)
+		return -2;
+	c->addrs = n;
+	c->addrs[c->n_addrs++] = a;
+	return 0;
+}
+
+/* One option and its value. 0, -1 bad value, -2 out of memory. */
+static int cli_option(struct cli *c, int val, const char *arg,
+		      struct lv_config *scratch)
+{
+	switch (val) {
+	case 'h':
+		c->help = true;
+		return 0;
+	case 'V':
+		c->version = true;
+		return 0;
+	case O_CONFIG:
+		if (arg[0] == '\0')
+			return -1;
+		c->config = arg;
+		return 0;
+	case O_ZONE:
+		return cli_zone(c, arg);
+	case O_ADDRESS:
+		return cli_address(c, arg);
+	case O_NO_IN_MEMORY:
+		c->no_in_memory = true;
+		return 0;
+	default:
+		/* check now, so a bad option is reported before the file is
+		 * read; the value is applied over the file later */
+		c->value[val - 256] = arg;
+		return set_value(scratch, (enum setting)(val - 256), arg);
+	}
+}
+
+/* getopt's '?': an unknown option, or a value given to a flag. */
+static int cli_unknown(int argc, char **argv, char *err, size_t errlen)
+{
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+
+	if (strncmp(arg, "--", 2) != 0 && optopt != 0)
+		return fail(err, errlen, "unknown option \"-%c\" (see --help)",
+			    optopt);
+	return fail(err, errlen, "unknown option \"%s\" (see --help)", arg);
+}
+
+static int cli_collect(int argc, char **argv, struct cli *c, char *err,
+		       size_t errlen)
+{
+	struct lv_config scratch;
+	char exp[200];
+	int val, last = 1, rc = 0;
+
+	lv_config_init(&scratch);
+	optind = 0; /* glibc: start over, so that parse may be called again */
+	opterr = 0; /* we word the messages */
+	/* "+": stop at the first non-option, never permute argv;
+	 * ":": report a missing value apart from an unknown option */
+	while (rc == 0 && (val = getopt_long(argc, argv, "+:hV", long_options,
+					     NULL)) != -1) {
+		if (val == '?') {
+			rc = cli_unknown(argc, argv, err, errlen);
+		} else if (val == ':') {
+			option_expected(optopt, exp, sizeof(exp));
+			rc = fail(err, errlen,
+				  "--%s: missing value (expected %s)",
+				  option_name(optopt), exp);
+		} else if ((rc = cli_option(c, val, optarg, &scratch)) == -2) {
+			rc = oom(err, errlen);
+		} else if (rc < 0) {
+			option_expected(val, exp, sizeof(exp));
+			rc = fail(err, errlen, "--%s: expected %s, got \"%s\"",
+				  option_name(val), exp, optarg);
+		}
+		last = optind;
+	}
+	lv_config_free(&scratch);
+	if (rc < 0)
+		return rc;
+	/* getopt stepped over a "--" iff optind moved past it without
+	 * returning an option */
+	if (optind == last + 1 && !strcmp(argv[last], "--"))
+		c->eal_first = optind;
+	else if (optind < argc)
+		return fail(
+		    err, errlen,
+		    "unexpected argument \"%s\" (EAL arguments go after "
+		    "--)",
+		    argv[optind]);
+	else
+		c->eal_first = argc;
+	return 0;
+}
+
+/* Apply the collected options over what the file set. */
+static int cli_apply(const struct cli *c, int argc, char **argv,
+		     struct lv_config *cfg, char *err, size_t errlen)
+{
+	char where[64 + 4096];
+
+	for (int id = 0; id < S_COUNT; id++)
+		if (c->value[id] != NULL &&
+		    set_value(cfg, (enum setting)id, c->value[id]) < 0)
+			return oom(err, errlen); /* checked when collected */
+	if (c->no_in_memory)
+		cfg->in_memory = false;
+	for (unsigned i = 0; i < c->n_zones; i++) {
+		const char *eq = strchr(c->zones[i], '=');
+		char origin[LDNS_MAX_DOMAINLEN * 4 + 1];
+
+		snprintf(origin, sizeof(origin), "%.*s",
+			 (int)(eq - c->zones[i]), c->zones[i]);
+		snprintf(where, sizeof(where), "--zone %s", c->zones[i]);
+		if (add_zone(cfg, origin, eq + 1, where) < 0)
+			return oom(err, errlen);
+	}
+	for (unsigned i = 0; i < c->n_addrs; i++)
+		if (add_addr(cfg, &c->addrs[i]) < 0)
+			return oom(err, errlen);
+	for (int i = c->eal_first; i < argc; i++)
+		if (add_eal(cfg, argv[i]) < 0)
+			return oom(err, errlen);
+	return 0;
+}
+
+/* What must be there once the file and the options are merged. */
+static int check_complete(const struct lv_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->n_zones == 0)
+		return fail(err, errlen,
+			    "no zones configured: give --zone ORIGIN=FILE or "
+			    "zones: in the config");
+	if (cfg->iface == NULL)
+		return fail(err, errlen, "no interface: give --iface");
+	return check_duplicate_zones(cfg, err, errlen);
+}
+
+static int save_argv(struct lv_config *cfg, int argc, char **argv)
+{
+	free_strv(cfg->argv, cfg->argc);
+	cfg->argc = 0;
+	cfg->argv = calloc((size_t)argc + 1, sizeof(char *));
+	if (cfg->argv == NULL)
+		return -1;
+	for (; cfg->argc < argc; cfg->argc++)
+		if ((cfg->argv[cfg->argc] = strdup(argv[cfg->argc])) == NULL)
+			return -1;
+	return 0;
+}
+
+int lv_config_parse(int argc, char **argv, struct lv_config *cfg, char *err,
+		    size_t errlen)
+{
+	struct cli c;
+	int rc = -1;
+
+	memset(&c, 0, sizeof(c));
+	if (save_argv(cfg, argc, argv) < 0) {
+		oom(err, errlen);
+		goto out;
+	}
+	/* 1. collect and check the options */
+	if (cli_collect(argc, argv, &c, err, errlen) < 0)
+		goto out;
+	cfg->show_help = c.help;
+	cfg->show_version = c.version;
+	if (c.help || c.version) {
+		rc = 0; /* nothing else is needed to print help */
+		goto out;
+	}
+	/* 2. read the file */
+	if (c.config != NULL &&
+	    lv_config_load_file(c.config, cfg, err, errlen) < 0)
+		goto out;
+	/* 3. apply the options over it */
+	if (cli_apply(&c, argc, argv, cfg, err, errlen) < 0)
+		goto out;
+	rc = check_complete(cfg, err, errlen);
+out:
+	free(c.zones);
+	free(c.addrs);
+	return rc;
+}
+
+int lv_config_reload(const struct lv_config *old, struct lv_config *fresh,
+		     char *err, size_t errlen)
+{
+	lv_config_init(fresh);
+	if (old->argv == NULL)
+		return fail(err, errlen, "reload: no command line to re-read");
+	return lv_config_parse(old->argc, old->argv, fresh, err, errlen);
+}
+
+void lv_config_usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: levee [options] [-- EAL arguments]\n"
+		"Kernel-bypass authoritative DNS responder.\n"
+		"\n"
+		"  --config FILE          YAML configuration; options below "
+		"override it\n"
+		"  --zone ORIGIN=FILE     serve a zone (repeatable)\n"
+		"  --address IP[/PREFIX]  service address, IPv4 or IPv6 "
+		"(repeatable)\n"
+		"  --iface SPEC           pcap:IN,OUT | af_packet:IFNAME | "
+		"af_xdp:IFNAME |\n"
+		"                         PCI address (0000:03:00.0) | "
+		"net_... devargs\n"
+		"  --workers N            worker lcores, 1..%u (default 1)\n"
+		"  --udp-max N            largest UDP payload sent, %u..%u "
+		"(default 1232)\n"
+		"  --cache-memory SIZE    cache budget, K/M/G suffix, at least "
+		"1M (default 256M)\n"
+		"  --cache-entries N      cache table size, 0 derives it "
+		"(default 0)\n"
+		"  --miss-ring N          per-worker miss ring, power of two "
+		"%u..%u (default 4096)\n"
+		"  --hugepages MODE       auto | on | off (default auto)\n"
+		"  --no-in-memory         do not give the EAL --in-memory\n"
+		"  --log-level LEVEL      error | warning | info | debug "
+		"(default info)\n"
+		"  -h, --help             print this and exit\n"
+		"  -V, --version          print the version and exit\n"
+		"\n"
+		"Arguments after -- go to the DPDK EAL unchanged.\n"
+		"See docs/configuration.md for the file's keys.\n",
+		LV_CONFIG_WORKERS_MAX, LV_CONFIG_UDP_MIN, LV_CONFIG_UDP_MAX,
+		LV_CONFIG_RING_MIN, LV_CONFIG_RING_MAX);
+}
