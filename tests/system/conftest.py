@@ -1,0 +1,71 @@
+"""Shared fixtures of the levee system suite.
+
+LEVEE=path selects the binary (default build/control/levee). Tests that
+need it are skipped when it is missing, unless LEVEE_REQUIRE=1 (run.sh
+--require, CI), which turns the skip into a failure.
+"""
+import os
+import shutil
+import sys
+import tempfile
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lvtest import compare, knot, levee  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ZONES = {
+    "levee.test.": os.path.join(HERE, "zones", "levee.test.zone"),
+    "other.test.": os.path.join(HERE, "zones", "other.test.zone"),
+}
+
+
+@pytest.fixture(scope="session")
+def levee_bin():
+    path = levee.binary()
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        msg = f"levee binary not found at {path} (build it or set LEVEE=)"
+        if os.environ.get("LEVEE_REQUIRE") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def zones():
+    return dict(ZONES)
+
+
+@pytest.fixture
+def workdir(request):
+    """A temp dir removed after the test unless LVTEST_KEEP=1."""
+    d = tempfile.mkdtemp(prefix="lvtest-")
+    yield d
+    if os.environ.get("LVTEST_KEEP") != "1":
+        shutil.rmtree(d, ignore_errors=True)
+    else:
+        print(f"kept {d}")
+
+
+def _knot(request, zone_map):
+    d = tempfile.mkdtemp(prefix="lvtest-knot-")
+    k = knot.Knot(d, zone_map, udp_max=1232)
+
+    def fin():
+        k.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    request.addfinalizer(fin)
+    return k.start()
+
+
+@pytest.fixture(scope="module")
+def knotd(request):
+    """knotd serving the static test zones (ZONES), stopped after the module."""
+    return _knot(request, ZONES)
+
+
+@pytest.fixture(scope="session")
+def differences():
+    return compare.Differences.load()

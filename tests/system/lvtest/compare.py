@@ -1,0 +1,183 @@
+"""Compare DNS responses field by field, honouring differences.md.
+
+normalize() turns a response (wire bytes) into plain comparable data:
+rcode (with the extended bits), opcode, flags, the question, and each
+section as a set of RRsets (owner lowercased, type, class, TTL, the set of
+rdatas in canonical form, so names inside rdata compare case-insensitively
+while TXT keeps its case), and the OPT (presence, payload, version, DO,
+options).
+
+diff() lists every field where two normalized responses differ.
+Differences.load() reads the fenced ```json block of differences.md;
+Differences.filter() drops the mismatches that a listed difference allows
+for this query and these responses, and remembers which entries were used.
+"""
+import fnmatch
+import json
+import os
+import re
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdatatype
+
+FLAG_NAMES = ("qr", "aa", "tc", "rd", "ra", "ad", "cd")
+_FLAG_BITS = {"qr": 0x8000, "aa": 0x0400, "tc": 0x0200, "rd": 0x0100,
+              "ra": 0x0080, "ad": 0x0020, "cd": 0x0010}
+SECTIONS = ("answer", "authority", "additional")
+DIFFERENCES_MD = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "differences.md")
+
+
+def _rrset_key(rrset):
+    return (rrset.name.to_text().lower(), rrset.rdtype, rrset.rdclass, rrset.ttl,
+            frozenset(rd.to_digestable(dns.name.root) for rd in rrset))
+
+
+def rrset_text(key):
+    name, rdtype, rdclass, ttl, rdatas = key
+    return f"{name} {ttl} {dns.rdatatype.to_text(rdtype)} x{len(rdatas)}"
+
+
+class Normalized:
+    __slots__ = ("id", "rcode", "opcode", "flags", "question", "answer",
+                 "authority", "additional", "opt", "counts")
+
+    def describe(self):
+        fl = " ".join(f for f in FLAG_NAMES if f in self.flags)
+        return (f"{dns.rcode.to_text(self.rcode)} [{fl}] an={len(self.answer)} "
+                f"ns={len(self.authority)} ar={len(self.additional)} opt={self.opt}")
+
+
+def normalize(wire):
+    """Parse a response. Raises dns.exception.DNSException on bad wire."""
+    m = dns.message.from_wire(wire, ignore_trailing=False)
+    n = Normalized()
+    n.id = m.id
+    n.rcode = m.rcode()
+    n.opcode = m.opcode()
+    n.flags = frozenset(f for f in FLAG_NAMES if m.flags & _FLAG_BITS[f])
+    n.question = tuple((q.name.to_text().lower(), q.rdtype, q.rdclass)
+                       for q in m.question)
+    n.answer = frozenset(_rrset_key(r) for r in m.answer)
+    n.authority = frozenset(_rrset_key(r) for r in m.authority)
+    n.additional = frozenset(_rrset_key(r) for r in m.additional)
+    if m.edns >= 0:
+        n.opt = {"payload": m.payload, "version": m.edns,
+                 "do": bool(m.ednsflags & dns.flags.DO),
+                 "options": tuple(sorted((o.otype, o.to_wire()) for o in m.options))}
+    else:
+        n.opt = None
+    n.counts = tuple(len(s) for s in (m.question, m.answer, m.authority, m.additional))
+    return n
+
+
+def diff(got, ref):
+    """[(field, text)] for every field where got and ref differ."""
+    out = []
+    if got.rcode != ref.rcode:
+        out.append(("rcode", f"{dns.rcode.to_text(got.rcode)} != "
+                             f"{dns.rcode.to_text(ref.rcode)}"))
+    if got.opcode != ref.opcode:
+        out.append(("opcode", f"{got.opcode} != {ref.opcode}"))
+    for f in FLAG_NAMES:
+        if (f in got.flags) != (f in ref.flags):
+            out.append((f"flag.{f}", f"{f}={int(f in got.flags)} != {int(f in ref.flags)}"))
+    if got.question != ref.question:
+        out.append(("question", f"{got.question} != {ref.question}"))
+    for s in SECTIONS:
+        a, b = getattr(got, s), getattr(ref, s)
+        if a != b:
+            extra = sorted(rrset_text(k) for k in a - b)
+            missing = sorted(rrset_text(k) for k in b - a)
+            out.append((s, f"extra {extra} missing {missing}"))
+    if (got.opt is None) != (ref.opt is None):
+        out.append(("opt.present", f"{got.opt is not None} != {ref.opt is not None}"))
+    elif got.opt is not None:
+        for k in ("payload", "version", "do", "options"):
+            if got.opt[k] != ref.opt[k]:
+                out.append((f"opt.{k}", f"{got.opt[k]!r} != {ref.opt[k]!r}"))
+    return out
+
+
+class Differences:
+    """The machine-readable part of differences.md."""
+
+    def __init__(self, entries):
+        self.entries = entries
+        self.used = {e["id"]: 0 for e in entries}
+        for e in entries:
+            for k in ("id", "fields", "when", "reason"):
+                if k not in e:
+                    raise ValueError(f"differences.md: entry {e.get('id')} lacks {k!r}")
+
+    @classmethod
+    def load(cls, path=DIFFERENCES_MD):
+        with open(path) as f:
+            text = f.read()
+        blocks = re.findall(r"^```json\n(.*?)^```", text, re.S | re.M)
+        if len(blocks) != 1:
+            raise ValueError(f"{path}: expected exactly one ```json block, "
+                             f"found {len(blocks)}")
+        return cls(json.loads(blocks[0])["differences"])
+
+    @classmethod
+    def none(cls):
+        return cls([])
+
+    @staticmethod
+    def _matches(when, query, got, ref):
+        for k, v in when.items():
+            if k == "tags_any":
+                if not query.tags & set(v):
+                    return False
+            elif k == "qtype":
+                if dns.rdatatype.to_text(query.qtype) not in v:
+                    return False
+            elif k == "opcode":
+                if dns.opcode.to_text(query.opcode) not in v:
+                    return False
+            elif k == "edns":
+                if bool(query.edns) != v:
+                    return False
+            elif k in ("levee", "reference"):
+                r = got if k == "levee" else ref
+                for fk, fv in v.items():
+                    if fk == "rcode":
+                        if dns.rcode.to_text(r.rcode) not in fv:
+                            return False
+                    elif fk in FLAG_NAMES:
+                        if (fk in r.flags) != fv:
+                            return False
+                    else:
+                        raise ValueError(f"differences.md: unknown response key {fk}")
+            else:
+                raise ValueError(f"differences.md: unknown condition {k}")
+        return True
+
+    def filter(self, mismatches, query, got, ref):
+        """Mismatches not allowed by any entry (each allowing entry is counted)."""
+        if not mismatches:
+            return []
+        left = list(mismatches)
+        for e in self.entries:
+            if not self._matches(e["when"], query, got, ref):
+                continue
+            keep = [m for m in left
+                    if not any(fnmatch.fnmatchcase(m[0], pat) for pat in e["fields"])]
+            if len(keep) != len(left):
+                self.used[e["id"]] += 1
+            left = keep
+            if not left:
+                break
+        return left
+
+
+def compare(got_wire, ref_wire, query, differences):
+    """Mismatches between levee's response and the reference's, after the
+    allowed differences; [] when they agree."""
+    got, ref = normalize(got_wire), normalize(ref_wire)
+    return differences.filter(diff(got, ref), query, got, ref)
