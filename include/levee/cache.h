@@ -3,27 +3,34 @@
  *
  * Concurrency protocol
  * --------------------
- * - One writer: the control-plane lcore. It alone calls lv_cache_insert(),
- *   lv_cache_delete*(), lv_cache_evict*(), lv_cache_reclaim() and
- *   lv_cache_synchronize(). These functions are not thread-safe against
- *   each other; they need no lock because only one thread calls them.
+ * - One writer: the control-plane thread. It alone calls lv_cache_create(),
+ *   lv_cache_insert(), lv_cache_delete*(), lv_cache_clear(),
+ *   lv_cache_reclaim(), lv_cache_synchronize(), lv_cache_get_stats() and
+ *   lv_cache_destroy(). These functions are not thread-safe against each
+ *   other; they need no lock because only one thread calls them.
  * - Many readers: worker lcores call lv_cache_lookup_bulk(). A lookup takes
  *   no lock, never waits for the writer and writes nothing shared: it reads
- *   the table (rte_hash in lock-free RW-concurrency mode) and the immutable
- *   entries it points to.
+ *   the table (rte_hash in lock-free RW-concurrency mode, keyed by the
+ *   64-bit digest of lv_cache_key_hash()) and the immutable entries it
+ *   points to, and checks every hit against the entry's full key.
  * - Entries are immutable once published. Replacing one publishes a new
  *   entry under the same key (an atomic pointer store with release order
  *   inside rte_hash); the reader's acquire load of that pointer makes the
  *   entry's bytes visible before it is dereferenced.
  * - Memory is freed only after every registered reader has reported a
- *   quiescent state (rte_rcu_qsbr) after the entry was unlinked. A worker
- *   reports once per poll-loop iteration, between bursts, when it holds no
- *   entry pointer; a worker that is about to sleep goes offline first.
- * - The memory budget (entry bytes plus the table) is enforced by the
+ *   quiescent state (rte_rcu_qsbr) after the entry was unlinked: an unlinked
+ *   entry (replaced, deleted or evicted) is stamped with a QSBR token and
+ *   parked on a writer-only list; lv_cache_reclaim() frees those whose token
+ *   every reader has passed, lv_cache_synchronize() waits for all of them.
+ *   Deleted keys' table slots are returned to rte_hash at the same moment
+ *   (rte_hash_free_key_with_position), never earlier. A worker reports once
+ *   per poll-loop iteration, between bursts, when it holds no entry
+ *   pointer; a worker that is about to sleep goes offline first.
+ * - The memory budget (live entry bytes plus the table) is enforced by the
  *   writer: an insert that would pass it, or that the table refuses for want
- *   of a free slot in the key's buckets, evicts in insertion (FIFO) order
- *   first. Readers cannot mark entries as used (they write nothing shared),
- *   which rules out LRU; see docs/architecture.md.
+ *   of a free slot in the key's buckets (-ENOSPC), evicts in insertion
+ *   (FIFO) order first. Readers cannot mark entries as used (they write
+ *   nothing shared), which rules out LRU; see docs/cache.md.
  */
 #ifndef LEVEE_CACHE_H
 #define LEVEE_CACHE_H
@@ -66,32 +73,35 @@ struct lv_cache_rrset {
  * inside wire[] itself, which starts at offset 12 + name_len + 4.
  */
 struct lv_cache_entry {
-	uint64_t hash;     /* lv_cache_key_hash() of the key below */
+	uint64_t hash; /* lv_cache_key_hash() of the key below */
 	uint16_t qtype;
 	uint16_t qclass;
-	uint8_t name_len;  /* of name[], wire form incl. root */
+	uint8_t name_len; /* of name[], wire form incl. root */
 	uint8_t do_bit;
-	uint8_t origin;    /* enum lv_entry_origin */
-	uint8_t rcode;     /* 4-bit header rcode */
-	uint16_t flags;    /* header bits the answer sets: AA (RA later) */
+	uint8_t origin; /* enum lv_entry_origin */
+	uint8_t rcode;  /* 4-bit header rcode */
+	uint16_t flags; /* header bits the answer sets: AA (RA later) */
 	uint16_t ancount;
 	uint16_t nscount;
-	uint16_t arcount;  /* without the OPT */
+	uint16_t arcount; /* without the OPT */
 	uint16_t wire_len;
 	uint16_t rr_count;
 	uint16_t rrset_count;
-	uint32_t zone_id;  /* zone instance that produced it (0: none) */
-	uint32_t min_ttl;  /* smallest TTL in the entry (expiry, later) */
-	uint64_t stored_at;/* control-plane clock at insert (aging, later) */
-	size_t mem_size;   /* bytes charged to the cache's budget */
+	uint32_t zone_id;    /* zone instance that produced it (0: none) */
+	uint32_t min_ttl;    /* smallest TTL in the entry (expiry, later) */
+	uint64_t stored_at;  /* control-plane clock at insert (aging, later) */
+	size_t mem_size;     /* bytes charged to the cache's budget */
 	const uint8_t *name; /* lowercased qname */
 	const uint8_t *wire;
 	const struct lv_cache_rr *rrs;
 	const struct lv_cache_rrset *rrsets;
-	/* writer-only bookkeeping (FIFO eviction order, zone purge) */
+	/* writer-only bookkeeping (FIFO eviction order, zone purge; once
+	 * unlinked, fifo_next chains the entry on the pending-free list) */
 	struct lv_cache_entry *fifo_next;
 	struct lv_cache_entry *fifo_prev;
-	uint8_t data[]; /* name, wire, rrs and rrsets live here */
+	uint64_t retire_token; /* QSBR token taken when it was unlinked */
+	int32_t key_pos;       /* rte_hash key slot to free with it, or -1 */
+	uint8_t data[];        /* name, wire, rrs and rrsets live here */
 };
 
 /* What the control plane hands lv_cache_entry_new(); it copies all of it. */
@@ -116,55 +126,82 @@ struct lv_cache_entry_spec {
 };
 
 struct lv_cache_params {
-	size_t memory_bytes;   /* budget: entries + table */
-	uint32_t max_entries;  /* table size; 0: derived from memory_bytes */
+	size_t memory_bytes;  /* budget: entries + table */
+	uint32_t max_entries; /* table size; 0: derived from memory_bytes */
 	uint64_t hash_seed;
-	uint32_t max_readers;  /* worker lcores that will look up */
+	uint32_t max_readers; /* worker lcores that will look up */
 	int socket_id;
-	const char *name;      /* unique per process (rte_hash name) */
+	const char *name; /* unique per process (rte_hash name) */
 };
 
 struct lv_cache;
 
 struct lv_cache_stats {
 	uint64_t entries;
-	uint64_t memory_bytes;     /* charged now */
+	uint64_t memory_bytes; /* charged now */
 	uint64_t memory_limit;
 	uint64_t inserts;
 	uint64_t replaces;
 	uint64_t deletes;
-	uint64_t evictions;        /* for the memory budget */
-	uint64_t evictions_nospace;/* the table's buckets were full */
-	uint64_t reclaimed;        /* entries freed after a grace period */
-	uint64_t pending_free;     /* unlinked, waiting for readers */
+	uint64_t evictions;         /* for the memory budget */
+	uint64_t evictions_nospace; /* the table's buckets were full */
+	uint64_t reclaimed;         /* entries freed after a grace period */
+	uint64_t pending_free;      /* unlinked, waiting for readers */
+	uint64_t pending_bytes; /* their mem_size: not charged to the budget */
+	uint64_t table_bytes;   /* the table's share of memory_bytes */
+	uint64_t max_entries;   /* the table's size */
+	uint64_t synchronizes;  /* blocking waits for readers */
 };
 
 /* --- control plane (the one writer) --- */
 
-/* Allocate an entry (malloc) and copy spec into it. NULL on bad spec/ENOMEM. */
+/* Allocate an entry (one malloc) and copy spec into it: name (lowercased
+ * on the way), wire, rrs and rrsets land in data[]; hash is computed with
+ * hash_seed and mem_size is set. The caller owns the result until
+ * lv_cache_insert() succeeds. NULL on a bad spec (name_len 0 or above 255,
+ * an RR offset outside wire, an RRset outside rrs) or ENOMEM. Control
+ * plane, any thread (it touches no cache). */
 struct lv_cache_entry *lv_cache_entry_new(const struct lv_cache_entry_spec *s,
 					  uint64_t hash_seed);
-/* Free an entry that was never published. */
+/* Free an entry that was never published (NULL is a no-op). */
 void lv_cache_entry_free(struct lv_cache_entry *e);
 
-/* Create the cache. NULL and a reason in err on failure. */
+/* Create the cache: the rte_hash (lock-free RW concurrency, 8-byte digest
+ * keys, sized max_entries or derived from memory_bytes) and the QSBR
+ * variable for max_readers, both in DPDK memory (EAL must be up). Fails
+ * when the table alone would not fit in memory_bytes. NULL and a one-line
+ * reason in err on failure. Control plane. */
 struct lv_cache *lv_cache_create(const struct lv_cache_params *p, char *err,
 				 size_t errlen);
+/* Free every entry, pending or live, and the table. No reader may be
+ * looking up any more (they have stopped or unregistered). NULL is a
+ * no-op. */
 void lv_cache_destroy(struct lv_cache *c);
 
-/* Publish e (ownership passes to the cache), replacing any entry with the
- * same key; the replaced one is freed after a grace period. Evicts first
- * when the budget or the table requires it. 0 or a negative errno. */
+/* Bytes the table costs for max_entries entries and max_readers readers:
+ * what lv_cache_create() charges to the budget before any entry. */
+size_t lv_cache_table_bytes(uint32_t max_entries, uint32_t max_readers);
+
+/* Publish e, replacing any entry with the same key (or, rarely, the same
+ * 64-bit digest); the replaced one is freed after a grace period. Evicts
+ * first when the budget or the table requires it (FIFO order). On 0,
+ * ownership of e passes to the cache; the writer may keep reading e until
+ * its next call into the cache (which may evict and free it). On error the
+ * caller still owns e: -EINVAL (NULL), -E2BIG (e alone passes the
+ * budget), -ENOSPC (the table refused it even after evicting). e->hash
+ * must come from lv_cache_entry_new() with lv_cache_hash_seed(c). */
 int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e);
 
-/* Unlink the entry for this key, if any. 0, or -ENOENT. */
+/* Unlink the entry for this key (name lowercased, wire form), if any;
+ * freed after a grace period. 0, or -ENOENT. */
 int lv_cache_delete(struct lv_cache *c, const uint8_t *lname, uint8_t name_len,
 		    uint16_t qtype, uint16_t qclass, uint8_t do_bit);
 
-/* Unlink every entry whose zone_id is zone_id. Returns how many. */
+/* Unlink every entry whose zone_id is zone_id (a zone reload). Walks every
+ * live entry. Returns how many were unlinked. */
 unsigned lv_cache_delete_zone(struct lv_cache *c, uint32_t zone_id);
 
-/* Unlink every entry. */
+/* Unlink every entry; they are freed after a grace period. */
 void lv_cache_clear(struct lv_cache *c);
 
 /* Free what every reader has moved past. Cheap; call from the event loop. */
@@ -175,19 +212,26 @@ void lv_cache_reclaim(struct lv_cache *c);
  * an entry unlinked before the call. */
 void lv_cache_synchronize(struct lv_cache *c);
 
+/* Copy the counters. Writer thread (they are plain writer-owned fields). */
 void lv_cache_get_stats(const struct lv_cache *c, struct lv_cache_stats *s);
+/* The seed to pass to lv_query_parse() and lv_cache_entry_new(). Constant
+ * after create: any thread. */
 uint64_t lv_cache_hash_seed(const struct lv_cache *c);
 
 /* --- readers (worker lcores) --- */
 
 /* Register reader `id` (0..max_readers-1) and bring it online. Call once on
- * the reader's own lcore before its first lookup. */
+ * the reader's own lcore (or thread) before its first lookup. Each id is
+ * used by one thread only. The control plane's own lookups need no id: it
+ * is the thread that frees. */
 void lv_cache_reader_register(struct lv_cache *c, unsigned id);
 /* The reader holds no entry pointer now. Once per poll-loop iteration. */
 void lv_cache_reader_quiescent(struct lv_cache *c, unsigned id);
-/* Before a reader sleeps or stops, and after it wakes. */
+/* Before a reader sleeps or stops (offline: the writer no longer waits
+ * for it, and it must hold no entry pointer), and after it wakes. */
 void lv_cache_reader_offline(struct lv_cache *c, unsigned id);
 void lv_cache_reader_online(struct lv_cache *c, unsigned id);
+/* Go offline and unregister: after it, the id may be registered again. */
 void lv_cache_reader_unregister(struct lv_cache *c, unsigned id);
 
 /*
@@ -195,9 +239,66 @@ void lv_cache_reader_unregister(struct lv_cache *c, unsigned id);
  * answering q[i] or NULL. A hit is checked against the entry's full key
  * (name, type, class, DO), so a hash collision is a miss, never a wrong
  * answer. The pointers stay valid until the caller's next quiescent report.
+ * Any registered reader (or the writer). Allocation-free, lock-free.
  */
 void lv_cache_lookup_bulk(const struct lv_cache *c,
 			  const struct lv_query *const q[], unsigned n,
 			  const struct lv_cache_entry *out[]);
+
+/* --- internals shared by control/cache.c and dataplane/cache_lookup.c ---
+ * Other modules use only the functions above. */
+
+struct rte_hash;
+struct rte_rcu_qsbr;
+
+struct lv_cache {
+	/* Read by every lookup, written once by lv_cache_create(): its own
+	 * cache line, away from the writer's counters (no false sharing). */
+	struct rte_hash *table __attribute__((aligned(64)));
+	struct rte_rcu_qsbr *qsbr;
+	uint64_t hash_seed;
+	uint32_t max_readers;
+
+	/* Writer-only from here. */
+	struct lv_cache_entry *fifo_head __attribute__((aligned(64)));
+	struct lv_cache_entry *fifo_tail;    /* newest */
+	struct lv_cache_entry *pending_head; /* oldest token first */
+	struct lv_cache_entry *pending_tail;
+	uint32_t hash_entries; /* key slots given to rte_hash */
+	uint32_t pending_keys; /* key slots waiting for a grace period */
+	size_t budget;         /* memory_bytes */
+	struct lv_cache_stats st;
+	char name[32];
+};
+
+/* The rte_hash signature of a digest: rte_hash takes a 32-bit hash; the
+ * digest is already well mixed (fmix64), so its high half serves. */
+static inline uint32_t lv_cache_sig(uint64_t digest)
+{
+	return (uint32_t)(digest >> 32);
+}
+
+/*
+ * ThreadSanitizer cannot see the acquire/release pair inside rte_hash
+ * (Debian's DPDK is not instrumented), so the two halves state it:
+ * the writer releases an entry before publishing it, a reader acquires it
+ * after a lookup returns it. No code in other builds.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define LV_CACHE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define LV_CACHE_TSAN 1
+#endif
+#endif
+#ifdef LV_CACHE_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define LV_TSAN_ACQUIRE(p) __tsan_acquire((void *)(uintptr_t)(p))
+#define LV_TSAN_RELEASE(p) __tsan_release((void *)(uintptr_t)(p))
+#else
+#define LV_TSAN_ACQUIRE(p) ((void)(p))
+#define LV_TSAN_RELEASE(p) ((void)(p))
+#endif
 
 #endif

@@ -1,0 +1,545 @@
+/*
+ * The writer half of the shared cache: entries, insert/replace/delete,
+ * FIFO eviction under a memory budget, and deferred freeing.
+ *
+ * Runs on the control-plane thread only (the miss handler inserts what it
+ * computed, zone reloads purge, the event loop reclaims). The readers are
+ * worker lcores in dataplane/cache_lookup.c; they take no lock, so every
+ * unlinked entry is parked on a pending list stamped with a QSBR token and
+ * freed only when every online reader has reported a quiescent state after
+ * that token. include/levee/cache.h states the protocol; docs/cache.md
+ * explains the budget and the key choice.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+
+#include "levee/cache.h"
+#include "levee/hash.h"
+#include "levee/wire.h"
+
+/* malloc's own header per entry (glibc: one size_t, 16-byte rounding). */
+#define ALLOC_OVERHEAD 16
+/* Entry size assumed when max_entries is derived from the budget. */
+#define ENTRY_ESTIMATE 256
+/* rte_malloc's per-allocation header and alignment padding (one element
+ * header of a cache line plus up to a line of padding). */
+#define RTE_ALLOC_OVERHEAD 128
+/* rte_hash allocations besides the arrays: struct rte_hash, the tailq
+ * entry, the ring header, the change counter. Measured against
+ * rte_malloc_get_socket_stats() in tests/unit/test_cache.c. */
+#define TABLE_FIXED_BYTES 2048
+/* How many times an insert retries after rte_hash_add says -ENOSPC. */
+#define ADD_RETRIES 64
+
+static uint32_t pow2_ceil(uint32_t v)
+{
+	uint32_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+/* Key slots beyond max_entries: room for deleted keys whose slot waits for
+ * a grace period, so that a full cache does not block on every insert. */
+static uint32_t key_slack(uint32_t max_entries)
+{
+	uint32_t s = max_entries / 8;
+	return s < 64 ? 64 : s;
+}
+
+size_t lv_cache_table_bytes(uint32_t max_entries, uint32_t max_readers)
+{
+	uint32_t slots = max_entries + key_slack(max_entries);
+	/* rte_hash (DPDK 22.11, single writer, 8-byte key):
+	 * - buckets: pow2(slots) / 8 buckets of 64 bytes (8 x 16-bit
+	 *   signature, 8 x 32-bit key index, flags, next pointer);
+	 * - key store: slots + 1 entries of 16 bytes (data pointer + key);
+	 * - free-slot ring: pow2(slots + 1) 32-bit indices. */
+	size_t b = (size_t)pow2_ceil(slots) / 8 * 64;
+	b += (size_t)(slots + 1) * 16;
+	b += (size_t)pow2_ceil(slots + 1) * 4;
+	b += TABLE_FIXED_BYTES + 6 * RTE_ALLOC_OVERHEAD;
+	b += rte_rcu_qsbr_get_memsize(max_readers) + RTE_ALLOC_OVERHEAD;
+	b += sizeof(struct lv_cache) + RTE_ALLOC_OVERHEAD;
+	return b;
+}
+
+/* --- entries --- */
+
+static int spec_ok(const struct lv_cache_entry_spec *s)
+{
+	if (s == NULL || s->name == NULL || s->name_len == 0)
+		return 0;
+	if ((s->wire_len && !s->wire) || (s->rr_count && !s->rrs) ||
+	    (s->rrset_count && !s->rrsets))
+		return 0;
+	for (unsigned i = 0; i < s->rr_count; i++)
+		if (s->rrs[i].offset >= s->wire_len ||
+		    (uint32_t)s->rrs[i].ttl_offset + 4 > s->wire_len)
+			return 0;
+	for (unsigned i = 0; i < s->rrset_count; i++)
+		if ((uint32_t)s->rrsets[i].first_rr + s->rrsets[i].rr_count >
+		    s->rr_count)
+			return 0;
+	return 1;
+}
+
+struct lv_cache_entry *lv_cache_entry_new(const struct lv_cache_entry_spec *s,
+					  uint64_t hash_seed)
+{
+	if (!spec_ok(s))
+		return NULL;
+
+	/* data[]: name first (a lookup reads it right after the header),
+	 * then wire, then the 2-byte-aligned arrays. */
+	size_t name_off = 0;
+	size_t wire_off = name_off + s->name_len;
+	size_t rrs_off = (wire_off + s->wire_len + 1) & ~(size_t)1;
+	size_t rrsets_off = rrs_off + sizeof(struct lv_cache_rr) * s->rr_count;
+	size_t data_len =
+	    rrsets_off + sizeof(struct lv_cache_rrset) * s->rrset_count;
+	size_t size = sizeof(struct lv_cache_entry) + data_len;
+
+	struct lv_cache_entry *e = malloc(size);
+	if (e == NULL)
+		return NULL;
+	memset(e, 0, sizeof(*e));
+
+	uint8_t *name = e->data + name_off;
+	for (unsigned i = 0; i < s->name_len; i++)
+		name[i] = lv_wire_lower(s->name[i]);
+	if (s->wire_len)
+		memcpy(e->data + wire_off, s->wire, s->wire_len);
+	if (s->rr_count)
+		memcpy(e->data + rrs_off, s->rrs,
+		       sizeof(struct lv_cache_rr) * s->rr_count);
+	if (s->rrset_count)
+		memcpy(e->data + rrsets_off, s->rrsets,
+		       sizeof(struct lv_cache_rrset) * s->rrset_count);
+
+	e->name = name;
+	e->wire = e->data + wire_off;
+	e->rrs = (const struct lv_cache_rr *)(e->data + rrs_off);
+	e->rrsets = (const struct lv_cache_rrset *)(e->data + rrsets_off);
+	e->qtype = s->qtype;
+	e->qclass = s->qclass;
+	e->name_len = s->name_len;
+	e->do_bit = s->do_bit ? 1 : 0;
+	e->origin = s->origin;
+	e->rcode = s->rcode & 0x0f;
+	e->flags = s->flags;
+	e->ancount = s->ancount;
+	e->nscount = s->nscount;
+	e->arcount = s->arcount;
+	e->wire_len = s->wire_len;
+	e->rr_count = s->rr_count;
+	e->rrset_count = s->rrset_count;
+	e->zone_id = s->zone_id;
+	e->min_ttl = s->min_ttl;
+	e->stored_at = 0; /* set by the aging work, later */
+	e->mem_size = size + ALLOC_OVERHEAD;
+	e->key_pos = -1;
+	e->hash = lv_cache_key_hash(hash_seed, name, e->name_len, e->qtype,
+				    e->qclass, e->do_bit);
+	return e;
+}
+
+void lv_cache_entry_free(struct lv_cache_entry *e)
+{
+	free(e);
+}
+
+/* --- create / destroy --- */
+
+struct lv_cache *lv_cache_create(const struct lv_cache_params *p, char *err,
+				 size_t errlen)
+{
+	struct lv_cache *c = NULL;
+	const char *base = p && p->name ? p->name : "lv_cache";
+
+	if (p == NULL || p->max_readers == 0) {
+		snprintf(err, errlen, "cache: max_readers must be at least 1");
+		goto fail;
+	}
+	uint32_t max_entries = p->max_entries;
+	if (max_entries == 0) {
+		/* Derive the table size from the budget: each entry costs
+		 * about ENTRY_ESTIMATE bytes plus its share of the table. */
+		size_t per = ENTRY_ESTIMATE + 48;
+		size_t n = p->memory_bytes / per;
+		max_entries = n > (1u << 28) ? (1u << 28) : (uint32_t)n;
+	}
+	if (max_entries < 8)
+		max_entries = 8; /* rte_hash's minimum: one bucket */
+	size_t table = lv_cache_table_bytes(max_entries, p->max_readers);
+	if (table >= p->memory_bytes) {
+		snprintf(err, errlen,
+			 "cache %s: memory %zu bytes is below the table's own "
+			 "%zu bytes for %u entries",
+			 base, p->memory_bytes, table, max_entries);
+		goto fail;
+	}
+
+	c = rte_zmalloc_socket("lv_cache", sizeof(*c), 64, p->socket_id);
+	if (c == NULL) {
+		snprintf(err, errlen, "cache %s: out of DPDK memory", base);
+		goto fail;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", base);
+	c->hash_seed = p->hash_seed;
+	c->max_readers = p->max_readers;
+	c->hash_entries = max_entries + key_slack(max_entries);
+	c->budget = p->memory_bytes;
+	c->st.memory_limit = p->memory_bytes;
+	c->st.table_bytes = table;
+	c->st.memory_bytes = table;
+	c->st.max_entries = max_entries;
+
+	size_t qsz = rte_rcu_qsbr_get_memsize(p->max_readers);
+	c->qsbr = rte_zmalloc_socket("lv_cache_qsbr", qsz, 64, p->socket_id);
+	if (c->qsbr == NULL || rte_rcu_qsbr_init(c->qsbr, p->max_readers)) {
+		snprintf(err, errlen,
+			 "cache %s: QSBR variable for %u readers: %s", base,
+			 p->max_readers, rte_strerror(rte_errno));
+		goto fail;
+	}
+
+	struct rte_hash_parameters hp = {
+	    .name = c->name,
+	    .entries = c->hash_entries,
+	    .key_len = sizeof(uint64_t), /* the digest */
+	    .socket_id = p->socket_id,
+	    /* Lock-free readers; we free deleted key slots ourselves
+		 * after a grace period (implied by this flag). */
+	    .extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF,
+	};
+	c->table = rte_hash_create(&hp);
+	if (c->table == NULL) {
+		snprintf(err, errlen,
+			 "cache %s: rte_hash_create(%u entries): %s", base,
+			 c->hash_entries, rte_strerror(rte_errno));
+		goto fail;
+	}
+	return c;
+
+fail:
+	if (c) {
+		rte_free(c->qsbr);
+		rte_free(c);
+	}
+	return NULL;
+}
+
+static void free_list(struct lv_cache_entry *e)
+{
+	while (e) {
+		struct lv_cache_entry *next = e->fifo_next;
+		free(e);
+		e = next;
+	}
+}
+
+void lv_cache_destroy(struct lv_cache *c)
+{
+	if (c == NULL)
+		return;
+	/* No reader is left (the caller's contract): free without waiting. */
+	free_list(c->pending_head);
+	free_list(c->fifo_head);
+	rte_hash_free(c->table);
+	rte_free(c->qsbr);
+	rte_free(c);
+}
+
+/* --- unlinking and deferred freeing --- */
+
+static void fifo_append(struct lv_cache *c, struct lv_cache_entry *e)
+{
+	e->fifo_next = NULL;
+	e->fifo_prev = c->fifo_tail;
+	if (c->fifo_tail)
+		c->fifo_tail->fifo_next = e;
+	else
+		c->fifo_head = e;
+	c->fifo_tail = e;
+}
+
+static void fifo_remove(struct lv_cache *c, struct lv_cache_entry *e)
+{
+	if (e->fifo_prev)
+		e->fifo_prev->fifo_next = e->fifo_next;
+	else
+		c->fifo_head = e->fifo_next;
+	if (e->fifo_next)
+		e->fifo_next->fifo_prev = e->fifo_prev;
+	else
+		c->fifo_tail = e->fifo_prev;
+	e->fifo_next = e->fifo_prev = NULL;
+}
+
+/* Park an unlinked entry until readers have passed `token`. Tokens only
+ * grow, so the pending list stays sorted by token. */
+static void retire(struct lv_cache *c, struct lv_cache_entry *e, int32_t pos,
+		   uint64_t token)
+{
+	e->key_pos = pos;
+	e->retire_token = token;
+	e->fifo_next = NULL;
+	if (c->pending_tail)
+		c->pending_tail->fifo_next = e;
+	else
+		c->pending_head = e;
+	c->pending_tail = e;
+	c->st.pending_free++;
+	c->st.pending_bytes += e->mem_size;
+	if (pos >= 0)
+		c->pending_keys++;
+}
+
+/* Take e out of the table and the FIFO; the caller retires it. Returns
+ * the key slot rte_hash keeps for it until the grace period ends. */
+static int32_t unlink_entry(struct lv_cache *c, struct lv_cache_entry *e)
+{
+	/* rte_hash clears the bucket's key index with a release store; a
+	 * reader that already loaded the pointer keeps using the entry until
+	 * its next quiescent report, which is what the token waits for. */
+	int32_t pos = rte_hash_del_key_with_hash(c->table, &e->hash,
+						 lv_cache_sig(e->hash));
+	fifo_remove(c, e);
+	c->st.entries--;
+	c->st.memory_bytes -= e->mem_size;
+	return pos >= 0 ? pos : -1;
+}
+
+/* Unlink and retire one entry with its own token. */
+static void drop_entry(struct lv_cache *c, struct lv_cache_entry *e)
+{
+	int32_t pos = unlink_entry(c, e);
+	/* The token is taken after the unlink: rte_rcu_qsbr_start()
+	 * increments it with release order, so a reader that acquires this
+	 * token value in its quiescent report sees the entry gone. */
+	retire(c, e, pos, rte_rcu_qsbr_start(c->qsbr));
+}
+
+static void free_pending_head(struct lv_cache *c)
+{
+	struct lv_cache_entry *e = c->pending_head;
+
+	c->pending_head = e->fifo_next;
+	if (c->pending_head == NULL)
+		c->pending_tail = NULL;
+	if (e->key_pos >= 0) {
+		/* Lock-free mode never recycles a deleted key's slot by
+		 * itself; only now may a new key take it. */
+		rte_hash_free_key_with_position(c->table, e->key_pos);
+		c->pending_keys--;
+	}
+	c->st.pending_free--;
+	c->st.pending_bytes -= e->mem_size;
+	c->st.reclaimed++;
+	free(e);
+}
+
+void lv_cache_reclaim(struct lv_cache *c)
+{
+	/* rte_rcu_qsbr_check() loads each reader's counter with acquire
+	 * order, pairing with the reader's release store in its quiescent
+	 * report: the reader's loads of the entry happen before our free. */
+	while (
+	    c->pending_head &&
+	    rte_rcu_qsbr_check(c->qsbr, c->pending_head->retire_token, false))
+		free_pending_head(c);
+}
+
+void lv_cache_synchronize(struct lv_cache *c)
+{
+	if (c->pending_head == NULL)
+		return;
+	/* rte_rcu_qsbr_synchronize() itself lives in librte_rcu, which race
+	 * detectors cannot see into; the inline start/check pair is the
+	 * same wait, in our own code. */
+	uint64_t t = rte_rcu_qsbr_start(c->qsbr);
+	rte_rcu_qsbr_check(c->qsbr, t, true);
+	c->st.synchronizes++;
+	while (c->pending_head)
+		free_pending_head(c);
+}
+
+/* --- insert --- */
+
+static struct lv_cache_entry *table_find(const struct lv_cache *c,
+					 uint64_t digest)
+{
+	void *data = NULL;
+	if (rte_hash_lookup_with_hash_data(c->table, &digest,
+					   lv_cache_sig(digest), &data) < 0)
+		return NULL;
+	return data;
+}
+
+/* Make sure rte_hash has a free key slot: deleted keys hold theirs until
+ * their grace period ends. Reclaim first; wait for readers only when the
+ * slack is used up. */
+static void ensure_key_slot(struct lv_cache *c)
+{
+	if (c->st.entries + c->pending_keys < c->hash_entries)
+		return;
+	lv_cache_reclaim(c);
+	if (c->st.entries + c->pending_keys >= c->hash_entries)
+		lv_cache_synchronize(c);
+}
+
+/* Evict oldest-first until e fits the budget and the entry limit. `old`
+ * is the entry e will replace (its bytes are given back by the replace);
+ * returns it, or NULL if it was evicted on the way. */
+static struct lv_cache_entry *make_room(struct lv_cache *c,
+					const struct lv_cache_entry *e,
+					struct lv_cache_entry *old)
+{
+	while (c->fifo_head &&
+	       c->st.memory_bytes - (old ? old->mem_size : 0) + e->mem_size >
+		   c->budget) {
+		if (c->fifo_head == old)
+			old = NULL;
+		drop_entry(c, c->fifo_head);
+		c->st.evictions++;
+	}
+	while (old == NULL && c->fifo_head &&
+	       c->st.entries >= c->st.max_entries) {
+		drop_entry(c, c->fifo_head);
+		c->st.evictions_nospace++;
+	}
+	return old;
+}
+
+int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e)
+{
+	int ret;
+
+	if (c == NULL || e == NULL)
+		return -EINVAL;
+	if (c->st.table_bytes + e->mem_size > c->budget)
+		return -E2BIG;
+
+	lv_cache_reclaim(c);
+	/* Any entry under the same digest: the same key, or (once in 2^64)
+	 * another key, which this one then displaces. */
+	struct lv_cache_entry *old = make_room(c, e, table_find(c, e->hash));
+	if (old == NULL)
+		ensure_key_slot(c);
+
+	/* Everything e holds was written above by this thread; the release
+	 * store of the data pointer inside rte_hash publishes it. TSan cannot
+	 * see that store, so state it. */
+	LV_TSAN_RELEASE(e);
+	for (unsigned tries = 0;; tries++) {
+		ret = rte_hash_add_key_with_hash_data(c->table, &e->hash,
+						      lv_cache_sig(e->hash), e);
+		if (ret == 0)
+			break;
+		/* -ENOSPC: the cuckoo path found no free slot near the key's
+		 * two buckets. Free one (oldest first: deleting clears its
+		 * bucket slot at once) and retry. An existing key never gets
+		 * here: rte_hash updates it in place before allocating. */
+		if (ret != -ENOSPC || c->fifo_head == NULL ||
+		    tries >= ADD_RETRIES)
+			return ret;
+		drop_entry(c, c->fifo_head);
+		c->st.evictions_nospace++;
+		ensure_key_slot(c);
+	}
+
+	if (old) {
+		/* The new pointer is in place (release store); retire the old
+		 * entry with a token taken after that store. Its key slot now
+		 * belongs to e. */
+		fifo_remove(c, old);
+		c->st.entries--;
+		c->st.memory_bytes -= old->mem_size;
+		retire(c, old, -1, rte_rcu_qsbr_start(c->qsbr));
+		c->st.replaces++;
+	}
+	fifo_append(c, e);
+	c->st.entries++;
+	c->st.memory_bytes += e->mem_size;
+	c->st.inserts++;
+	return 0;
+}
+
+/* --- delete --- */
+
+int lv_cache_delete(struct lv_cache *c, const uint8_t *lname, uint8_t name_len,
+		    uint16_t qtype, uint16_t qclass, uint8_t do_bit)
+{
+	do_bit = do_bit ? 1 : 0;
+	uint64_t h = lv_cache_key_hash(c->hash_seed, lname, name_len, qtype,
+				       qclass, do_bit);
+	struct lv_cache_entry *e = table_find(c, h);
+
+	/* The digest may belong to another key: check the full key. */
+	if (e == NULL || e->qtype != qtype || e->qclass != qclass ||
+	    e->do_bit != do_bit || e->name_len != name_len ||
+	    memcmp(e->name, lname, name_len) != 0)
+		return -ENOENT;
+	drop_entry(c, e);
+	c->st.deletes++;
+	return 0;
+}
+
+/* Unlink every entry that `match` selects, then retire them all with one
+ * token (one atomic increment for the whole batch). */
+static unsigned drop_matching(struct lv_cache *c, uint32_t zone_id, bool all)
+{
+	struct lv_cache_entry *batch = NULL, *next;
+	unsigned n = 0;
+
+	for (struct lv_cache_entry *e = c->fifo_head; e; e = next) {
+		next = e->fifo_next;
+		if (!all && e->zone_id != zone_id)
+			continue;
+		int32_t pos = unlink_entry(c, e);
+		e->key_pos = pos;
+		e->fifo_next = batch; /* fifo_remove cleared it */
+		batch = e;
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	uint64_t t = rte_rcu_qsbr_start(c->qsbr); /* after every unlink */
+	for (struct lv_cache_entry *e = batch; e; e = next) {
+		next = e->fifo_next;
+		retire(c, e, e->key_pos, t);
+	}
+	c->st.deletes += n;
+	return n;
+}
+
+unsigned lv_cache_delete_zone(struct lv_cache *c, uint32_t zone_id)
+{
+	return drop_matching(c, zone_id, false);
+}
+
+void lv_cache_clear(struct lv_cache *c)
+{
+	drop_matching(c, 0, true);
+}
+
+/* --- introspection --- */
+
+void lv_cache_get_stats(const struct lv_cache *c, struct lv_cache_stats *s)
+{
+	*s = c->st;
+}
+
+uint64_t lv_cache_hash_seed(const struct lv_cache *c)
+{
+	return c->hash_seed;
+}
