@@ -69,3 +69,9 @@ def knotd(request):
 @pytest.fixture(scope="session")
 def differences():
     return compare.Differences.load()
+
+
+@pytest.fixture
+def knot_factory(request):
+    """knot_factory({origin: file}) starts a knotd stopped after the test."""
+    return lambda zone_map: _knot(request, zone_map)

@@ -145,6 +145,8 @@ class Differences:
                     return False
             elif k in ("levee", "reference"):
                 r = got if k == "levee" else ref
+                if r is None:
+                    return False
                 for fk, fv in v.items():
                     if fk == "rcode":
                         if dns.rcode.to_text(r.rcode) not in fv:
@@ -174,6 +176,20 @@ class Differences:
             if not left:
                 break
         return left
+
+
+def compare_presence(got_wire, ref_wire, query, differences):
+    """Like compare(), where either side may have sent nothing (None):
+    a one-sided answer is a mismatch of field `presence`."""
+    if got_wire is None and ref_wire is None:
+        return []
+    if got_wire is None or ref_wire is None:
+        got = normalize(got_wire) if got_wire is not None else None
+        ref = normalize(ref_wire) if ref_wire is not None else None
+        m = [("presence", f"levee {'answered' if got else 'silent'}, "
+                          f"reference {'answered' if ref else 'silent'}")]
+        return differences.filter(m, query, got, ref)
+    return compare(got_wire, ref_wire, query, differences)
 
 
 def compare(got_wire, ref_wire, query, differences):

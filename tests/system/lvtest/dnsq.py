@@ -112,3 +112,65 @@ class Query:
 
     def __repr__(self):
         return f"<Query {self.describe()}>"
+
+
+class RawQuery:
+    """A query given as wire bytes (malformed ones included), with what the
+    differences list may match on. wire(id) patches the ID in."""
+
+    def __init__(self, raw, tags=(), qtype=0, opcode=None, edns=None, qname="?"):
+        self.raw = bytes(raw)
+        self.tags = frozenset(tags)
+        self.qtype = qtype
+        self.opcode = (self.raw[2] >> 3) & 15 if opcode is None else opcode
+        self.edns = edns
+        self.qname = qname
+        self.id = struct.unpack("!H", self.raw[:2])[0]
+
+    def wire(self, id=None):
+        if id is None:
+            return self.raw
+        return struct.pack("!H", id) + self.raw[2:]
+
+    def describe(self):
+        return f"raw[{','.join(sorted(self.tags))}] {self.raw[:40].hex()}"
+
+    def norm_key(self):
+        return ("raw", self.raw[2:])
+
+    def __repr__(self):
+        return f"<RawQuery {self.describe()}>"
+
+
+def header(id=0, flags=0x0100, qd=1, an=0, ns=0, ar=0):
+    return struct.pack("!HHHHHH", id, flags, qd, an, ns, ar)
+
+
+def malformed_queries():
+    """[(tag, RawQuery, expected levee outcome)]: outcome is an rcode name
+    ("FORMERR", "NOTIMP", "BADVERS") or "drop_<reason>"."""
+    qsec = name_wire("www.levee.test.") + struct.pack("!HH", 1, 1)
+    opt_v1 = b"\0" + struct.pack("!HHIH", 41, 1232, 1 << 16, 0)
+    cases = [
+        ("qr-set", header(flags=0x8100) + qsec, "drop_qr_set"),
+        ("runt", header()[:7], "drop_runt_dns"),
+        ("qdcount-0", header(qd=0), "FORMERR"),
+        ("qdcount-2", header(qd=2) + qsec + qsec, "FORMERR"),
+        ("qname-compressed", header() + b"\x03www\xc0\x0c" + struct.pack("!HH", 1, 1),
+         "FORMERR"),
+        ("label-64", header() + b"\x40" + b"a" * 64 + name_wire("levee.test.")
+         + struct.pack("!HH", 1, 1), "FORMERR"),
+        ("name-256", header() + (b"\x3f" + b"b" * 63) * 4 + name_wire("levee.test.")
+         + struct.pack("!HH", 1, 1), "FORMERR"),
+        ("opcode-notify", header(flags=4 << 11) + name_wire("levee.test.")
+         + struct.pack("!HH", 6, 1), "NOTIMP"),
+        ("opcode-update", header(flags=5 << 11) + name_wire("levee.test.")
+         + struct.pack("!HH", 6, 1), "NOTIMP"),
+        ("edns-version-1", header(ar=1) + qsec + opt_v1, "BADVERS"),
+    ]
+    out = []
+    for tag, raw, outcome in cases:
+        out.append((tag, RawQuery(raw, tags=(tag,),
+                                  edns=Edns(1232, version=1) if "edns" in tag else None),
+                    outcome))
+    return out
