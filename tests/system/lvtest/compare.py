@@ -71,6 +71,7 @@ def normalize(wire):
                  "options": tuple(sorted((o.otype, o.to_wire()) for o in m.options))}
     else:
         n.opt = None
+    # section counts as dnspython sees them: the OPT is not in additional
     n.counts = tuple(len(s) for s in (m.question, m.answer, m.authority, m.additional))
     return n
 
