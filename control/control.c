@@ -1,0 +1,333 @@
+/*
+ * Start-up, the event loop and shutdown of the control plane (main lcore).
+ *
+ * Start-up order: zones first (a bad zone fails before EAL is touched),
+ * then EAL, the mbuf pool, the port, the cache, the workers' rings, and the
+ * workers. The event loop then waits on signals and the reload eventfd with
+ * a short timeout and drains the workers' miss rings in between; it never
+ * spins: with nothing to do it sleeps LOOP_IDLE_NS per round.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_random.h>
+
+#include "levee/control.h"
+#include "levee/log.h"
+#include "levee/pcap_source.h"
+
+#define MBUF_HEADROOM_SLACK 256
+
+/* Zones, checked before EAL starts so a bad zone fails fast. */
+static int load_zones(struct lv_control *ctl)
+{
+	char err[512];
+	struct lv_zoneset *zs;
+
+	if (lv_zoneset_load(ctl->cfg->zones, ctl->cfg->n_zones, &zs, err,
+			    sizeof(err)) != 0) {
+		lv_err("%s", err);
+		return -1;
+	}
+	for (unsigned i = 0; i < lv_zoneset_count(zs); i++) {
+		const struct lv_zone *z = lv_zoneset_zone(zs, i);
+		lv_info("zone %s serial %u loaded (%zu records)",
+			lv_zone_origin(z), lv_zone_serial(z),
+			lv_zone_records(z));
+	}
+	ctl->zones = zs;
+	return 0;
+}
+
+static int build_filter(struct lv_control *ctl)
+{
+	struct lv_addr_filter *f = &ctl->filter;
+
+	memset(f, 0, sizeof(*f));
+	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
+		const struct lv_addr *a = &ctl->cfg->addrs[i];
+		if (f->n_v4 + f->n_v6 >= LV_MAX_SERVICE_ADDRS) {
+			lv_err("too many service addresses (at most %d)",
+			       LV_MAX_SERVICE_ADDRS);
+			return -1;
+		}
+		if (a->family == AF_INET)
+			memcpy(&f->v4[f->n_v4++], a->addr, 4);
+		else
+			memcpy(f->v6[f->n_v6++], a->addr, 16);
+	}
+	return 0;
+}
+
+/* Mbufs: every RX and TX descriptor, both rings per worker, bursts in
+ * flight, and the per-lcore caches. */
+static int create_pool(struct lv_control *ctl, uint32_t max_frame)
+{
+	const struct lv_config *cfg = ctl->cfg;
+	unsigned per_worker = LV_PORT_RX_DESC + LV_PORT_TX_DESC +
+			      2 * cfg->miss_ring_size + 4 * LV_BURST;
+	unsigned n = cfg->mbufs ? cfg->mbufs : per_worker * cfg->workers + 2048;
+	unsigned room = RTE_MBUF_DEFAULT_DATAROOM;
+
+	if (max_frame > room)
+		room = max_frame;
+	if ((unsigned)cfg->udp_max + MBUF_HEADROOM_SLACK > room)
+		room = (unsigned)cfg->udp_max + MBUF_HEADROOM_SLACK;
+
+	ctl->pool = rte_pktmbuf_pool_create(
+	    "lv_mbufs", n, 256, 0, (uint16_t)(room + RTE_PKTMBUF_HEADROOM),
+	    (int)rte_socket_id());
+	if (ctl->pool == NULL) {
+		lv_err("mbuf pool of %u x %u bytes: %s", n, room,
+		       rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int create_cache(struct lv_control *ctl)
+{
+	char err[256];
+	struct lv_cache_params p = {
+	    .memory_bytes = ctl->cfg->cache_memory,
+	    .max_entries = ctl->cfg->cache_entries,
+	    .hash_seed = ctl->hash_seed,
+	    .max_readers = ctl->n_workers,
+	    .socket_id = (int)rte_socket_id(),
+	    .name = "lv_cache",
+	};
+
+	ctl->cache = lv_cache_create(&p, err, sizeof(err));
+	if (ctl->cache == NULL) {
+		lv_err("cache: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+static struct rte_ring *make_ring(const char *what, unsigned id, unsigned n)
+{
+	char name[RTE_RING_NAMESIZE];
+
+	snprintf(name, sizeof(name), "lv_%s_%u", what, id);
+	/* single producer, single consumer: one worker, one control plane */
+	return rte_ring_create(name, n, (int)rte_socket_id(),
+			       RING_F_SP_ENQ | RING_F_SC_DEQ);
+}
+
+static int create_workers(struct lv_control *ctl)
+{
+	unsigned lcore, i = 0;
+
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		if (i == ctl->n_workers)
+			break;
+		struct lv_worker *w = rte_zmalloc_socket(
+		    "lv_worker", sizeof(*w), RTE_CACHE_LINE_SIZE,
+		    (int)rte_lcore_to_socket_id(lcore));
+		if (w == NULL)
+			return -1;
+		w->id = i;
+		w->lcore = lcore;
+		w->cache = ctl->cache;
+		w->hash_seed = ctl->hash_seed;
+		w->filter = &ctl->filter;
+		w->tx_offload = ctl->port.tx_offload;
+		w->udp_max = ctl->cfg->udp_max;
+		w->lossless = ctl->replay;
+		w->pool = ctl->pool;
+		w->rx_min_free = 2 * LV_BURST;
+		w->to_control = make_ring("miss", i, ctl->cfg->miss_ring_size);
+		w->n_queues = 1;
+		w->queues[0].port = ctl->port.port_id;
+		w->queues[0].queue = (uint16_t)i;
+		w->queues[0].replies =
+		    make_ring("reply", i, ctl->cfg->miss_ring_size);
+		ctl->workers[i++] = w;
+		if (w->to_control == NULL || w->queues[0].replies == NULL) {
+			lv_err("worker %u rings: %s", i - 1,
+			       rte_strerror(rte_errno));
+			return -1;
+		}
+	}
+	if (i < ctl->n_workers) {
+		lv_err("--workers %u needs %u worker lcores, EAL has %u",
+		       ctl->n_workers, ctl->n_workers, i);
+		return -1;
+	}
+	return 0;
+}
+
+void lv_control_sum_stats(const struct lv_control *ctl, struct lv_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < ctl->n_workers; i++)
+		if (ctl->workers[i])
+			lv_stats_sum(out, &ctl->workers[i]->stats);
+	lv_stats_sum(out, &ctl->stats);
+}
+
+void lv_control_print_stats(const struct lv_control *ctl)
+{
+	struct lv_stats s;
+	struct lv_cache_stats cs;
+
+	lv_control_sum_stats(ctl, &s);
+	lv_stats_print(stdout, &s);
+	if (ctl->cache) {
+		lv_cache_get_stats(ctl->cache, &cs);
+		printf(
+		    "cache_entries %llu\ncache_memory_bytes %llu\n"
+		    "cache_evictions %llu\n",
+		    (unsigned long long)cs.entries,
+		    (unsigned long long)cs.memory_bytes,
+		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
+	}
+	fflush(stdout);
+}
+
+/* The replay capture: Ethernet, and how many frames end the run. */
+static int inspect_replay(struct lv_control *ctl, uint32_t *max_frame)
+{
+	struct lv_pcap_info info;
+	char err[512];
+
+	ctl->replay = ctl->plan.kind == LV_PORT_PCAP;
+	*max_frame = 0;
+	if (!ctl->replay)
+		return 0;
+	if (lv_pcap_inspect(ctl->plan.rx_path, &info, err, sizeof(err)) != 0) {
+		lv_err("%s", err);
+		return -1;
+	}
+	if (ctl->n_workers != 1) {
+		lv_err("--workers %u: a pcap replay device has one queue; use "
+		       "--workers 1",
+		       ctl->n_workers);
+		return -1;
+	}
+	ctl->replay_frames = info.frames;
+	*max_frame = info.max_caplen;
+	lv_info("replaying %s: %llu frames (%llu cut short by the snap "
+		"length), answers to %s",
+		ctl->plan.rx_path, (unsigned long long)info.frames,
+		(unsigned long long)info.cut_short, ctl->plan.tx_path);
+	return 0;
+}
+
+static int start(struct lv_control *ctl, const char *argv0)
+{
+	char err[1024];
+	uint32_t max_frame;
+
+	ctl->n_workers = ctl->cfg->workers;
+	if (lv_port_plan(ctl->cfg->iface, &ctl->plan, err, sizeof(err)) != 0) {
+		lv_err("%s", err);
+		return -1;
+	}
+	if (inspect_replay(ctl, &max_frame) != 0 || build_filter(ctl) != 0 ||
+	    load_zones(ctl) != 0)
+		return -1;
+	if (lv_eal_start(argv0, ctl->cfg, &ctl->plan, err, sizeof(err)) != 0) {
+		lv_err("%s", err);
+		return -1;
+	}
+	ctl->eal_up = true;
+	ctl->hash_seed = rte_rand();
+	if (create_pool(ctl, max_frame) != 0)
+		return -1;
+	if (lv_port_open(&ctl->plan, (uint16_t)ctl->n_workers, ctl->pool,
+			 &ctl->port, err, sizeof(err)) != 0) {
+		lv_err("%s", err);
+		return -1;
+	}
+	if (create_cache(ctl) != 0 || create_workers(ctl) != 0)
+		return -1;
+	return lv_control_events_init(ctl);
+}
+
+static void launch_workers(struct lv_control *ctl)
+{
+	for (unsigned i = 0; i < ctl->n_workers; i++)
+		rte_eal_remote_launch(lv_worker_main, ctl->workers[i],
+				      ctl->workers[i]->lcore);
+}
+
+/* Stop the workers, then free what they and the rings still hold. */
+static void stop_workers(struct lv_control *ctl)
+{
+	struct rte_mbuf *m;
+
+	for (unsigned i = 0; i < ctl->n_workers; i++)
+		if (ctl->workers[i])
+			lv_worker_request_stop(ctl->workers[i]);
+	rte_eal_mp_wait_lcore();
+	for (unsigned i = 0; i < ctl->n_workers; i++) {
+		struct lv_worker *w = ctl->workers[i];
+		if (w == NULL)
+			continue;
+		while (w->to_control &&
+		       rte_ring_dequeue(w->to_control, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		while (w->queues[0].replies &&
+		       rte_ring_dequeue(w->queues[0].replies, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+	}
+}
+
+static void teardown(struct lv_control *ctl)
+{
+	if (ctl->eal_up)
+		stop_workers(ctl);
+	lv_control_events_fini(ctl);
+	lv_port_close(&ctl->port);
+	for (unsigned i = 0; i < ctl->n_workers; i++) {
+		struct lv_worker *w = ctl->workers[i];
+		if (w == NULL)
+			continue;
+		rte_ring_free(w->to_control);
+		rte_ring_free(w->queues[0].replies);
+		rte_free(w);
+	}
+	if (ctl->cache)
+		lv_cache_destroy(ctl->cache);
+	lv_zoneset_free(ctl->zones);
+	rte_mempool_free(ctl->pool);
+	if (ctl->eal_up)
+		rte_eal_cleanup();
+}
+
+int lv_control_run(struct lv_config *cfg, const char *argv0)
+{
+	struct lv_control ctl;
+	int rc;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.cfg = cfg;
+	ctl.epfd = ctl.sigfd = ctl.reload_efd = -1;
+	if (start(&ctl, argv0) != 0) {
+		teardown(&ctl);
+		return 1;
+	}
+	launch_workers(&ctl);
+	rc = lv_control_loop(&ctl);
+	stop_workers(&ctl);
+	lv_control_print_stats(&ctl);
+	teardown(&ctl);
+	return rc;
+}

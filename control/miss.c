@@ -1,0 +1,179 @@
+/*
+ * The miss handler: where a query the cache could not answer finishes its
+ * walk. The worker handed the whole mbuf over; the control plane re-reads it
+ * with the same classifier and parser, answers from the zones, publishes
+ * the answer in the cache (only the control plane writes it), writes the
+ * response over the query with the dataplane's own writer and gives the
+ * mbuf back to the worker's reply ring for transmission.
+ */
+#include <ldns/ldns.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "levee/answer.h"
+#include "levee/hash.h"
+#include "levee/control.h"
+#include "levee/log.h"
+#include "levee/response.h"
+
+#define MISS_BURST 64
+
+static void count_answer(struct lv_control *ctl, unsigned rcode, bool tc)
+{
+	LV_STAT_INC(ctl->stats.rcode[rcode < LV_RCODE_MAX ? rcode : 0]);
+	if (tc)
+		LV_STAT_INC(ctl->stats.truncated);
+}
+
+/* Answer from a published or fresh entry. */
+static uint16_t write_entry(struct lv_control *ctl, uint8_t *dns, uint16_t room,
+			    const struct lv_query *q,
+			    const struct lv_cache_entry *e)
+{
+	bool tc;
+	uint16_t len =
+	    lv_response_from_entry(dns, room, q, e, ctl->cfg->udp_max, &tc);
+	if (len)
+		count_answer(ctl, e->rcode, tc);
+	return len;
+}
+
+static uint16_t write_error(struct lv_control *ctl, uint8_t *dns, uint16_t room,
+			    const struct lv_query *q, unsigned rcode)
+{
+	uint16_t len =
+	    lv_response_error(dns, room, q, rcode, ctl->cfg->udp_max);
+
+	if (len)
+		count_answer(ctl, rcode, false);
+	return len;
+}
+
+/* A cacheable query: the cache may have been filled since the worker
+ * missed (several misses for one name in flight); else build and insert. */
+static uint16_t answer_query(struct lv_control *ctl, uint8_t *dns,
+			     uint16_t room, const struct lv_query *q)
+{
+	const struct lv_query *qs[1] = {q};
+	const struct lv_cache_entry *hit[1];
+	struct lv_answer_result res;
+	uint16_t len;
+
+	lv_cache_lookup_bulk(ctl->cache, qs, 1, hit);
+	if (hit[0] != NULL)
+		return write_entry(ctl, dns, room, q, hit[0]);
+	if (lv_answer_build(ctl->zones, q, q->do_bit, ctl->hash_seed, &res) !=
+	    0)
+		return write_error(ctl, dns, room, q, LV_RCODE_SERVFAIL);
+	if (res.entry == NULL)
+		return write_error(ctl, dns, room, q, res.rcode);
+	/* written before publication: once inserted, the entry is the
+	 * cache's, though only this thread could free it */
+	len = write_entry(ctl, dns, room, q, res.entry);
+	if (!res.cacheable || lv_cache_insert(ctl->cache, res.entry) != 0)
+		lv_cache_entry_free(res.entry);
+	return len;
+}
+
+/*
+ * A query the fast path would not judge: it carries records beyond one OPT.
+ * ldns reads the whole message. Answer or authority records in a query are
+ * FORMERR, as is anything ldns cannot parse; with no TSIG keys configured a
+ * signed query is NOTAUTH (RFC 8945 §5.2, BADKEY); other additional records
+ * are ignored and the question answered as usual, with the OPT ldns found.
+ */
+static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
+			    uint16_t room, struct lv_query *q)
+{
+	ldns_pkt *pkt = NULL;
+	uint16_t out;
+
+	if (lv_wire_get16(dns + 6) != 0 || lv_wire_get16(dns + 8) != 0 ||
+	    ldns_wire2pkt(&pkt, dns, len) != LDNS_STATUS_OK) {
+		ldns_pkt_free(pkt);
+		return write_error(ctl, dns, room, q, LV_RCODE_FORMERR);
+	}
+	if (ldns_pkt_tsig(pkt) != NULL) {
+		out = write_error(ctl, dns, room, q, LV_RCODE_NOTAUTH);
+	} else {
+		q->has_edns = ldns_pkt_edns(pkt);
+		q->edns_udp_size = ldns_pkt_edns_udp_size(pkt);
+		q->edns_version = ldns_pkt_edns_version(pkt);
+		q->do_bit = ldns_pkt_edns_do(pkt);
+		q->hash =
+		    lv_cache_key_hash(ctl->hash_seed, q->lname, q->qname_len,
+				      q->qtype, q->qclass, q->do_bit);
+		if (q->has_edns && q->edns_version > 0)
+			out = write_error(ctl, dns, room, q, LV_RCODE_BADVERS);
+		else
+			out = answer_query(ctl, dns, room, q);
+	}
+	ldns_pkt_free(pkt);
+	return out;
+}
+
+static uint16_t answer_mbuf(struct lv_control *ctl, struct lv_worker *w,
+			    struct rte_mbuf *m, struct lv_pkt_info *pi)
+{
+	struct lv_query q;
+
+	if (lv_pkt_classify(m, w->filter, pi) != LV_PKT_DNS)
+		return 0;
+	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
+	uint16_t room = lv_pkt_dns_room(m, pi);
+	switch (lv_query_parse(dns, pi->dns_len, ctl->hash_seed, &q)) {
+	case LV_PARSE_OK:
+		return answer_query(ctl, dns, room, &q);
+	case LV_PARSE_PUNT:
+		return answer_punt(ctl, dns, pi->dns_len, room, &q);
+	default:
+		/* the worker parsed it before: nothing else can get here */
+		return 0;
+	}
+}
+
+/* The reply ring of w for m's port. */
+static struct rte_ring *reply_ring(struct lv_worker *w, uint16_t port)
+{
+	for (unsigned i = 0; i < w->n_queues; i++)
+		if (w->queues[i].port == port && w->queues[i].replies)
+			return w->queues[i].replies;
+	return NULL;
+}
+
+static unsigned reply_room(struct lv_worker *w)
+{
+	unsigned room = MISS_BURST;
+
+	for (unsigned i = 0; i < w->n_queues; i++)
+		if (w->queues[i].replies)
+			room = RTE_MIN(
+			    room, rte_ring_free_count(w->queues[i].replies));
+	return room;
+}
+
+unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w)
+{
+	struct rte_mbuf *m[MISS_BURST];
+	unsigned n = rte_ring_dequeue_burst(w->to_control, (void **)m,
+					    reply_room(w), NULL);
+
+	for (unsigned i = 0; i < n; i++) {
+		struct lv_pkt_info pi;
+		uint16_t len = answer_mbuf(ctl, w, m[i], &pi);
+		struct rte_ring *r = reply_ring(w, m[i]->port);
+
+		if (len == 0 || r == NULL) {
+			LV_STAT_INC(ctl->stats.drop[LV_DROP_CONTROL_ERROR]);
+			rte_pktmbuf_free(m[i]);
+			continue;
+		}
+		lv_pkt_finish_reply(m[i], &pi, len, &w->tx_offload);
+		/* room was reserved above, so this cannot fail */
+		if (rte_ring_enqueue(r, m[i]) != 0) {
+			LV_STAT_INC(ctl->stats.drop[LV_DROP_CONTROL_ERROR]);
+			rte_pktmbuf_free(m[i]);
+		}
+	}
+	return n;
+}

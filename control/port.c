@@ -1,0 +1,267 @@
+/*
+ * Interface specs, EAL start-up and port set-up; see include/levee/port.h.
+ * Part 1 knows the pcap replay device; live ports (AF_PACKET, AF_XDP, PCI)
+ * arrive with the kernel exception path in part 2 and are refused here with
+ * a message saying so, rather than half-working without ARP or ICMP.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "levee/log.h"
+#include "levee/port.h"
+
+#define MAX_EAL_ARGS 64
+
+static int plan_pcap(const char *spec, struct lv_port_plan *plan, char *err,
+		     size_t errlen)
+{
+	const char *comma = strchr(spec, ',');
+
+	if (comma == NULL || comma == spec || comma[1] == '\0') {
+		snprintf(err, errlen,
+			 "--iface pcap:%s: expected pcap:IN.pcap,OUT.pcap",
+			 spec);
+		return -1;
+	}
+	if (strchr(comma + 1, ',') != NULL) {
+		snprintf(err, errlen,
+			 "--iface pcap:%s: capture paths may not contain ','",
+			 spec);
+		return -1;
+	}
+	plan->kind = LV_PORT_PCAP;
+	snprintf(plan->rx_path, sizeof(plan->rx_path), "%.*s",
+		 (int)(comma - spec), spec);
+	snprintf(plan->tx_path, sizeof(plan->tx_path), "%s", comma + 1);
+	snprintf(plan->dev_name, sizeof(plan->dev_name), "net_pcap0");
+	snprintf(plan->devargs, sizeof(plan->devargs),
+		 "net_pcap0,rx_pcap=%s,tx_pcap=%s", plan->rx_path,
+		 plan->tx_path);
+	return 0;
+}
+
+int lv_port_plan(const char *iface, struct lv_port_plan *plan, char *err,
+		 size_t errlen)
+{
+	memset(plan, 0, sizeof(*plan));
+	if (iface == NULL) {
+		snprintf(err, errlen, "no interface: give --iface");
+		return -1;
+	}
+	if (strncmp(iface, "pcap:", 5) == 0)
+		return plan_pcap(iface + 5, plan, err, errlen);
+	snprintf(err, errlen,
+		 "--iface %s: only pcap:IN,OUT replay is available in this "
+		 "version; live ports (af_packet:, af_xdp:, PCI) need the "
+		 "kernel exception path, which is not built yet",
+		 iface);
+	return -1;
+}
+
+/* Hugepages usable now: hugetlbfs mounted and enough 2 MiB pages free. */
+static bool hugepages_available(uint64_t need_mb)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	unsigned long long free_pages = 0, page_kb = 0;
+	bool mounted = false;
+
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		sscanf(line, "HugePages_Free: %llu", &free_pages);
+		sscanf(line, "Hugepagesize: %llu kB", &page_kb);
+	}
+	fclose(f);
+	f = fopen("/proc/mounts", "r");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, " hugetlbfs "))
+			mounted = true;
+	fclose(f);
+	return mounted && free_pages * page_kb / 1024 >= need_mb;
+}
+
+/* Memory EAL must provide: mbufs, rings and the cache table. The cache's
+ * entries themselves live in ordinary memory. */
+static uint64_t eal_memory_mb(const struct lv_config *cfg)
+{
+	uint64_t table_mb = cfg->cache_memory / (4u << 20);
+
+	return 256 + table_mb + (uint64_t)cfg->workers * 64;
+}
+
+static bool user_gave(const struct lv_config *cfg, const char *flag)
+{
+	size_t n = strlen(flag);
+
+	for (int i = 0; i < cfg->eal_argc; i++)
+		if (strncmp(cfg->eal_argv[i], flag, n) == 0)
+			return true;
+	return false;
+}
+
+int lv_eal_start(const char *argv0, const struct lv_config *cfg,
+		 const struct lv_port_plan *plan, char *err, size_t errlen)
+{
+	static char lcores[32], mem[32] = "given", prefix[64],
+				vdev[sizeof(plan->devargs) + 8];
+	char *argv[MAX_EAL_ARGS];
+	int argc = 0;
+	uint64_t need_mb = eal_memory_mb(cfg);
+	bool huge =
+	    cfg->hugepages == LV_HUGE_ON ||
+	    (cfg->hugepages == LV_HUGE_AUTO && hugepages_available(need_mb));
+
+	if (cfg->eal_argc + 12 > MAX_EAL_ARGS) {
+		snprintf(err, errlen, "too many EAL arguments (at most %d)",
+			 MAX_EAL_ARGS - 12);
+		return -1;
+	}
+	argv[argc++] = (char *)argv0;
+	if (!user_gave(cfg, "-l") && !user_gave(cfg, "--lcores")) {
+		/* lcore 0 is the control plane, 1..workers the workers */
+		snprintf(lcores, sizeof(lcores), "0-%u", cfg->workers);
+		argv[argc++] = "-l";
+		argv[argc++] = lcores;
+	}
+	if (huge && cfg->in_memory && !user_gave(cfg, "--in-memory"))
+		argv[argc++] = "--in-memory";
+	if (!huge && cfg->in_memory && !user_gave(cfg, "--file-prefix")) {
+		/* EAL refuses --in-memory beside --no-huge; no shared config
+		 * and a per-process prefix give the same isolation */
+		snprintf(prefix, sizeof(prefix), "--file-prefix=levee-%d",
+			 (int)getpid());
+		argv[argc++] = "--no-shconf";
+		argv[argc++] = prefix;
+	}
+	if (!huge && !user_gave(cfg, "--no-huge"))
+		argv[argc++] = "--no-huge";
+	if (!huge && !user_gave(cfg, "-m")) {
+		snprintf(mem, sizeof(mem), "%llu", (unsigned long long)need_mb);
+		argv[argc++] = "-m";
+		argv[argc++] = mem;
+	}
+	if (plan->kind == LV_PORT_PCAP && !user_gave(cfg, "--no-pci") &&
+	    !user_gave(cfg, "-a"))
+		argv[argc++] = "--no-pci";
+	snprintf(vdev, sizeof(vdev), "--vdev=%s", plan->devargs);
+	argv[argc++] = vdev;
+	for (int i = 0; i < cfg->eal_argc; i++)
+		argv[argc++] = cfg->eal_argv[i];
+	argv[argc] = NULL;
+	lv_info("EAL: %s, %s MB", huge ? "hugepages" : "no hugepages",
+		huge ? "dynamic" : mem);
+	if (rte_eal_init(argc, argv) < 0) {
+		snprintf(err, errlen, "EAL start-up failed: %s",
+			 rte_strerror(rte_errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void pick_offloads(const struct rte_eth_dev_info *info,
+			  struct rte_eth_conf *conf, struct lv_port *port)
+{
+	uint64_t tx = info->tx_offload_capa;
+
+	/* checksums offloaded when the port offers them, computed in
+	 * software otherwise (lv_pkt_finish_reply) */
+	port->tx_offload.ipv4_cksum = !!(tx & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM);
+	port->tx_offload.udp_cksum = !!(tx & RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+	conf->txmode.offloads =
+	    tx & (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM);
+	/* RX checksum validation lets the driver flag bad frames */
+	conf->rxmode.offloads =
+	    info->rx_offload_capa &
+	    (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+}
+
+static int setup_queues(struct lv_port *port, struct rte_mempool *pool,
+			char *err, size_t errlen)
+{
+	uint16_t nrx = LV_PORT_RX_DESC, ntx = LV_PORT_TX_DESC;
+	int sock = rte_eth_dev_socket_id(port->port_id);
+	int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &nrx, &ntx);
+
+	for (uint16_t q = 0; rc == 0 && q < port->n_queues; q++) {
+		rc = rte_eth_rx_queue_setup(port->port_id, q, nrx, sock, NULL,
+					    pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(port->port_id, q, ntx, sock,
+						    NULL);
+	}
+	if (rc != 0)
+		snprintf(err, errlen, "port %u: queue set-up failed: %s",
+			 port->port_id, rte_strerror(-rc));
+	return rc == 0 ? 0 : -1;
+}
+
+int lv_port_open(const struct lv_port_plan *plan, uint16_t n_queues,
+		 struct rte_mempool *pool, struct lv_port *port, char *err,
+		 size_t errlen)
+{
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf conf;
+	int rc;
+
+	memset(port, 0, sizeof(*port));
+	if (rte_eth_dev_get_port_by_name(plan->dev_name, &port->port_id) != 0) {
+		snprintf(err, errlen,
+			 "%s: device did not probe (%u usable ports); see the "
+			 "EAL messages above",
+			 plan->devargs, rte_eth_dev_count_avail());
+		return -1;
+	}
+	rc = rte_eth_dev_info_get(port->port_id, &info);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: %s", plan->dev_name,
+			 rte_strerror(-rc));
+		return -1;
+	}
+	if (n_queues > info.max_rx_queues || n_queues > info.max_tx_queues) {
+		snprintf(err, errlen,
+			 "%s: %u queue pairs wanted, the device has %u RX and "
+			 "%u TX queues; use --workers %u",
+			 plan->dev_name, n_queues, info.max_rx_queues,
+			 info.max_tx_queues,
+			 RTE_MIN(info.max_rx_queues, info.max_tx_queues));
+		return -1;
+	}
+	memset(&conf, 0, sizeof(conf));
+	pick_offloads(&info, &conf, port);
+	port->n_queues = n_queues;
+	rc = rte_eth_dev_configure(port->port_id, n_queues, n_queues, &conf);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: configure failed: %s",
+			 plan->dev_name, rte_strerror(-rc));
+		return -1;
+	}
+	if (setup_queues(port, pool, err, errlen) != 0)
+		return -1;
+	rc = rte_eth_dev_start(port->port_id);
+	if (rc != 0) {
+		snprintf(err, errlen, "%s: start failed: %s", plan->dev_name,
+			 rte_strerror(-rc));
+		return -1;
+	}
+	port->started = true;
+	return 0;
+}
+
+void lv_port_close(struct lv_port *port)
+{
+	if (port->started) {
+		rte_eth_dev_stop(port->port_id);
+		rte_eth_dev_close(port->port_id);
+		port->started = false;
+	}
+}

@@ -1,0 +1,87 @@
+/*
+ * The control plane: start-up, the event loop on the main lcore, the miss
+ * handler, zone reloads, stats and shutdown.
+ *
+ * Everything here runs on the main lcore's thread except the zone-reload
+ * parser (a DPDK control thread, control/reload.c), which builds new zones
+ * off the event loop and hands them over through an eventfd. struct
+ * lv_control is owned by the main thread; workers see only their own
+ * struct lv_worker and the cache.
+ */
+#ifndef LEVEE_CONTROL_H
+#define LEVEE_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_mempool.h>
+
+#include "levee/cache.h"
+#include "levee/config.h"
+#include "levee/packet.h"
+#include "levee/port.h"
+#include "levee/stats.h"
+#include "levee/worker.h"
+#include "levee/zone.h"
+
+#define LV_MAX_WORKERS 127
+
+struct lv_reload; /* control/reload.c */
+
+struct lv_control {
+	struct lv_config *cfg;
+	struct lv_port_plan plan;
+	struct lv_port port;
+	struct rte_mempool *pool;
+	struct lv_cache *cache;
+	struct lv_zoneset *zones; /* read by the event loop only */
+	uint64_t hash_seed;
+	struct lv_addr_filter filter;
+	unsigned n_workers;
+	struct lv_worker *workers[LV_MAX_WORKERS];
+	/* answers written and drops made by the control plane itself */
+	struct lv_stats stats;
+	/* replay mode: the input's frame count ends the run */
+	bool replay;
+	uint64_t replay_frames;
+	/* event loop */
+	int epfd;
+	int sigfd;
+	int reload_efd;
+	struct lv_reload *reload;
+	bool quit;
+	bool eal_up;
+};
+
+/* Run levee with a parsed configuration; returns the process exit code.
+ * argv0 is the program name handed to EAL. (control/control.c) */
+int lv_control_run(struct lv_config *cfg, const char *argv0);
+
+/* Print the summed counters and the cache's, on stdout. */
+void lv_control_print_stats(const struct lv_control *ctl);
+
+/* Signals and the reload eventfd; the loop; their teardown.
+ * (control/loop.c) */
+int lv_control_events_init(struct lv_control *ctl);
+void lv_control_events_fini(struct lv_control *ctl);
+/* Run until SIGINT/SIGTERM, or until a replay is complete; returns the
+ * exit code. */
+int lv_control_loop(struct lv_control *ctl);
+
+/* Answer every miss and punt waiting in worker w's ring, as far as its
+ * reply rings have room. Returns how many were handled. (control/miss.c) */
+unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w);
+
+/* SIGHUP: start re-reading the config and changed zones in a control
+ * thread (no-op if one is running). (control/reload.c) */
+void lv_reload_start(struct lv_control *ctl);
+/* The reload thread signalled reload_efd: publish its result. */
+void lv_reload_finish(struct lv_control *ctl);
+int lv_reload_init(struct lv_control *ctl);
+void lv_reload_fini(struct lv_control *ctl);
+
+/* Sum the workers' and the control plane's counters into out. */
+void lv_control_sum_stats(const struct lv_control *ctl, struct lv_stats *out);
+
+#endif

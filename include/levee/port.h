@@ -1,0 +1,61 @@
+/*
+ * From `--iface SPEC` to a started DPDK port, and EAL start-up.
+ *
+ * Control plane, start-up and shutdown only. lv_port_plan() turns the
+ * interface spec into the EAL device arguments (before EAL starts);
+ * lv_eal_start() decides hugepages or not, adds --in-memory, the lcores
+ * and the device, and starts EAL; lv_port_open() configures and starts the
+ * port once EAL has probed it, checking that it exists (a vdev that fails
+ * to probe is not fatal to EAL).
+ */
+#ifndef LEVEE_PORT_H
+#define LEVEE_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rte_mempool.h>
+
+#include "levee/config.h"
+#include "levee/packet.h"
+
+enum lv_port_kind { LV_PORT_PCAP = 0 };
+
+struct lv_port_plan {
+	enum lv_port_kind kind;
+	char dev_name[64];  /* DPDK device name, e.g. "net_pcap0" */
+	char devargs[4200]; /* full --vdev argument */
+	char rx_path[2048]; /* pcap: the capture replayed */
+	char tx_path[2048]; /* pcap: where answers go */
+};
+
+struct lv_port {
+	uint16_t port_id;
+	uint16_t n_queues;
+	struct lv_tx_offload tx_offload;
+	bool started;
+};
+
+/* Parse the interface spec. 0, or -1 with a one-line reason in err. */
+int lv_port_plan(const char *iface, struct lv_port_plan *plan, char *err,
+		 size_t errlen);
+
+/* Start EAL for cfg and plan (argv0 names the program). 0, or -1 + err. */
+int lv_eal_start(const char *argv0, const struct lv_config *cfg,
+		 const struct lv_port_plan *plan, char *err, size_t errlen);
+
+/* Find, configure and start the planned port with n_queues RX/TX queue
+ * pairs whose RX side draws from pool. 0, or -1 + err. */
+int lv_port_open(const struct lv_port_plan *plan, uint16_t n_queues,
+		 struct rte_mempool *pool, struct lv_port *port, char *err,
+		 size_t errlen);
+
+/* Stop and close the port (flushes a pcap writer). */
+void lv_port_close(struct lv_port *port);
+
+/* RX and TX descriptors per queue. */
+#define LV_PORT_RX_DESC 1024
+#define LV_PORT_TX_DESC 1024
+
+#endif
