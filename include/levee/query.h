@@ -38,18 +38,18 @@ enum lv_parse_result {
  * has_edns is set.
  */
 struct lv_query {
-	uint16_t id;            /* host order, echoed as is */
-	uint16_t flags;         /* header flags word, host order */
-	uint16_t qname_len;     /* wire length including the root label */
+	uint16_t id;        /* host order, echoed as is */
+	uint16_t flags;     /* header flags word, host order */
+	uint16_t qname_len; /* wire length including the root label */
 	uint16_t qtype;
 	uint16_t qclass;
 	uint16_t question_end;  /* offset just past QCLASS */
 	uint16_t edns_udp_size; /* the client's size as sent (0: no OPT) */
 	uint8_t has_edns;
 	uint8_t edns_version;
-	uint8_t do_bit;         /* 1 when the OPT had DO set */
-	uint8_t question_ok;    /* question parsed: may be echoed */
-	uint64_t hash;          /* lv_cache_key_hash of the lookup key */
+	uint8_t do_bit;      /* 1 when the OPT had DO set */
+	uint8_t question_ok; /* question parsed: may be echoed */
+	uint64_t hash;       /* lv_cache_key_hash of the lookup key */
 	uint8_t lname[LV_DNS_MAX_NAME + 1]; /* lowercased qname, wire form */
 };
 

@@ -47,7 +47,8 @@ uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
  * added when the query had one (always for BADVERS). Returns the length, or
  * 0 when it does not fit in room.
  */
-uint16_t lv_response_error(uint8_t *dns, uint16_t room, const struct lv_query *q,
-			   unsigned rcode, uint16_t our_max);
+uint16_t lv_response_error(uint8_t *dns, uint16_t room,
+			   const struct lv_query *q, unsigned rcode,
+			   uint16_t our_max);
 
 #endif

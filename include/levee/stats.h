@@ -19,7 +19,7 @@
 #define LV_DROP_REASONS(X)                                                     \
 	X(NOT_IP, "not IPv4/IPv6 (or VLAN-tagged)")                            \
 	X(RUNT_L2, "frame shorter than its headers")                           \
-	X(TRUNCATED, "frame cut short (capture snap length or IP length)")    \
+	X(TRUNCATED, "frame cut short (capture snap length or IP length)")     \
 	X(IP_OPTIONS, "IPv4 options or IPv6 extension headers")                \
 	X(FRAGMENT, "IP fragment")                                             \
 	X(BAD_CHECKSUM, "checksum flagged bad by the driver")                  \
@@ -38,18 +38,18 @@ enum lv_drop_reason {
 #define LV_X(name, text) LV_DROP_##name,
 	LV_DROP_REASONS(LV_X)
 #undef LV_X
-	LV_DROP_MAX
+	    LV_DROP_MAX
 };
 
 struct lv_stats {
-	uint64_t rx;          /* frames received */
-	uint64_t tx;          /* responses handed to the driver */
-	uint64_t queries;     /* DNS queries parsed (any outcome) */
+	uint64_t rx;      /* frames received */
+	uint64_t tx;      /* responses handed to the driver */
+	uint64_t queries; /* DNS queries parsed (any outcome) */
 	uint64_t cache_hits;
-	uint64_t cache_misses;/* sent to the control plane */
-	uint64_t punts;       /* valid queries sent to the control plane */
-	uint64_t from_control;/* answers from the control plane sent */
-	uint64_t truncated;   /* TC=1 answers */
+	uint64_t cache_misses; /* sent to the control plane */
+	uint64_t punts;        /* valid queries sent to the control plane */
+	uint64_t from_control; /* answers from the control plane sent */
+	uint64_t truncated;    /* TC=1 answers */
 	uint64_t drop[LV_DROP_MAX];
 	uint64_t rcode[LV_RCODE_MAX];
 } __attribute__((aligned(64)));

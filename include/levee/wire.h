@@ -13,28 +13,28 @@
 #include <stdint.h>
 #include <string.h>
 
-#define LV_DNS_HDR_LEN 12
-#define LV_DNS_MAX_NAME 255 /* RFC 1035 §2.3.4, wire form with root */
-#define LV_DNS_MAX_LABEL 63
-#define LV_DNS_PORT 53
-#define LV_DNS_MIN_UDP 512      /* RFC 1035 §4.2.1 */
+#define LV_DNS_HDR_LEN     12
+#define LV_DNS_MAX_NAME    255 /* RFC 1035 §2.3.4, wire form with root */
+#define LV_DNS_MAX_LABEL   63
+#define LV_DNS_PORT        53
+#define LV_DNS_MIN_UDP     512  /* RFC 1035 §4.2.1 */
 #define LV_DNS_DEFAULT_UDP 1232 /* DNS Flag Day 2020 */
-#define LV_DNS_OPT_RR_LEN 11    /* root name + type/class/ttl/rdlen */
+#define LV_DNS_OPT_RR_LEN  11   /* root name + type/class/ttl/rdlen */
 
 /* Header flags word (bytes 2-3 of the header), host order. */
-#define LV_FLAG_QR 0x8000u
+#define LV_FLAG_QR     0x8000u
 #define LV_FLAG_OPCODE 0x7800u
-#define LV_FLAG_AA 0x0400u
-#define LV_FLAG_TC 0x0200u
-#define LV_FLAG_RD 0x0100u
-#define LV_FLAG_RA 0x0080u
-#define LV_FLAG_Z 0x0040u
-#define LV_FLAG_AD 0x0020u
-#define LV_FLAG_CD 0x0010u
-#define LV_FLAG_RCODE 0x000fu
+#define LV_FLAG_AA     0x0400u
+#define LV_FLAG_TC     0x0200u
+#define LV_FLAG_RD     0x0100u
+#define LV_FLAG_RA     0x0080u
+#define LV_FLAG_Z      0x0040u
+#define LV_FLAG_AD     0x0020u
+#define LV_FLAG_CD     0x0010u
+#define LV_FLAG_RCODE  0x000fu
 
 #define LV_OPCODE_QUERY 0
-#define LV_EDNS_DO 0x8000u /* in the OPT TTL's low 16 bits */
+#define LV_EDNS_DO      0x8000u /* in the OPT TTL's low 16 bits */
 
 enum lv_rcode {
 	LV_RCODE_NOERROR = 0,
@@ -69,8 +69,8 @@ enum lv_rrtype {
 	LV_TYPE_ANY = 255,
 };
 
-#define LV_CLASS_IN 1
-#define LV_CLASS_CH 3
+#define LV_CLASS_IN  1
+#define LV_CLASS_CH  3
 #define LV_CLASS_ANY 255
 
 static inline uint16_t lv_wire_get16(const uint8_t *p)
