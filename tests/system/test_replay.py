@@ -164,17 +164,19 @@ def test_refused_not_cached(levee_bin, workdir, zones, differences):
 
 
 def test_address_filter(levee_bin, workdir, zones, differences):
-    """--address: queries to other destinations are dropped and counted."""
+    """--address: queries to other destinations are dropped and counted.
+    A prefix is the interface's (docs/configuration.md): only the address
+    itself is served, not its whole network."""
     q = Query("www." + Z, "A")
     to = [("192.0.2.53", True), ("192.0.2.54", False),
-          ("2001:db8:53::7", True), ("2001:db8::53", False)]
+          ("2001:db8::53", True), ("2001:db8::54", False)]
     sent = []
     for i, (dst, _) in enumerate(to):
         port, qid = levee.client_of(i)
         src = frames.CLIENT4 if "." in dst else frames.CLIENT6
         sent.append(frames.udp_frame(q.wire(id=qid), src=src, dst=dst, sport=port))
     r = levee.run(workdir, sent, zones,
-                  addresses=["192.0.2.53", "2001:db8:53::/64"])
+                  addresses=["192.0.2.53", "2001:db8::53/64"])
     assert r.returncode == 0, r.explain()
     pairs, unmatched, dupes = levee.match(r, sent)
     assert sorted(pairs) == [i for i, (_, ok) in enumerate(to) if ok]
