@@ -56,6 +56,13 @@ struct lv_zone {
 	void *blob; /* all names, RRsets, RRs and RDATA */
 };
 
+/* Building the index (zone.c, while loading; zone_lookup.c). 0 or
+ * -ENOMEM. cap is the capacity of z->nodes, which grows as needed. */
+int lv_zone_index_grow(struct lv_zone *z);
+int lv_zone_add_node(struct lv_zone *z, size_t *cap, const uint8_t *name,
+		     unsigned len);
+int lv_zone_add_empty_nonterminals(struct lv_zone *z, size_t *cap);
+
 /* The node for lname, an exact match (including empty non-terminals). */
 const struct lv_znode *lv_zone_node(const struct lv_zone *z,
 				    const uint8_t *lname, unsigned name_len);
