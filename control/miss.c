@@ -175,5 +175,7 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w)
 			rte_pktmbuf_free(m[i]);
 		}
 	}
+	if (n)
+		lv_worker_control_done(w, n);
 	return n;
 }

@@ -141,8 +141,21 @@ static void send_to_control(struct lv_worker *w, struct burst_ctx *c)
 		done += rte_ring_enqueue_burst(w->to_control,
 					       (void **)(c->to_control + done),
 					       n - done, NULL);
+	w->to_control_sent += done;
 	for (unsigned i = done; i < n; i++)
 		drop(w, c->to_control[i], LV_DROP_MISS_RING_FULL);
+}
+
+/* May this queue be polled? Live: always. Replay: only when enough mbufs
+ * are free and the control plane has finished every query handed to it. */
+static inline bool may_receive(const struct lv_worker *w)
+{
+	if (!w->lossless)
+		return true;
+	/* acquire: pairs with lv_worker_control_done() */
+	return __atomic_load_n(&w->to_control_done, __ATOMIC_ACQUIRE) ==
+		   w->to_control_sent &&
+	       rte_mempool_avail_count(w->pool) >= w->rx_min_free;
 }
 
 uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
@@ -211,7 +224,7 @@ static void poll_queue(struct lv_worker *w, struct lv_worker_queue *wq)
 	struct rte_mbuf *tx[2 * LV_BURST];
 	uint16_t nrx = 0, ntx = 0;
 
-	if (!w->lossless || rte_mempool_avail_count(w->pool) >= w->rx_min_free)
+	if (may_receive(w))
 		nrx = rte_eth_rx_burst(wq->port, wq->queue, rx, LV_BURST);
 	if (nrx) {
 		LV_STAT_ADD(w->stats.rx, nrx);

@@ -61,6 +61,13 @@ struct lv_worker {
 	struct lv_worker_queue queues[LV_WORKER_MAX_QUEUES];
 	/* set by the control plane to end the loop; read with acquire */
 	uint32_t stop;
+	/* mbufs handed to the control plane (written by the worker only) and
+	 * those it has finished with, replied or dropped (written by the
+	 * control plane only, with release). Replay mode reads the next burst
+	 * only when the two are equal, so that which queries hit the cache
+	 * depends on the capture alone, never on timing. */
+	uint64_t to_control_sent;
+	uint64_t to_control_done;
 	struct lv_stats stats;
 } __rte_cache_aligned;
 
@@ -75,6 +82,15 @@ int lv_worker_main(void *arg);
  */
 uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
 				uint16_t n, struct rte_mbuf **tx);
+
+/* The control plane is done with n more of w's mbufs (control plane). */
+static inline void lv_worker_control_done(struct lv_worker *w, unsigned n)
+{
+	/* release: the replies enqueued before this are visible to the
+	 * worker once it sees the new count (acquire in the worker) */
+	__atomic_store_n(&w->to_control_done, w->to_control_done + n,
+			 __ATOMIC_RELEASE);
+}
 
 /* Ask the worker to stop (control plane). */
 static inline void lv_worker_request_stop(struct lv_worker *w)
