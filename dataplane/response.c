@@ -36,6 +36,41 @@ static void write_opt(uint8_t *p, uint16_t our_max, unsigned rcode,
 	lv_wire_put16(p + 9, 0);
 }
 
+/*
+ * The entry does not fit whole. Answer and authority are indivisible; the
+ * additional section is optional (RFC 2181 §9: leaving it out needs no TC),
+ * so keep as many of its RRsets, in order, as fit in budget bytes of
+ * sections. Compression pointers only point backwards, so dropping trailing
+ * RRsets never breaks one. Returns the section bytes to send and sets
+ * *arcount, or returns -1 when answer and authority alone do not fit.
+ * Out of line: only oversized answers come here.
+ */
+static __attribute__((noinline)) int
+fit_without_additional(const struct lv_cache_entry *e, unsigned budget,
+		       uint16_t *arcount)
+{
+	unsigned i = 0, end;
+
+	while (i < e->rrset_count && e->rrsets[i].section != 2)
+		i++;
+	end = i < e->rrset_count ? e->rrs[e->rrsets[i].first_rr].offset
+				 : e->wire_len;
+	if (end > budget || i == e->rrset_count)
+		return -1;
+	*arcount = 0;
+	for (; i < e->rrset_count; i++) {
+		const struct lv_cache_rrset *set = &e->rrsets[i];
+		unsigned next = set->first_rr + set->rr_count;
+		unsigned set_end =
+		    next < e->rr_count ? e->rrs[next].offset : e->wire_len;
+		if (set_end > budget)
+			break;
+		end = set_end;
+		*arcount = (uint16_t)(*arcount + set->rr_count);
+	}
+	return (int)end;
+}
+
 uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
 				const struct lv_query *q,
 				const struct lv_cache_entry *e,
@@ -47,13 +82,21 @@ uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
 	unsigned limit = lv_response_limit(q, our_max);
 	uint16_t flags =
 	    LV_FLAG_QR | (q->flags & LV_FLAGS_ECHOED) | e->flags | e->rcode;
+	unsigned cap = limit < room ? limit : room;
+	uint16_t arcount = e->arcount;
 	unsigned len;
+	int body = -1;
 
-	if (full <= limit && full <= room) {
-		memcpy(dns + qend, e->wire, e->wire_len);
+	if (full <= cap)
+		body = e->wire_len;
+	else if (qend + opt_len <= cap)
+		body =
+		    fit_without_additional(e, cap - qend - opt_len, &arcount);
+	if (body >= 0) {
+		memcpy(dns + qend, e->wire, (unsigned)body);
 		write_counts(dns, 1, e->ancount, e->nscount,
-			     (uint16_t)(e->arcount + (opt_len ? 1 : 0)));
-		len = qend + e->wire_len;
+			     (uint16_t)(arcount + (opt_len ? 1 : 0)));
+		len = qend + (unsigned)body;
 		*truncated = false;
 	} else {
 		/* no partial RRsets: question and OPT only, TC=1; the full
