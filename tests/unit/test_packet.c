@@ -1,0 +1,935 @@
+/*
+ * Unit tests for frame classification and reply rewriting
+ * (dataplane/packet.c).
+ *
+ * Frames are built byte by byte (Ethernet, IPv4 or IPv6, UDP, a small DNS
+ * query) into mbufs from a small pool; EAL runs without hugepages, PCI or
+ * shared files. lv_pkt_classify() is driven through every drop reason it
+ * can return, and lv_pkt_finish_reply() is checked field by field, with
+ * checksums verified by an independent ones'-complement sum here and by
+ * DPDK's own verify helpers.
+ */
+/* rte_ipv{4,6}_udptcp_cksum_verify are still experimental in 22.11 */
+#define ALLOW_EXPERIMENTAL_API
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_udp.h>
+
+#include "levee/packet.h"
+
+static struct rte_mempool *pool;
+
+/* 192.0.2.53 (the service), 198.51.100.7 (the client), 2001:db8::53/::7 */
+static const uint8_t SRV4[4] = {192, 0, 2, 53};
+static const uint8_t CLI4[4] = {198, 51, 100, 7};
+static const uint8_t SRV6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+				 0,    0,    0,    0,    0, 0, 0, 0x53};
+static const uint8_t CLI6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+				 0,    0,    0,    0,    0, 0, 0, 0x07};
+static const uint8_t MAC_CLI[6] = {0x02, 0, 0, 0, 0, 0x07};
+static const uint8_t MAC_SRV[6] = {0x02, 0, 0, 0, 0, 0x53};
+
+/* a.example/A/IN, RD: 27 bytes */
+static const uint8_t DNSQ[] = {0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0x00,
+			       0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 'a',
+			       0x07, 'e',  'x',  'a',  'm',  'p',  'l',
+			       'e',  0x00, 0x00, 0x01, 0x00, 0x01};
+
+#define ETH_LEN 14
+#define V4_LEN  20
+#define V6_LEN  40
+#define UDP_LEN 8
+
+struct frame {
+	uint8_t b[2048];
+	unsigned len;
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void eth(struct frame *f, uint16_t type)
+{
+	memcpy(f->b, MAC_SRV, 6); /* destination: us */
+	memcpy(f->b + 6, MAC_CLI, 6);
+	put16(f->b + 12, type);
+}
+
+static void udp(uint8_t *p, uint16_t sport, uint16_t dport, unsigned dns_len)
+{
+	put16(p, sport);
+	put16(p + 2, dport);
+	put16(p + 4, (uint16_t)(UDP_LEN + dns_len));
+	put16(p + 6, 0xabcd); /* whatever the client sent */
+	memcpy(p + UDP_LEN, DNSQ,
+	       dns_len < sizeof(DNSQ) ? dns_len : sizeof(DNSQ));
+}
+
+/* Client → service UDP/53 over IPv4 carrying dns_len bytes of DNSQ. */
+static void v4_frame(struct frame *f, unsigned dns_len)
+{
+	memset(f, 0, sizeof(*f));
+	eth(f, RTE_ETHER_TYPE_IPV4);
+	uint8_t *ip = f->b + ETH_LEN;
+	ip[0] = 0x45;
+	ip[1] = 0x10; /* a TOS value the reply clears */
+	put16(ip + 2, (uint16_t)(V4_LEN + UDP_LEN + dns_len));
+	put16(ip + 4, 0x1111);
+	put16(ip + 6, 0x4000); /* DF: not a fragment */
+	ip[8] = 57;
+	ip[9] = IPPROTO_UDP;
+	put16(ip + 10, 0xdead); /* the classifier does not check it */
+	memcpy(ip + 12, CLI4, 4);
+	memcpy(ip + 16, SRV4, 4);
+	udp(ip + V4_LEN, 40000, 53, dns_len);
+	f->len = ETH_LEN + V4_LEN + UDP_LEN + dns_len;
+}
+
+static void v6_frame(struct frame *f, unsigned dns_len)
+{
+	memset(f, 0, sizeof(*f));
+	eth(f, RTE_ETHER_TYPE_IPV6);
+	uint8_t *ip = f->b + ETH_LEN;
+	ip[0] = 0x60;
+	ip[1] = 0x01; /* flow label bits */
+	put16(ip + 4, (uint16_t)(UDP_LEN + dns_len));
+	ip[6] = IPPROTO_UDP;
+	ip[7] = 50;
+	memcpy(ip + 8, CLI6, 16);
+	memcpy(ip + 24, SRV6, 16);
+	udp(ip + V6_LEN, 40001, 53, dns_len);
+	f->len = ETH_LEN + V6_LEN + UDP_LEN + dns_len;
+}
+
+/* A fresh mbuf holding the frame. */
+static struct rte_mbuf *load(const struct frame *f)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	assert_non_null(m);
+	char *p = rte_pktmbuf_append(m, (uint16_t)f->len);
+	assert_non_null(p);
+	memcpy(p, f->b, f->len);
+	return m;
+}
+
+static const struct lv_addr_filter ANY;
+
+/* Classify frame f (with ol_flags) against filter flt. */
+static unsigned classify_flags(const struct frame *f,
+			       const struct lv_addr_filter *flt,
+			       uint64_t ol_flags, struct lv_pkt_info *pi)
+{
+	struct rte_mbuf *m = load(f);
+	m->ol_flags = ol_flags;
+	memset(pi, 0xee, sizeof(*pi));
+	unsigned v = lv_pkt_classify(m, flt, pi);
+	rte_pktmbuf_free(m);
+	return v;
+}
+
+static unsigned classify(const struct frame *f, struct lv_pkt_info *pi)
+{
+	return classify_flags(f, &ANY, 0, pi);
+}
+
+#define DROP(r) LV_PKT_DROP(LV_DROP_##r)
+
+/* --- classification --- */
+
+static void test_v4_ok(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v4_frame(&f, sizeof(DNSQ));
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.l3_off, ETH_LEN);
+	assert_int_equal(pi.l4_off, ETH_LEN + V4_LEN);
+	assert_int_equal(pi.dns_off, ETH_LEN + V4_LEN + UDP_LEN);
+	assert_int_equal(pi.dns_len, sizeof(DNSQ));
+	assert_int_equal(pi.ipv6, 0);
+
+	/* an empty UDP payload is classified (the DNS parser calls it a
+	 * runt) */
+	v4_frame(&f, 0);
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.dns_len, 0);
+}
+
+static void test_v6_ok(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v6_frame(&f, sizeof(DNSQ));
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.l3_off, ETH_LEN);
+	assert_int_equal(pi.l4_off, ETH_LEN + V6_LEN);
+	assert_int_equal(pi.dns_off, ETH_LEN + V6_LEN + UDP_LEN);
+	assert_int_equal(pi.dns_len, sizeof(DNSQ));
+	assert_int_equal(pi.ipv6, 1);
+}
+
+static void test_not_ip(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	/* ARP */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + 12, RTE_ETHER_TYPE_ARP);
+	assert_int_equal(classify(&f, &pi), DROP(NOT_IP));
+
+	/* an 802.1Q tag in front of an IPv4 query */
+	struct frame t;
+	v4_frame(&f, sizeof(DNSQ));
+	memcpy(t.b, f.b, 12);
+	put16(t.b + 12, RTE_ETHER_TYPE_VLAN);
+	put16(t.b + 14, 100);
+	memcpy(t.b + 16, f.b + 12, f.len - 12);
+	t.len = f.len + 4;
+	assert_int_equal(classify(&t, &pi), DROP(NOT_IP));
+	put16(t.b + 12, RTE_ETHER_TYPE_QINQ);
+	assert_int_equal(classify(&t, &pi), DROP(NOT_IP));
+
+	/* IPv6 ethertype over an IPv4 header */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + 12, RTE_ETHER_TYPE_IPV6);
+	f.len += 20;
+	assert_int_equal(classify(&f, &pi), DROP(NOT_IP));
+}
+
+static void test_v4_options(void **state)
+{
+	(void)state;
+	struct frame f, o;
+	struct lv_pkt_info pi;
+
+	/* ihl 6: four bytes of options (NOPs) before UDP */
+	v4_frame(&f, sizeof(DNSQ));
+	memcpy(o.b, f.b, ETH_LEN + V4_LEN);
+	memset(o.b + ETH_LEN + V4_LEN, 1, 4);
+	memcpy(o.b + ETH_LEN + V4_LEN + 4, f.b + ETH_LEN + V4_LEN,
+	       f.len - ETH_LEN - V4_LEN);
+	o.len = f.len + 4;
+	o.b[ETH_LEN] = 0x46;
+	put16(o.b + ETH_LEN + 2, (uint16_t)(o.len - ETH_LEN));
+	assert_int_equal(classify(&o, &pi), DROP(IP_OPTIONS));
+	/* ihl 15 */
+	o.b[ETH_LEN] = 0x4f;
+	assert_int_equal(classify(&o, &pi), DROP(IP_OPTIONS));
+	/* ihl below 5 is no valid header either */
+	v4_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN] = 0x44;
+	assert_int_equal(classify(&f, &pi), LV_PKT_DROP(LV_DROP_IP_OPTIONS));
+}
+
+static void test_v4_fragment(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + 6, 0x2000); /* MF */
+	assert_int_equal(classify(&f, &pi), DROP(FRAGMENT));
+	put16(f.b + ETH_LEN + 6, 0x0001); /* offset 8 */
+	assert_int_equal(classify(&f, &pi), DROP(FRAGMENT));
+	put16(f.b + ETH_LEN + 6, 0x5fff); /* DF|MF, last offset */
+	assert_int_equal(classify(&f, &pi), DROP(FRAGMENT));
+	put16(f.b + ETH_LEN + 6, 0x1fff); /* largest offset */
+	assert_int_equal(classify(&f, &pi), DROP(FRAGMENT));
+	put16(f.b + ETH_LEN + 6, 0x0000); /* no DF: a whole datagram */
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	put16(f.b + ETH_LEN + 6, 0x8000); /* the reserved bit alone */
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+}
+
+static void test_v6_extension_headers(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+	static const struct {
+		uint8_t next;
+		unsigned verdict;
+	} cases[] = {
+	    {IPPROTO_FRAGMENT, DROP(FRAGMENT)},
+	    {IPPROTO_HOPOPTS, DROP(IP_OPTIONS)},
+	    {IPPROTO_ROUTING, DROP(IP_OPTIONS)},
+	    {IPPROTO_DSTOPTS, DROP(IP_OPTIONS)},
+	    {IPPROTO_AH, DROP(IP_OPTIONS)},
+	    {IPPROTO_ESP, DROP(IP_OPTIONS)},
+	    {135, DROP(IP_OPTIONS)},
+	    {IPPROTO_TCP, DROP(NOT_UDP)},
+	    {IPPROTO_ICMPV6, DROP(NOT_UDP)},
+	    {59 /* no next header */, DROP(NOT_UDP)},
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		/* the UDP header follows an 8-byte extension header that
+		 * names UDP next: the classifier must not look through it */
+		struct frame x;
+		v6_frame(&f, sizeof(DNSQ));
+		memcpy(x.b, f.b, ETH_LEN + V6_LEN);
+		memset(x.b + ETH_LEN + V6_LEN, 0, 8);
+		x.b[ETH_LEN + V6_LEN] = IPPROTO_UDP;
+		memcpy(x.b + ETH_LEN + V6_LEN + 8, f.b + ETH_LEN + V6_LEN,
+		       f.len - ETH_LEN - V6_LEN);
+		x.len = f.len + 8;
+		x.b[ETH_LEN + 6] = cases[i].next;
+		put16(x.b + ETH_LEN + 4, (uint16_t)(x.len - ETH_LEN - V6_LEN));
+		assert_int_equal(classify(&x, &pi), cases[i].verdict);
+	}
+}
+
+static void test_not_udp(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v4_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN + 9] = IPPROTO_TCP;
+	assert_int_equal(classify(&f, &pi), DROP(NOT_UDP));
+	f.b[ETH_LEN + 9] = IPPROTO_ICMP;
+	assert_int_equal(classify(&f, &pi), DROP(NOT_UDP));
+	v6_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN + 6] = IPPROTO_TCP;
+	assert_int_equal(classify(&f, &pi), DROP(NOT_UDP));
+}
+
+static void test_not_port53(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V4_LEN + 2, 5353);
+	assert_int_equal(classify(&f, &pi), DROP(NOT_PORT53));
+	/* from port 53 to another port: a response to someone, not a query */
+	put16(f.b + ETH_LEN + V4_LEN, 53);
+	put16(f.b + ETH_LEN + V4_LEN + 2, 40000);
+	assert_int_equal(classify(&f, &pi), DROP(NOT_PORT53));
+	/* byte order: 53 << 8 */
+	put16(f.b + ETH_LEN + V4_LEN + 2, 0x3500);
+	assert_int_equal(classify(&f, &pi), DROP(NOT_PORT53));
+
+	v6_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V6_LEN + 2, 5353);
+	assert_int_equal(classify(&f, &pi), DROP(NOT_PORT53));
+}
+
+static void test_truncated(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	/* IPv4 total length beyond the frame (a snap length cut it) */
+	v4_frame(&f, sizeof(DNSQ));
+	f.len -= 1;
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + 2, 0xffff);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+	/* total length below the header */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + 2, 19);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+	put16(f.b + ETH_LEN + 2, 0);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+	/* IP payload too short for a UDP header */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + 2, V4_LEN + 7);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+
+	/* UDP length beyond the IP payload */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V4_LEN + 4, UDP_LEN + sizeof(DNSQ) + 1);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+	/* UDP length below its own header */
+	put16(f.b + ETH_LEN + V4_LEN + 4, 7);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+	put16(f.b + ETH_LEN + V4_LEN + 4, 0);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+
+	/* IPv6 payload length beyond the frame */
+	v6_frame(&f, sizeof(DNSQ));
+	f.len -= 1;
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+	v6_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V6_LEN + 4, UDP_LEN + sizeof(DNSQ) + 1);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+	/* payload length 0 (a jumbogram, or nothing) */
+	v6_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + 4, 0);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+}
+
+static void test_ethernet_padding(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	/* a 5-byte payload padded to the 60-byte minimum frame */
+	v4_frame(&f, 5);
+	assert_int_equal(f.len, 47);
+	memset(f.b + f.len, 0x55, 60 - f.len);
+	f.len = 60;
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.dns_len, 5);
+
+	/* a full query with trailing bytes after the IP datagram */
+	v4_frame(&f, sizeof(DNSQ));
+	memset(f.b + f.len, 0xaa, 100);
+	f.len += 100;
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.dns_len, sizeof(DNSQ));
+
+	/* the UDP length shorter than the IP payload: UDP decides */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V4_LEN + 4, UDP_LEN + 12);
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.dns_len, 12);
+
+	v6_frame(&f, sizeof(DNSQ));
+	memset(f.b + f.len, 0, 20);
+	f.len += 20;
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.dns_len, sizeof(DNSQ));
+}
+
+static void test_bad_checksum(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v4_frame(&f, sizeof(DNSQ));
+	assert_int_equal(
+	    classify_flags(&f, &ANY, RTE_MBUF_F_RX_IP_CKSUM_BAD, &pi),
+	    DROP(BAD_CHECKSUM));
+	assert_int_equal(
+	    classify_flags(&f, &ANY, RTE_MBUF_F_RX_L4_CKSUM_BAD, &pi),
+	    DROP(BAD_CHECKSUM));
+	assert_int_equal(classify_flags(&f, &ANY,
+					RTE_MBUF_F_RX_IP_CKSUM_GOOD |
+					    RTE_MBUF_F_RX_L4_CKSUM_BAD,
+					&pi),
+			 DROP(BAD_CHECKSUM));
+	assert_int_equal(classify_flags(&f, &ANY,
+					RTE_MBUF_F_RX_IP_CKSUM_GOOD |
+					    RTE_MBUF_F_RX_L4_CKSUM_GOOD,
+					&pi),
+			 LV_PKT_DNS);
+	assert_int_equal(classify_flags(&f, &ANY, RTE_MBUF_F_RX_RSS_HASH, &pi),
+			 LV_PKT_DNS);
+
+	v6_frame(&f, sizeof(DNSQ));
+	assert_int_equal(
+	    classify_flags(&f, &ANY, RTE_MBUF_F_RX_L4_CKSUM_BAD, &pi),
+	    DROP(BAD_CHECKSUM));
+	assert_int_equal(
+	    classify_flags(&f, &ANY, RTE_MBUF_F_RX_L4_CKSUM_GOOD, &pi),
+	    LV_PKT_DNS);
+}
+
+/*
+ * Known bug (dataplane/packet.c, classify_udp and classify_ipv4): the
+ * checksum state is a two-bit field, and RTE_MBUF_F_RX_{IP,L4}_CKSUM_NONE
+ * is BAD|GOOD ("not correct in the packet data, but the integrity is
+ * verified" — virtio reports it for guest-to-guest traffic). Testing the
+ * BAD bit alone drops those valid frames as BAD_CHECKSUM. Skipped until
+ * fixed; LV_RUN_KNOWN_BUGS=1 runs it.
+ */
+static void test_checksum_none_is_not_bad(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	if (getenv("LV_RUN_KNOWN_BUGS") == NULL) {
+		print_message("known bug: RX_*_CKSUM_NONE (BAD|GOOD) is "
+			      "dropped as BAD_CHECKSUM (packet.c:58, :85)\n");
+		skip();
+	}
+	v4_frame(&f, sizeof(DNSQ));
+	assert_int_equal(
+	    classify_flags(&f, &ANY, RTE_MBUF_F_RX_L4_CKSUM_NONE, &pi),
+	    LV_PKT_DNS);
+	assert_int_equal(
+	    classify_flags(&f, &ANY, RTE_MBUF_F_RX_IP_CKSUM_NONE, &pi),
+	    LV_PKT_DNS);
+	v6_frame(&f, sizeof(DNSQ));
+	assert_int_equal(
+	    classify_flags(&f, &ANY, RTE_MBUF_F_RX_L4_CKSUM_NONE, &pi),
+	    LV_PKT_DNS);
+}
+
+static void test_address_filter(void **state)
+{
+	(void)state;
+	struct frame f4, f6;
+	struct lv_pkt_info pi;
+	struct lv_addr_filter flt;
+
+	v4_frame(&f4, sizeof(DNSQ));
+	v6_frame(&f6, sizeof(DNSQ));
+
+	/* empty lists: any destination */
+	memset(&flt, 0, sizeof(flt));
+	assert_int_equal(classify_flags(&f4, &flt, 0, &pi), LV_PKT_DNS);
+	assert_int_equal(classify_flags(&f6, &flt, 0, &pi), LV_PKT_DNS);
+
+	/* two v4 addresses, ours second; one v6 */
+	flt.n_v4 = 2;
+	memcpy(&flt.v4[0], CLI4, 4);
+	memcpy(&flt.v4[1], SRV4, 4);
+	flt.n_v6 = 1;
+	memcpy(flt.v6[0], SRV6, 16);
+	assert_int_equal(classify_flags(&f4, &flt, 0, &pi), LV_PKT_DNS);
+	assert_int_equal(classify_flags(&f6, &flt, 0, &pi), LV_PKT_DNS);
+
+	/* another destination */
+	struct frame o4 = f4, o6 = f6;
+	o4.b[ETH_LEN + 19] = 54;
+	o6.b[ETH_LEN + 39] = 0x54;
+	assert_int_equal(classify_flags(&o4, &flt, 0, &pi),
+			 DROP(NOT_OUR_ADDRESS));
+	assert_int_equal(classify_flags(&o6, &flt, 0, &pi),
+			 DROP(NOT_OUR_ADDRESS));
+	/* the source address is not what is matched */
+	memcpy(o4.b + ETH_LEN + 12, SRV4, 4);
+	assert_int_equal(classify_flags(&o4, &flt, 0, &pi),
+			 DROP(NOT_OUR_ADDRESS));
+
+	/* only IPv6 service addresses: IPv4 is answered nowhere (the lists
+	 * are "any" only when both are empty) */
+	memset(&flt, 0, sizeof(flt));
+	flt.n_v6 = 1;
+	memcpy(flt.v6[0], SRV6, 16);
+	assert_int_equal(classify_flags(&f4, &flt, 0, &pi),
+			 DROP(NOT_OUR_ADDRESS));
+	assert_int_equal(classify_flags(&f6, &flt, 0, &pi), LV_PKT_DNS);
+	/* and the other way round */
+	memset(&flt, 0, sizeof(flt));
+	flt.n_v4 = 1;
+	memcpy(&flt.v4[0], SRV4, 4);
+	assert_int_equal(classify_flags(&f4, &flt, 0, &pi), LV_PKT_DNS);
+	assert_int_equal(classify_flags(&f6, &flt, 0, &pi),
+			 DROP(NOT_OUR_ADDRESS));
+
+	/* a full list, ours last */
+	memset(&flt, 0, sizeof(flt));
+	flt.n_v4 = LV_MAX_SERVICE_ADDRS;
+	for (unsigned i = 0; i < LV_MAX_SERVICE_ADDRS; i++)
+		flt.v4[i] = rte_cpu_to_be_32(0x0a000000u + i);
+	memcpy(&flt.v4[LV_MAX_SERVICE_ADDRS - 1], SRV4, 4);
+	assert_int_equal(classify_flags(&f4, &flt, 0, &pi), LV_PKT_DNS);
+}
+
+static void test_runt(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v4_frame(&f, sizeof(DNSQ));
+	for (unsigned n = 0; n < ETH_LEN; n++) {
+		f.len = n;
+		assert_int_equal(classify(&f, &pi), DROP(RUNT_L2));
+	}
+	/* an IPv4 ethertype and a partial header */
+	for (unsigned n = ETH_LEN; n < ETH_LEN + V4_LEN; n++) {
+		f.len = n;
+		assert_int_equal(classify(&f, &pi), DROP(RUNT_L2));
+	}
+	/* a whole IPv4 header, the UDP header cut: truncated */
+	v4_frame(&f, sizeof(DNSQ));
+	f.len = ETH_LEN + V4_LEN + 4;
+	put16(f.b + ETH_LEN + 2, V4_LEN + 4);
+	assert_int_equal(classify(&f, &pi), DROP(TRUNCATED));
+
+	v6_frame(&f, sizeof(DNSQ));
+	for (unsigned n = ETH_LEN; n < ETH_LEN + V6_LEN; n++) {
+		f.len = n;
+		assert_int_equal(classify(&f, &pi), DROP(RUNT_L2));
+	}
+}
+
+static void test_multi_segment(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v4_frame(&f, sizeof(DNSQ));
+	struct rte_mbuf *m = load(&f);
+	struct rte_mbuf *tail = rte_pktmbuf_alloc(pool);
+	assert_non_null(tail);
+	assert_non_null(rte_pktmbuf_append(tail, 10));
+	assert_int_equal(rte_pktmbuf_chain(m, tail), 0);
+	assert_int_equal(lv_pkt_classify(m, &ANY, &pi), DROP(MULTI_SEGMENT));
+	rte_pktmbuf_free(m);
+}
+
+/* Random frames: a verdict, and DNS bytes inside the frame. */
+static void test_random_frames(void **state)
+{
+	(void)state;
+	uint64_t s = 0x1234567;
+	struct frame f;
+	struct lv_pkt_info pi;
+	unsigned dns = 0;
+
+	for (unsigned iter = 0; iter < 20000; iter++) {
+		if (iter & 1)
+			v4_frame(&f, sizeof(DNSQ));
+		else
+			v6_frame(&f, sizeof(DNSQ));
+		/* a few random bytes in the headers, a random length */
+		for (unsigned k = 0; k < 3; k++) {
+			s = s * 6364136223846793005ull + 1442695040888963407ull;
+			unsigned at =
+			    (unsigned)(s >> 33) % (ETH_LEN + V6_LEN + UDP_LEN);
+			f.b[at] = (uint8_t)(s >> 20);
+		}
+		s = s * 6364136223846793005ull + 1442695040888963407ull;
+		if ((s >> 40) % 4 == 0)
+			f.len = (unsigned)(s >> 33) % (f.len + 32);
+		unsigned v = classify(&f, &pi);
+		assert_true(v == LV_PKT_DNS || (v >= 1 && v <= LV_DROP_MAX));
+		if (v == LV_PKT_DNS) {
+			dns++;
+			assert_true(pi.dns_off + pi.dns_len <= f.len);
+			assert_int_equal(pi.dns_off, pi.l4_off + UDP_LEN);
+			assert_int_equal(
+			    pi.l4_off, pi.l3_off + (pi.ipv6 ? V6_LEN : V4_LEN));
+			assert_int_equal(get16(f.b + pi.l4_off + 2), 53);
+		}
+	}
+	assert_true(dns > 0);
+}
+
+/* --- finish_reply --- */
+
+/* Ones'-complement sum of 16-bit big-endian words (odd tail padded). */
+static uint32_t sum16(uint32_t s, const uint8_t *p, unsigned n)
+{
+	for (unsigned i = 0; i + 1 < n; i += 2)
+		s += get16(p + i);
+	if (n & 1)
+		s += (uint32_t)p[n - 1] << 8;
+	return s;
+}
+
+static uint16_t fold(uint32_t s)
+{
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* The pseudo-header sum (RFC 768, RFC 8200 §8.1) of the frame's UDP. */
+static uint32_t pseudo_sum(const uint8_t *frame, int v6, unsigned udp_len)
+{
+	const uint8_t *ip = frame + ETH_LEN;
+	uint32_t s = 0;
+	if (v6)
+		s = sum16(s, ip + 8, 32);
+	else
+		s = sum16(s, ip + 12, 8);
+	return s + IPPROTO_UDP + udp_len;
+}
+
+/* A reply of dns_len bytes written over the query in m (the DNS bytes). */
+static void write_dns(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+		      unsigned dns_len)
+{
+	uint8_t *d = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
+	assert_true(pi->dns_off + dns_len <=
+		    (unsigned)(m->buf_len - m->data_off));
+	for (unsigned i = 0; i < dns_len; i++)
+		d[i] = (uint8_t)(i * 13 + 1);
+	d[2] |= 0x80; /* QR */
+}
+
+/* Classify f, write a dns_len reply, finish it. */
+static struct rte_mbuf *reply(const struct frame *f, unsigned dns_len,
+			      const struct lv_tx_offload *tx,
+			      struct lv_pkt_info *pi)
+{
+	struct rte_mbuf *m = load(f);
+	m->ol_flags = RTE_MBUF_F_RX_IP_CKSUM_GOOD |
+		      RTE_MBUF_F_RX_L4_CKSUM_GOOD | RTE_MBUF_F_RX_RSS_HASH;
+	assert_int_equal(lv_pkt_classify(m, &ANY, pi), LV_PKT_DNS);
+	assert_true(lv_pkt_dns_room(m, pi) >= dns_len);
+	write_dns(m, pi, dns_len);
+	lv_pkt_finish_reply(m, pi, (uint16_t)dns_len, tx);
+	return m;
+}
+
+static void check_common(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			 unsigned dns_len, uint16_t client_port)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	assert_int_equal(m->data_len, pi->dns_off + dns_len);
+	assert_int_equal(m->pkt_len, pi->dns_off + dns_len);
+	assert_int_equal(m->nb_segs, 1);
+	assert_memory_equal(p, MAC_CLI, 6);
+	assert_memory_equal(p + 6, MAC_SRV, 6);
+	const uint8_t *u = p + pi->l4_off;
+	assert_int_equal(get16(u), 53);
+	assert_int_equal(get16(u + 2), client_port);
+	assert_int_equal(get16(u + 4), UDP_LEN + dns_len);
+	for (unsigned i = 0; i < dns_len; i++)
+		assert_int_equal(p[pi->dns_off + i],
+				 (uint8_t)((i * 13 + 1) | (i == 2 ? 0x80 : 0)));
+	assert_int_equal(m->l2_len, ETH_LEN);
+}
+
+static void check_v4_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			   unsigned dns_len, int sw_ip, int sw_udp)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *ip = p + ETH_LEN;
+	unsigned udp_len = UDP_LEN + dns_len;
+
+	check_common(m, pi, dns_len, 40000);
+	assert_int_equal(get16(p + 12), RTE_ETHER_TYPE_IPV4);
+	assert_int_equal(ip[0], 0x45);
+	assert_int_equal(get16(ip + 2), V4_LEN + udp_len);
+	assert_int_equal(get16(ip + 6), 0);
+	assert_int_equal(ip[8], 64);
+	assert_int_equal(ip[9], IPPROTO_UDP);
+	assert_memory_equal(ip + 12, SRV4, 4);
+	assert_memory_equal(ip + 16, CLI4, 4);
+	assert_int_equal(m->l3_len, V4_LEN);
+
+	const struct rte_ipv4_hdr *h = (const struct rte_ipv4_hdr *)ip;
+	if (sw_ip) {
+		assert_int_equal(fold(sum16(0, ip, V4_LEN)), 0xffff);
+		assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM, 0);
+	} else {
+		assert_int_equal(get16(ip + 10), 0);
+		assert_true(m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM);
+		assert_true(m->ol_flags & RTE_MBUF_F_TX_IPV4);
+	}
+	const uint8_t *u = ip + V4_LEN;
+	if (sw_udp) {
+		assert_int_not_equal(get16(u + 6), 0);
+		assert_int_equal(
+		    fold(sum16(pseudo_sum(p, 0, udp_len), u, udp_len)), 0xffff);
+		assert_int_equal(rte_ipv4_udptcp_cksum_verify(h, u), 0);
+		assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM, 0);
+	} else {
+		assert_true(m->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM);
+		assert_true(m->ol_flags & RTE_MBUF_F_TX_IPV4);
+		assert_int_equal(get16(u + 6), fold(pseudo_sum(p, 0, udp_len)));
+		/* what DPDK's own helper computes, in wire order */
+		assert_int_equal(((const struct rte_udp_hdr *)u)->dgram_cksum,
+				 rte_ipv4_phdr_cksum(h, m->ol_flags));
+	}
+	if (sw_ip && sw_udp)
+		assert_true(m->ol_flags == 0);
+	/* no RX flag survives */
+	assert_int_equal(m->ol_flags & (RTE_MBUF_F_RX_IP_CKSUM_GOOD |
+					RTE_MBUF_F_RX_L4_CKSUM_GOOD |
+					RTE_MBUF_F_RX_RSS_HASH),
+			 0);
+}
+
+static void check_v6_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			   unsigned dns_len, int sw_udp)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	const uint8_t *ip = p + ETH_LEN;
+	unsigned udp_len = UDP_LEN + dns_len;
+
+	check_common(m, pi, dns_len, 40001);
+	assert_int_equal(get16(p + 12), RTE_ETHER_TYPE_IPV6);
+	assert_int_equal(ip[0] >> 4, 6);
+	assert_int_equal(get16(ip + 4), udp_len);
+	assert_int_equal(ip[6], IPPROTO_UDP);
+	assert_int_equal(ip[7], 64);
+	assert_memory_equal(ip + 8, SRV6, 16);
+	assert_memory_equal(ip + 24, CLI6, 16);
+	assert_int_equal(m->l3_len, V6_LEN);
+
+	const struct rte_ipv6_hdr *h = (const struct rte_ipv6_hdr *)ip;
+	const uint8_t *u = ip + V6_LEN;
+	if (sw_udp) {
+		assert_int_not_equal(get16(u + 6), 0);
+		assert_int_equal(
+		    fold(sum16(pseudo_sum(p, 1, udp_len), u, udp_len)), 0xffff);
+		assert_int_equal(rte_ipv6_udptcp_cksum_verify(h, u), 0);
+		assert_true(m->ol_flags == 0);
+	} else {
+		assert_true(m->ol_flags & RTE_MBUF_F_TX_UDP_CKSUM);
+		assert_true(m->ol_flags & RTE_MBUF_F_TX_IPV6);
+		assert_int_equal(m->ol_flags & RTE_MBUF_F_TX_IPV4, 0);
+		assert_int_equal(get16(u + 6), fold(pseudo_sum(p, 1, udp_len)));
+		assert_int_equal(((const struct rte_udp_hdr *)u)->dgram_cksum,
+				 rte_ipv6_phdr_cksum(h, m->ol_flags));
+	}
+}
+
+static const struct lv_tx_offload NO_OFFLOAD = {0, 0};
+static const struct lv_tx_offload FULL_OFFLOAD = {1, 1};
+
+static void test_reply_v4_software(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+	/* shorter than the query, equal, longer, odd, large */
+	static const unsigned lens[] = {12, 27, 45, 101, 1232};
+
+	for (unsigned i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		v4_frame(&f, sizeof(DNSQ));
+		struct rte_mbuf *m = reply(&f, lens[i], &NO_OFFLOAD, &pi);
+		check_v4_reply(m, &pi, lens[i], 1, 1);
+		rte_pktmbuf_free(m);
+	}
+	/* a padded frame: the padding is cut off */
+	v4_frame(&f, 5);
+	memset(f.b + f.len, 0x55, 60 - f.len);
+	f.len = 60;
+	struct rte_mbuf *m = reply(&f, 12, &NO_OFFLOAD, &pi);
+	check_v4_reply(m, &pi, 12, 1, 1);
+	rte_pktmbuf_free(m);
+}
+
+static void test_reply_v6_software(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+	static const unsigned lens[] = {12, 27, 45, 101, 1232};
+
+	for (unsigned i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		v6_frame(&f, sizeof(DNSQ));
+		struct rte_mbuf *m = reply(&f, lens[i], &NO_OFFLOAD, &pi);
+		check_v6_reply(m, &pi, lens[i], 1);
+		rte_pktmbuf_free(m);
+	}
+}
+
+static void test_reply_offload(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+	struct rte_mbuf *m;
+	const struct lv_tx_offload ip_only = {1, 0}, udp_only = {0, 1};
+
+	v4_frame(&f, sizeof(DNSQ));
+	m = reply(&f, 77, &FULL_OFFLOAD, &pi);
+	check_v4_reply(m, &pi, 77, 0, 0);
+	rte_pktmbuf_free(m);
+
+	m = reply(&f, 77, &ip_only, &pi);
+	check_v4_reply(m, &pi, 77, 0, 1);
+	rte_pktmbuf_free(m);
+
+	m = reply(&f, 77, &udp_only, &pi);
+	check_v4_reply(m, &pi, 77, 1, 0);
+	rte_pktmbuf_free(m);
+
+	v6_frame(&f, sizeof(DNSQ));
+	m = reply(&f, 77, &FULL_OFFLOAD, &pi);
+	check_v6_reply(m, &pi, 77, 0);
+	rte_pktmbuf_free(m);
+
+	/* IPv4 checksum offload means nothing for IPv6 */
+	m = reply(&f, 77, &ip_only, &pi);
+	check_v6_reply(m, &pi, 77, 1);
+	rte_pktmbuf_free(m);
+}
+
+int main(void)
+{
+	/* No hugepages, no shared config files, no telemetry socket, no
+	 * PCI scan. (--in-memory is refused together with --no-huge.) */
+	char prefix[64], rundir[96];
+	snprintf(prefix, sizeof(prefix), "--file-prefix=lvtest_pkt_%d",
+		 (int)getpid());
+	char *argv[] = {"test_packet",
+			"--no-huge",
+			"-m",
+			"128",
+			"--no-pci",
+			"--no-shconf",
+			"--no-telemetry",
+			prefix,
+			"-l",
+			"0",
+			"--log-level=error",
+			NULL};
+	if (rte_eal_init(11, argv) < 0) {
+		fprintf(stderr, "test_packet: rte_eal_init failed\n");
+		return 1;
+	}
+	pool = rte_pktmbuf_pool_create(
+	    "lvtest_pkt", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	if (pool == NULL) {
+		fprintf(stderr, "test_packet: mbuf pool: %s\n",
+			rte_strerror(rte_errno));
+		return 1;
+	}
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_v4_ok),
+	    cmocka_unit_test(test_v6_ok),
+	    cmocka_unit_test(test_not_ip),
+	    cmocka_unit_test(test_v4_options),
+	    cmocka_unit_test(test_v4_fragment),
+	    cmocka_unit_test(test_v6_extension_headers),
+	    cmocka_unit_test(test_not_udp),
+	    cmocka_unit_test(test_not_port53),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_ethernet_padding),
+	    cmocka_unit_test(test_bad_checksum),
+	    cmocka_unit_test(test_checksum_none_is_not_bad),
+	    cmocka_unit_test(test_address_filter),
+	    cmocka_unit_test(test_runt),
+	    cmocka_unit_test(test_multi_segment),
+	    cmocka_unit_test(test_random_frames),
+	    cmocka_unit_test(test_reply_v4_software),
+	    cmocka_unit_test(test_reply_v6_software),
+	    cmocka_unit_test(test_reply_offload),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	rte_mempool_free(pool);
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	rmdir(rundir);
+	return rc;
+}
