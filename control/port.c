@@ -117,9 +117,11 @@ int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 	char *argv[MAX_EAL_ARGS];
 	int argc = 0;
 	uint64_t need_mb = eal_memory_mb(cfg);
+	/* decided before EAL starts; an explicit --no-huge after "--" wins */
 	bool huge =
-	    cfg->hugepages == LV_HUGE_ON ||
-	    (cfg->hugepages == LV_HUGE_AUTO && hugepages_available(need_mb));
+	    !user_gave(cfg, "--no-huge") &&
+	    (cfg->hugepages == LV_HUGE_ON ||
+	     (cfg->hugepages == LV_HUGE_AUTO && hugepages_available(need_mb)));
 
 	if (cfg->eal_argc + 12 > MAX_EAL_ARGS) {
 		snprintf(err, errlen, "too many EAL arguments (at most %d)",
@@ -135,12 +137,13 @@ int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 	}
 	if (huge && cfg->in_memory && !user_gave(cfg, "--in-memory"))
 		argv[argc++] = "--in-memory";
+	/* EAL refuses --in-memory beside --no-huge; no shared config and a
+	 * per-process prefix give the same isolation */
+	if (!huge && cfg->in_memory && !user_gave(cfg, "--no-shconf"))
+		argv[argc++] = "--no-shconf";
 	if (!huge && cfg->in_memory && !user_gave(cfg, "--file-prefix")) {
-		/* EAL refuses --in-memory beside --no-huge; no shared config
-		 * and a per-process prefix give the same isolation */
 		snprintf(prefix, sizeof(prefix), "--file-prefix=levee-%d",
 			 (int)getpid());
-		argv[argc++] = "--no-shconf";
 		argv[argc++] = prefix;
 	}
 	if (!huge && !user_gave(cfg, "--no-huge"))

@@ -36,39 +36,59 @@ static void write_opt(uint8_t *p, uint16_t our_max, unsigned rcode,
 	lv_wire_put16(p + 9, 0);
 }
 
+/* Is every additional RRset free of compression pointers into it? Then
+ * the additional RRs point only before the additional section, and any of
+ * them may be left out or moved up without breaking a pointer. */
+static bool additional_movable(const struct lv_cache_entry *e, unsigned first)
+{
+	for (unsigned i = first; i < e->rrset_count; i++)
+		if (!e->rrsets[i].rotatable)
+			return false;
+	return true;
+}
+
 /*
  * The entry does not fit whole. Answer and authority are indivisible; the
- * additional section is optional (RFC 2181 §9: leaving it out needs no TC),
- * so keep as many of its RRsets, in order, as fit in budget bytes of
- * sections. Compression pointers only point backwards, so dropping trailing
- * RRsets never breaks one. Returns the section bytes to send and sets
- * *arcount, or returns -1 when answer and authority alone do not fit.
+ * additional section is optional (RFC 2181 §9: leaving some of it out needs
+ * no TC). Write answer and authority to out, then every additional RRset
+ * that still fits in budget bytes, in order, as Knot does; when some RRset
+ * is the target of a compression pointer, stop at the first one that does
+ * not fit instead. Whole RRsets only. Returns the bytes written and sets
+ * *arcount, or -1 when answer and authority alone do not fit.
  * Out of line: only oversized answers come here.
  */
 static __attribute__((noinline)) int
-fit_without_additional(const struct lv_cache_entry *e, unsigned budget,
-		       uint16_t *arcount)
+write_without_additional(uint8_t *out, const struct lv_cache_entry *e,
+			 unsigned budget, uint16_t *arcount)
 {
-	unsigned i = 0, end;
+	unsigned i = 0, pos;
+	bool movable;
 
 	while (i < e->rrset_count && e->rrsets[i].section != 2)
 		i++;
-	end = i < e->rrset_count ? e->rrs[e->rrsets[i].first_rr].offset
-				 : e->wire_len;
-	if (end > budget || i == e->rrset_count)
+	if (i == e->rrset_count)
 		return -1;
+	pos = e->rrs[e->rrsets[i].first_rr].offset;
+	if (pos > budget)
+		return -1;
+	memcpy(out, e->wire, pos);
+	movable = additional_movable(e, i);
 	*arcount = 0;
 	for (; i < e->rrset_count; i++) {
 		const struct lv_cache_rrset *set = &e->rrsets[i];
 		unsigned next = set->first_rr + set->rr_count;
-		unsigned set_end =
+		unsigned from = e->rrs[set->first_rr].offset;
+		unsigned to =
 		    next < e->rr_count ? e->rrs[next].offset : e->wire_len;
-		if (set_end > budget)
+		if (pos + (to - from) <= budget) {
+			memcpy(out + pos, e->wire + from, to - from);
+			pos += to - from;
+			*arcount = (uint16_t)(*arcount + set->rr_count);
+		} else if (!movable) {
 			break;
-		end = set_end;
-		*arcount = (uint16_t)(*arcount + set->rr_count);
+		}
 	}
-	return (int)end;
+	return (int)pos;
 }
 
 uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
@@ -87,13 +107,14 @@ uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
 	unsigned len;
 	int body = -1;
 
-	if (full <= cap)
+	if (full <= cap) {
+		memcpy(dns + qend, e->wire, e->wire_len);
 		body = e->wire_len;
-	else if (qend + opt_len <= cap)
-		body =
-		    fit_without_additional(e, cap - qend - opt_len, &arcount);
+	} else if (qend + opt_len <= cap) {
+		body = write_without_additional(dns + qend, e,
+						cap - qend - opt_len, &arcount);
+	}
 	if (body >= 0) {
-		memcpy(dns + qend, e->wire, (unsigned)body);
 		write_counts(dns, 1, e->ancount, e->nscount,
 			     (uint16_t)(arcount + (opt_len ? 1 : 0)));
 		len = qend + (unsigned)body;

@@ -75,6 +75,11 @@ def differential_queries(zones, seed=53, refused=("example.com.", "levee.test.ex
     for n in refused:
         for e in (None, Edns(1232)):
             add(n, "A", tags=("refused",), edns=e)
+    # every buffer size on the names whose additionals fit only in part
+    for n in ("mx-many.other.test.", "other.test."):
+        if any(n.endswith(o) for o in zones):
+            for e in EDNS_VARIANTS + (Edns(600), Edns(700)):
+                add(n, "MX", tags=("additional-fit",), edns=e)
     return out
 
 

@@ -19,8 +19,8 @@ says levee differs:
   differences.md), no EDNS options in the OPT (knotd adds EDE to REFUSED);
 - size limit 512 without EDNS, else min(max(client, 512), udp_max); over the
   limit without the additional section: TC=1 with question and OPT only;
-  over it only because of the additional section: the additional section
-  is left out, TC=0.
+  over it only because of the additional section: the additional RRsets
+  that fit are kept, in order, the others left out, TC=0.
 """
 import dns.flags
 import dns.message
@@ -137,9 +137,18 @@ class Oracle:
         wire = r.to_wire(max_size=65535)
         if len(wire) <= limit:
             return wire
-        r.additional = []
+        extra, r.additional = r.additional, []
         wire = r.to_wire(max_size=65535)
         if len(wire) <= limit:
+            # as many additional RRsets as still fit, in order, skipping
+            # those that do not (what Knot does)
+            for rr in extra:
+                r.additional.append(rr)
+                w = r.to_wire(max_size=65535)
+                if len(w) <= limit:
+                    wire = w
+                else:
+                    r.additional.pop()
             return wire
         r.answer, r.authority = [], []
         r.flags |= dns.flags.TC
