@@ -1,0 +1,123 @@
+"""Start-up failures: each bad input is one line on stderr that names the
+file, line, key, option or device, and a non-zero exit; nothing is served.
+
+Exit codes: 2 for a bad command line or config file, 1 for everything found
+later (zones, captures, devices)."""
+import os
+import subprocess
+
+import pytest
+
+from lvtest import levee, replay
+from lvtest.dnsq import Query
+
+ZONE = """$ORIGIN start.test.
+$TTL 300
+@ IN SOA ns hostmaster 1 7200 3600 1209600 60
+@ IN NS ns
+ns IN A 192.0.2.1
+"""
+
+
+def run_levee(args, workdir, timeout=60):
+    eal = ["--", "--no-huge", "-m", "256", "--no-pci",
+           f"--file-prefix=lvstart{os.getpid()}"]
+    p = subprocess.run([levee.binary()] + args + eal, cwd=workdir,
+                       capture_output=True, text=True, timeout=timeout)
+    errors = [l for l in p.stderr.splitlines() if l.startswith("levee:")
+              and not l.startswith("levee: info:")]
+    return p, errors
+
+
+@pytest.fixture
+def ok(workdir):
+    """A valid zone and capture in workdir."""
+    with open(os.path.join(workdir, "z.zone"), "w") as f:
+        f.write(ZONE)
+    frames = replay.frames_for([Query("ns.start.test.", "A")])
+    from lvtest import pcap
+    pcap.write(os.path.join(workdir, "in.pcap"), frames)
+    return workdir
+
+
+def expect_one_error(p, errors, code, *needles):
+    assert p.returncode == code, p.stderr
+    assert len(errors) == 1, p.stderr
+    for n in needles:
+        assert n in errors[0], errors[0]
+    assert "stats:" not in p.stdout
+
+
+def test_missing_zone_file(levee_bin, ok):
+    p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap",
+                      "--zone", "start.test=absent.zone"], ok)
+    expect_one_error(p, e, 1, "absent.zone", "No such file")
+
+
+def test_zone_error_names_file_and_line(levee_bin, ok):
+    with open(os.path.join(ok, "bad.zone"), "w") as f:
+        f.write(ZONE + "www IN A 999.1.1.1\n")
+    p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap",
+                      "--zone", "start.test=bad.zone"], ok)
+    expect_one_error(p, e, 1, "bad.zone:6:")
+
+
+def test_zone_with_wildcard_is_refused_naming_the_feature(levee_bin, ok):
+    with open(os.path.join(ok, "wild.zone"), "w") as f:
+        f.write(ZONE + "* IN A 192.0.2.9\n")
+    p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap",
+                      "--zone", "start.test=wild.zone"], ok)
+    expect_one_error(p, e, 1, "wild.zone:6:", "wildcard")
+
+
+def test_bad_address(levee_bin, ok):
+    p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap", "--zone",
+                      "start.test=z.zone", "--address", "300.1.2.3"], ok)
+    expect_one_error(p, e, 2, "--address", "300.1.2.3")
+
+
+def test_unknown_option(levee_bin, ok):
+    p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap", "--zone",
+                      "start.test=z.zone", "--bogus"], ok)
+    expect_one_error(p, e, 2, "--bogus")
+
+
+def test_unknown_config_key_names_file_and_line(levee_bin, ok):
+    with open(os.path.join(ok, "levee.yaml"), "w") as f:
+        f.write("server:\n  workers: 1\n  workerz: 2\n")
+    p, e = run_levee(["--config", "levee.yaml", "--iface",
+                      "pcap:in.pcap,out.pcap", "--zone", "start.test=z.zone"], ok)
+    expect_one_error(p, e, 2, "levee.yaml:3:", "workerz")
+
+
+def test_missing_capture(levee_bin, ok):
+    p, e = run_levee(["--iface", "pcap:absent.pcap,out.pcap",
+                      "--zone", "start.test=z.zone"], ok)
+    expect_one_error(p, e, 1, "absent.pcap")
+
+
+def test_device_that_does_not_probe(levee_bin, ok):
+    """EAL survives a vdev that fails to probe; levee must not."""
+    p, e = run_levee(["--iface", "pcap:in.pcap,/nonexistent/dir/out.pcap",
+                      "--zone", "start.test=z.zone"], ok)
+    expect_one_error(p, e, 1, "net_pcap0", "did not probe")
+
+
+def test_live_port_not_available_yet(levee_bin, ok):
+    p, e = run_levee(["--iface", "af_packet:lo", "--zone",
+                      "start.test=z.zone"], ok)
+    expect_one_error(p, e, 1, "af_packet:lo")
+
+
+def test_too_many_workers_for_a_capture(levee_bin, ok):
+    p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap", "--workers", "2",
+                      "--zone", "start.test=z.zone"], ok)
+    expect_one_error(p, e, 1, "--workers 2")
+
+
+def test_valid_start_serves(levee_bin, ok):
+    p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap",
+                      "--zone", "start.test=z.zone"], ok)
+    assert p.returncode == 0, p.stderr
+    assert e == []
+    assert levee.parse_stats(p.stdout)["tx"] == 1
