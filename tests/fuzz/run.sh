@@ -1,0 +1,135 @@
+#!/bin/sh
+# Build the libFuzzer targets with clang and run each for a bounded time
+# from a small seed corpus that this script writes.
+#
+#   tests/fuzz/run.sh [seconds per target] [target...]
+#
+# Environment: BUILD (default build-fuzz in the repository root),
+# FUZZ_JOBS (parallel fuzzing processes per target, default 1).
+# Exits non-zero when a target crashes; the input is left in
+# $BUILD/fuzz-artifacts/<target>/. Corpora grow in $BUILD/fuzz-corpus/.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-$ROOT/build-fuzz}
+SECONDS_PER_TARGET=${1:-60}
+[ $# -gt 0 ] && shift
+TARGETS=${*:-query packet}
+JOBS=${FUZZ_JOBS:-1}
+
+if [ ! -f "$BUILD/build.ninja" ]; then
+	# b_lundef=false: the sanitizer runtimes resolve symbols at link time
+	CC=clang meson setup "$BUILD" "$ROOT" -Dfuzz=true -Dtests=enabled \
+		-Db_sanitize=address -Db_lundef=false >/dev/null
+fi
+for t in $TARGETS; do
+	ninja -C "$BUILD" "tests/fuzz/fuzz_$t" >/dev/null
+done
+
+# Seeds: valid queries of each shape the parser knows, and the frames that
+# carry them over IPv4 and IPv6 (first byte: fuzz_packet's control byte).
+python3 - "$BUILD/fuzz-corpus" <<'PY'
+import os, struct, sys
+
+out = sys.argv[1]
+
+def name(text):
+    if text == ".":
+        return b"\0"
+    b = b""
+    for label in text.split("."):
+        b += bytes([len(label)]) + label.encode()
+    return b + b"\0"
+
+def opt(size=1232, version=0, do=False, rdata=b""):
+    return (b"\0" + struct.pack(">HHBBHH", 41, size, 0, version,
+                                0x8000 if do else 0, len(rdata)) + rdata)
+
+def query(qname, qtype=1, flags=0x0100, edns=None, qd=1, an=0, ns=0,
+          extra=b""):
+    ar = 1 if edns is not None else 0
+    if extra:
+        ar += 1
+    msg = struct.pack(">HHHHHH", 0x1234, flags, qd, an, ns, ar)
+    msg += name(qname) + struct.pack(">HH", qtype, 1)
+    if edns is not None:
+        msg += edns
+    return msg + extra
+
+cookie = struct.pack(">HH", 10, 8) + b"\1" * 8
+queries = {
+    "a": query("www.Example.com"),
+    "aaaa_do": query("www.example.com", 28, edns=opt(do=True)),
+    "root_ns": query(".", 2, edns=opt(4096)),
+    "cookie": query("a.example", 16, edns=opt(rdata=cookie)),
+    "badvers": query("a.example", 1, edns=opt(version=1)),
+    "notify": query("zone.example", 6, flags=4 << 11),
+    "update": query("zone.example", 6, flags=5 << 11, ns=1),
+    "long": query(".".join(["a" * 63] * 3 + ["b" * 61])),
+    "tsig": query("a.example", extra=name("key.example") +
+                  struct.pack(">HHIH", 250, 255, 0, 0)),
+    "pointer": struct.pack(">HHHHHH", 1, 0, 1, 0, 0, 0) +
+               b"\x03www\xc0\x0c" + struct.pack(">HH", 1, 1),
+}
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack(">%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+def frame4(dns):
+    udp = struct.pack(">HHHH", 40000, 53, 8 + len(dns), 0) + dns
+    ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000,
+                     64, 17, 0, bytes([198, 51, 100, 7]),
+                     bytes([192, 0, 2, 53]))
+    ip = ip[:10] + struct.pack(">H", csum(ip)) + ip[12:]
+    eth = b"\x02\0\0\0\0\x53" + b"\x02\0\0\0\0\x07" + b"\x08\x00"
+    return eth + ip + udp
+
+def frame6(dns):
+    udp = struct.pack(">HHHH", 40001, 53, 8 + len(dns), 0) + dns
+    src = bytes.fromhex("20010db8000000000000000000000007")
+    dst = bytes.fromhex("20010db8000000000000000000000053")
+    ip = struct.pack(">IHBB", 6 << 28, len(udp), 17, 64) + src + dst
+    eth = b"\x02\0\0\0\0\x53" + b"\x02\0\0\0\0\x07" + b"\x86\xdd"
+    return eth + ip + udp
+
+def write(target, name, data):
+    d = os.path.join(out, target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "seed_" + name), "wb") as f:
+        f.write(data)
+
+for n, q in queries.items():
+    write("query", n, q)
+    write("packet", n + "_v4", b"\x00" + frame4(q))
+    write("packet", n + "_v6_offload", b"\x0d" + frame6(q))
+write("packet", "arp", b"\x00" + b"\xff" * 12 + b"\x08\x06" + b"\0" * 28)
+PY
+
+status=0
+for t in $TARGETS; do
+	corpus="$BUILD/fuzz-corpus/$t"
+	artifacts="$BUILD/fuzz-artifacts/$t/"
+	mkdir -p "$corpus" "$artifacts"
+	echo "fuzz_$t: ${SECONDS_PER_TARGET}s, corpus $corpus"
+	# with -jobs, libFuzzer writes one fuzz-<n>.log per job in the
+	# current directory: run from the build directory
+	parallel=""
+	[ "$JOBS" -gt 1 ] && parallel="-jobs=$JOBS -workers=$JOBS"
+	# shellcheck disable=SC2086 # $parallel is empty or two words
+	if ! (cd "$BUILD" && "./tests/fuzz/fuzz_$t" \
+		-max_total_time="$SECONDS_PER_TARGET" \
+		-artifact_prefix="$artifacts" -print_final_stats=1 \
+		-max_len=4096 $parallel "$corpus" 2>"$BUILD/fuzz-$t.log"); then
+		echo "fuzz_$t: FAILED, see $BUILD/fuzz-$t.log and $artifacts"
+		status=1
+	else
+		grep -E "stat::number_of_executed_units|cov:" \
+			"$BUILD/fuzz-$t.log" | tail -2
+	fi
+done
+exit $status
