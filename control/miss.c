@@ -6,6 +6,8 @@
  * response over the query with the dataplane's own writer and gives the
  * mbuf back to the worker's reply ring for transmission.
  */
+#include <string.h>
+
 #include <ldns/ldns.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
@@ -76,11 +78,62 @@ static uint16_t answer_query(struct lv_control *ctl, uint8_t *dns,
 }
 
 /*
+ * RFC 8945 §5.2.1 and §5.3.2: a query signed with a key we do not know is
+ * answered NOTAUTH with an unsigned TSIG record (no MAC, error BADKEY),
+ * appended as the last record. Returns the new length, or len when it does
+ * not fit (the NOTAUTH still goes out).
+ */
+static uint16_t append_badkey_tsig(uint8_t *dns, uint16_t len, uint16_t room,
+				   const ldns_rr *tsig)
+{
+	const ldns_rdf *owner = ldns_rr_owner(tsig);
+	const ldns_rdf *alg = ldns_rr_rdf(tsig, 0);
+	const ldns_rdf *signed_at = ldns_rr_rdf(tsig, 1);
+	const ldns_rdf *fudge = ldns_rr_rdf(tsig, 2);
+	const ldns_rdf *orig_id = ldns_rr_rdf(tsig, 4);
+	size_t rdlen, need;
+	uint8_t *p;
+
+	if (!owner || !alg || !signed_at || !fudge || !orig_id ||
+	    ldns_rdf_size(signed_at) != 6)
+		return len;
+	rdlen = ldns_rdf_size(alg) + 6 + 2 + 2 + 2 + 2 + 2;
+	need = ldns_rdf_size(owner) + 10 + rdlen;
+	if (len + need > room)
+		return len;
+	p = dns + len;
+	memcpy(p, ldns_rdf_data(owner), ldns_rdf_size(owner));
+	p += ldns_rdf_size(owner);
+	lv_wire_put16(p, LV_TYPE_TSIG);
+	lv_wire_put16(p + 2, LV_CLASS_ANY);
+	lv_wire_put32(p + 4, 0);
+	lv_wire_put16(p + 8, (uint16_t)rdlen);
+	p += 10;
+	memcpy(p, ldns_rdf_data(alg), ldns_rdf_size(alg));
+	p += ldns_rdf_size(alg);
+	memcpy(p, ldns_rdf_data(signed_at), 6);
+	memcpy(p + 6, ldns_rdf_data(fudge), 2);
+	lv_wire_put16(p + 8, 0); /* MAC size: unsigned */
+	memcpy(p + 10, ldns_rdf_data(orig_id), 2);
+	lv_wire_put16(p + 12, LV_TSIG_BADKEY);
+	lv_wire_put16(p + 14, 0); /* other data */
+	lv_wire_put16(dns + 10, (uint16_t)(lv_wire_get16(dns + 10) + 1));
+	return (uint16_t)(len + need);
+}
+
+/* RFC 6891 §6.1.1: a second OPT is FORMERR. ldns takes each OPT out of
+ * the additional section it reports, so the difference counts them. */
+static bool more_than_one_opt(const uint8_t *dns, const ldns_pkt *pkt)
+{
+	return lv_wire_get16(dns + 10) - ldns_pkt_arcount(pkt) > 1;
+}
+
+/*
  * A query the fast path would not judge: it carries records beyond one OPT.
- * ldns reads the whole message. Answer or authority records in a query are
- * FORMERR, as is anything ldns cannot parse; with no TSIG keys configured a
- * signed query is NOTAUTH (RFC 8945 §5.2, BADKEY); other additional records
- * are ignored and the question answered as usual, with the OPT ldns found.
+ * ldns reads the whole message; what it cannot parse, or a second OPT, is
+ * FORMERR. With no TSIG keys configured, a signed query is NOTAUTH/BADKEY.
+ * Records in the answer, authority or additional sections of a query are
+ * otherwise ignored and the question answered as usual, as Knot does.
  */
 static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 			    uint16_t room, struct lv_query *q)
@@ -88,25 +141,26 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	ldns_pkt *pkt = NULL;
 	uint16_t out;
 
-	if (lv_wire_get16(dns + 6) != 0 || lv_wire_get16(dns + 8) != 0 ||
-	    ldns_wire2pkt(&pkt, dns, len) != LDNS_STATUS_OK) {
+	if (ldns_wire2pkt(&pkt, dns, len) != LDNS_STATUS_OK ||
+	    more_than_one_opt(dns, pkt)) {
 		ldns_pkt_free(pkt);
 		return write_error(ctl, dns, room, q, LV_RCODE_FORMERR);
 	}
+	q->has_edns = ldns_pkt_edns(pkt);
+	q->edns_udp_size = ldns_pkt_edns_udp_size(pkt);
+	q->edns_version = ldns_pkt_edns_version(pkt);
+	q->do_bit = ldns_pkt_edns_do(pkt);
+	q->hash = lv_cache_key_hash(ctl->hash_seed, q->lname, q->qname_len,
+				    q->qtype, q->qclass, q->do_bit);
 	if (ldns_pkt_tsig(pkt) != NULL) {
 		out = write_error(ctl, dns, room, q, LV_RCODE_NOTAUTH);
+		if (out)
+			out = append_badkey_tsig(dns, out, room,
+						 ldns_pkt_tsig(pkt));
+	} else if (q->has_edns && q->edns_version > 0) {
+		out = write_error(ctl, dns, room, q, LV_RCODE_BADVERS);
 	} else {
-		q->has_edns = ldns_pkt_edns(pkt);
-		q->edns_udp_size = ldns_pkt_edns_udp_size(pkt);
-		q->edns_version = ldns_pkt_edns_version(pkt);
-		q->do_bit = ldns_pkt_edns_do(pkt);
-		q->hash =
-		    lv_cache_key_hash(ctl->hash_seed, q->lname, q->qname_len,
-				      q->qtype, q->qclass, q->do_bit);
-		if (q->has_edns && q->edns_version > 0)
-			out = write_error(ctl, dns, room, q, LV_RCODE_BADVERS);
-		else
-			out = answer_query(ctl, dns, room, q);
+		out = answer_query(ctl, dns, room, q);
 	}
 	ldns_pkt_free(pkt);
 	return out;

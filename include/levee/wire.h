@@ -69,6 +69,8 @@ enum lv_rrtype {
 	LV_TYPE_ANY = 255,
 };
 
+#define LV_TSIG_BADKEY 17 /* TSIG error, RFC 8945 §3 */
+
 #define LV_CLASS_IN  1
 #define LV_CLASS_CH  3
 #define LV_CLASS_ANY 255

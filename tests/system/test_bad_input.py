@@ -67,6 +67,7 @@ def test_bad_input_counters(levee_bin, workdir, zones):
     expect["tx"] = len(answered)
     expect["queries"] = len(answered)  # parsed: error answers included
     expect["cache_misses"] = 1         # the good query
+    expect["punts"] = sum(1 for c in cap if c[2].startswith("punt-"))
     print("stats", dict(st))
     wrong = {k: (st[k], v) for k, v in expect.items() if st[k] != v}
     extra = {k: v for k, v in st.items() if v and k not in expect

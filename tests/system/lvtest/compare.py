@@ -19,6 +19,8 @@ import re
 
 import dns.flags
 import dns.message
+import dns.wire
+import struct
 import dns.name
 import dns.opcode
 import dns.rcode
@@ -52,8 +54,43 @@ class Normalized:
                 f"ns={len(self.authority)} ar={len(self.additional)} opt={self.opt}")
 
 
+def _strip_tsig(wire):
+    """(wire without its final TSIG record, that record's key) or (wire, None).
+
+    dnspython insists on validating a TSIG, and an answer to a query signed
+    with an unknown key carries one it cannot validate (BADKEY). The TSIG is
+    the last record (RFC 8945 §5.1); it is compared as a synthetic RRset
+    (owner, type, class, ttl, ("error=N",))."""
+    p = dns.wire.Parser(wire)
+    qd, an, ns, ar = struct.unpack("!HHHH", wire[4:12])
+    p.seek(12)
+    for _ in range(qd):
+        p.get_name()
+        p.get_struct("!HH")
+    start = None
+    for _ in range(an + ns + ar):
+        start = p.current
+        owner = p.get_name()
+        rdtype, rdclass, ttl, rdlen = p.get_struct("!HHIH")
+        rd_start = p.current
+        p.seek(rd_start + rdlen)
+    if start is None or rdtype != dns.rdatatype.TSIG:
+        return wire, None
+    q = dns.wire.Parser(wire)
+    q.seek(rd_start)
+    q.get_name()  # algorithm
+    q.get_struct("!HIH")  # time signed, fudge
+    mac_len = q.get_struct("!H")[0]
+    q.seek(q.current + mac_len + 2)  # MAC, original ID
+    error = q.get_struct("!H")[0]
+    head = wire[:10] + struct.pack("!H", ar - 1)
+    key = (owner.to_text().lower(), rdtype, rdclass, ttl, (f"error={error}",))
+    return head + wire[12:start], key
+
+
 def normalize(wire):
     """Parse a response. Raises dns.exception.DNSException on bad wire."""
+    wire, tsig = _strip_tsig(wire)
     m = dns.message.from_wire(wire, ignore_trailing=False)
     n = Normalized()
     n.id = m.id
@@ -65,6 +102,8 @@ def normalize(wire):
     n.answer = frozenset(_rrset_key(r) for r in m.answer)
     n.authority = frozenset(_rrset_key(r) for r in m.authority)
     n.additional = frozenset(_rrset_key(r) for r in m.additional)
+    if tsig is not None:
+        n.additional |= {tsig}
     if m.edns >= 0:
         n.opt = {"payload": m.payload, "version": m.edns,
                  "do": bool(m.ednsflags & dns.flags.DO),

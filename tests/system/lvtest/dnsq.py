@@ -151,6 +151,13 @@ def malformed_queries():
     ("FORMERR", "NOTIMP", "BADVERS") or "drop_<reason>"."""
     qsec = name_wire("www.levee.test.") + struct.pack("!HH", 1, 1)
     opt_v1 = b"\0" + struct.pack("!HHIH", 41, 1232, 1 << 16, 0)
+    opt = b"\0" + struct.pack("!HHIH", 41, 1232, 0, 0)
+    a_rr = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 300, 4) + bytes([192, 0, 2, 99])
+    # TSIG (RFC 8945 §4.2) with a key no server here knows
+    tsig_rd = (name_wire("hmac-sha256.") + struct.pack("!HIH", 0, 1700000000, 300)
+               + struct.pack("!H", 32) + b"\x55" * 32 + struct.pack("!HHH", 0, 0, 0))
+    tsig = (name_wire("no-such-key.") + struct.pack("!HHIH", 250, 255, 0, len(tsig_rd))
+            + tsig_rd)
     cases = [
         ("qr-set", header(flags=0x8100) + qsec, "drop_qr_set"),
         ("runt", header()[:7], "drop_runt_dns"),
@@ -167,10 +174,17 @@ def malformed_queries():
         ("opcode-update", header(flags=5 << 11) + name_wire("levee.test.")
          + struct.pack("!HH", 6, 1), "NOTIMP"),
         ("edns-version-1", header(ar=1) + qsec + opt_v1, "BADVERS"),
+        # records beyond one OPT: the fast path hands these to the control
+        # plane (counted as punts), which reads them with ldns
+        ("punt-answer-record", header(an=1) + qsec + a_rr, "NOERROR"),
+        ("punt-tsig-unknown-key", header(ar=1) + qsec + tsig, "NOTAUTH"),
+        ("punt-two-opts", header(ar=2) + qsec + opt + opt, "FORMERR"),
+        ("punt-opt-and-a-record", header(ar=2) + qsec + opt + a_rr, "NOERROR"),
     ]
     out = []
     for tag, raw, outcome in cases:
         out.append((tag, RawQuery(raw, tags=(tag,),
-                                  edns=Edns(1232, version=1) if "edns" in tag else None),
+                                  edns=(Edns(1232, version=1) if "edns" in tag
+                                        else Edns(1232) if "opt" in tag else None)),
                     outcome))
     return out
