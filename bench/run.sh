@@ -7,10 +7,11 @@
 # every figure, then runs the short --callgrind mode under valgrind and
 # prints instructions per query inside lv_worker_handle_burst, with the
 # share of each dataplane function. Extra arguments go to every timed run
-# (e.g. --names 100000). Bounded: each run is under `timeout`.
+# (e.g. --names 100000); CG_ARGS (e.g. --offload) go to the callgrind run
+# only. Bounded: each run is under `timeout`.
 #
 #   bench/run.sh                 # 1M names, Zipf s=1.0, 3 runs + callgrind
-#   RUNS=5 bench/run.sh --offload
+#   CG_ARGS=--offload bench/run.sh --offload
 set -eu
 
 cd "$(dirname "$0")/.."
@@ -81,7 +82,7 @@ if ! command -v valgrind >/dev/null; then
 fi
 if ! timeout 240 valgrind --tool=callgrind \
 	--toggle-collect=lv_worker_handle_burst \
-	--callgrind-out-file="$OUT/cg.out" "$BIN" --callgrind \
+	--callgrind-out-file="$OUT/cg.out" "$BIN" --callgrind ${CG_ARGS:-} \
 	>"$OUT/cg.txt" 2>"$OUT/cg.err"; then
 	cat "$OUT/cg.txt" "$OUT/cg.err"
 	echo "callgrind run failed" >&2
