@@ -8,6 +8,7 @@
  * spins: with nothing to do it sleeps LOOP_IDLE_NS per round.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -308,8 +309,15 @@ static void teardown(struct lv_control *ctl)
 		lv_cache_destroy(ctl->cache);
 	lv_zoneset_free(ctl->zones);
 	rte_mempool_free(ctl->pool);
-	if (ctl->eal_up)
+	if (ctl->eal_up) {
+		/* EAL leaves its (empty, per-process) runtime directory
+		 * behind; rmdir removes it only if nothing is left in it */
+		char rundir[PATH_MAX];
+		snprintf(rundir, sizeof(rundir), "%s",
+			 rte_eal_get_runtime_dir());
 		rte_eal_cleanup();
+		rmdir(rundir);
+	}
 }
 
 int lv_control_run(struct lv_config *cfg, const char *argv0)

@@ -153,6 +153,10 @@ int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 		argv[argc++] = "-m";
 		argv[argc++] = mem;
 	}
+	/* levee prints its own counters; telemetry's socket would also
+	 * outlive the run in EAL's runtime directory */
+	if (!user_gave(cfg, "--telemetry") && !user_gave(cfg, "--no-telemetry"))
+		argv[argc++] = "--no-telemetry";
 	if (plan->kind == LV_PORT_PCAP && !user_gave(cfg, "--no-pci") &&
 	    !user_gave(cfg, "-a"))
 		argv[argc++] = "--no-pci";

@@ -6,6 +6,7 @@
  * running all the while never sees an old entry after the reload returned.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -301,6 +302,9 @@ int main(void)
 		test_no_reader_sees_old_data_after_reload, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	char rundir[PATH_MAX];
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();
+	rmdir(rundir);
 	return rc;
 }
