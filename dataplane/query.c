@@ -4,18 +4,19 @@
  * the cache lookup. Reads the message in place; writes only the caller's
  * struct lv_query. Checks are ordered cheapest first, each with its reason.
  */
+#include <string.h>
+
 #include "levee/query.h"
 #include "levee/hash.h"
 
 /*
- * Copy the question name lowercased into q->lname, validating labels.
- * Returns the offset just past the name, or 0 when it is malformed.
+ * Find the end of the question name by its length bytes alone, validating
+ * labels. Returns the name's wire length (with the root label), or 0 when it
+ * is malformed.
  */
-static unsigned parse_qname(const uint8_t *dns, unsigned len,
-			    struct lv_query *q)
+static unsigned qname_extent(const uint8_t *dns, unsigned len)
 {
 	unsigned pos = LV_DNS_HDR_LEN;
-	unsigned out = 0;
 
 	for (;;) {
 		if (pos >= len)
@@ -28,19 +29,56 @@ static unsigned parse_qname(const uint8_t *dns, unsigned len,
 		 * RFC 6891 §5 */
 		if (l > LV_DNS_MAX_LABEL)
 			return 0;
-		/* the name, with this label and the root, must fit 255 */
-		if (out + 1 + l + 1 > LV_DNS_MAX_NAME)
-			return 0;
-		if (pos + 1 + l > len)
-			return 0;
-		q->lname[out++] = l;
-		for (unsigned i = 1; i <= l; i++)
-			q->lname[out++] = lv_wire_lower(dns[pos + i]);
 		pos += 1 + l;
+		/* the name, with the root still to come, must fit 255 */
+		if (pos - LV_DNS_HDR_LEN + 1 > LV_DNS_MAX_NAME)
+			return 0;
 	}
-	q->lname[out++] = 0;
-	q->qname_len = (uint16_t)out;
-	return pos + 1;
+	return pos + 1 - LV_DNS_HDR_LEN;
+}
+
+/* ASCII A-Z to a-z in eight bytes at once: a byte gets 0x20 added when its
+ * top bit is clear and its value lies in 'A'..'Z'. The per-byte sums below
+ * stay under 0x100, so no carry crosses into the next byte. Length bytes
+ * (at most 63) are below 'A' and never change. */
+static inline uint64_t lower8(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull;
+	const uint64_t high = 0x8080808080808080ull;
+	uint64_t low7 = w & ~high;
+	uint64_t ge_a = low7 + ones * (0x80 - 'A');
+	uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);
+
+	return w | ((ge_a & ~gt_z & ~w & high) >> 2);
+}
+
+/* Copy n name bytes lowercased, eight at a time; never reads past n. */
+static void copy_lower(uint8_t *dst, const uint8_t *src, unsigned n)
+{
+	unsigned i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, src + i, 8);
+		w = lower8(w);
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++)
+		dst[i] = lv_wire_lower(src[i]);
+}
+
+/* Validate the question name and copy it lowercased into q->lname.
+ * Returns the offset just past the name, or 0 when it is malformed. */
+static unsigned parse_qname(const uint8_t *dns, unsigned len,
+			    struct lv_query *q)
+{
+	unsigned n = qname_extent(dns, len);
+
+	if (n == 0)
+		return 0;
+	copy_lower(q->lname, dns + LV_DNS_HDR_LEN, n);
+	q->qname_len = (uint16_t)n;
+	return LV_DNS_HDR_LEN + n;
 }
 
 /* EDNS options are TLVs that must tile the RDATA exactly (RFC 6891 §6.1.2). */
