@@ -22,6 +22,7 @@
 #include <rte_ring.h>
 
 #include "levee/cache.h"
+#include "levee/csum.h"
 #include "levee/hash.h"
 #include "levee/wire.h"
 
@@ -142,6 +143,7 @@ struct lv_cache_entry *lv_cache_entry_new(const struct lv_cache_entry_spec *s,
 	e->wire_len = s->wire_len;
 	e->rr_count = s->rr_count;
 	e->rrset_count = s->rrset_count;
+	e->wire_sum = lv_csum(e->wire, e->wire_len);
 	e->zone_id = s->zone_id;
 	e->min_ttl = s->min_ttl;
 	e->stored_at = 0; /* set by the aging work, later */

@@ -13,6 +13,7 @@
 #include <rte_ip.h>
 #include <rte_udp.h>
 
+#include "levee/csum.h"
 #include "levee/packet.h"
 
 #define UDP_HDR_LEN  8
@@ -55,7 +56,9 @@ static unsigned classify_udp(const struct rte_mbuf *m, unsigned off,
 	 * more */
 	if (udp_len < UDP_HDR_LEN || udp_len > ip_payload)
 		return LV_PKT_DROP(LV_DROP_TRUNCATED);
-	if (m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_BAD)
+	/* a two-bit state: BAD|GOOD together mean NONE (not checked) */
+	if ((m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) ==
+	    RTE_MBUF_F_RX_L4_CKSUM_BAD)
 		return LV_PKT_DROP(LV_DROP_BAD_CHECKSUM);
 	pi->l4_off = (uint16_t)off;
 	pi->dns_off = (uint16_t)(off + UDP_HDR_LEN);
@@ -82,7 +85,8 @@ static unsigned classify_ipv4(const struct rte_mbuf *m, unsigned off,
 		return LV_PKT_DROP(LV_DROP_FRAGMENT);
 	if (ip->next_proto_id != IPPROTO_UDP)
 		return LV_PKT_DROP(LV_DROP_NOT_UDP);
-	if (m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_BAD)
+	if ((m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK) ==
+	    RTE_MBUF_F_RX_IP_CKSUM_BAD)
 		return LV_PKT_DROP(LV_DROP_BAD_CHECKSUM);
 	unsigned v =
 	    classify_udp(m, off + IPV4_HDR_LEN, total - IPV4_HDR_LEN, pi);
@@ -168,8 +172,35 @@ static void swap_ports(struct rte_udp_hdr *udp, uint16_t udp_len)
 	udp->dgram_cksum = 0;
 }
 
+/* No precomputed sum of the DNS message: checksum all of it. */
+#define NO_SUM (-1)
+
+/*
+ * The UDP checksum: the pseudo header (addresses, protocol, UDP length),
+ * the UDP header (checksum field zero) and the DNS message, whose sum the
+ * caller may already know (dns_sum >= 0).
+ */
+static uint16_t udp_cksum(const void *src, const void *dst, size_t addr_len,
+			  const struct rte_udp_hdr *udp, int32_t dns_sum)
+{
+	uint32_t proto_len = rte_cpu_to_be_32(IPPROTO_UDP << 16 |
+					      rte_be_to_cpu_16(udp->dgram_len));
+	uint64_t acc = lv_csum_add(0, src, addr_len);
+
+	acc = lv_csum_add(acc, dst, addr_len);
+	acc = lv_csum_add(acc, &proto_len, 4);
+	if (dns_sum == NO_SUM)
+		acc = lv_csum_add(acc, udp, rte_be_to_cpu_16(udp->dgram_len));
+	else
+		acc = lv_csum_add(acc, udp, sizeof(*udp)) + (uint32_t)dns_sum;
+	uint16_t c = (uint16_t)~lv_csum_fold(acc);
+	/* RFC 768: a computed zero is sent as all ones */
+	return c == 0 ? 0xffff : c;
+}
+
 static void finish_ipv4(struct rte_mbuf *m, const struct lv_pkt_info *pi,
-			uint16_t udp_len, const struct lv_tx_offload *tx)
+			uint16_t udp_len, const struct lv_tx_offload *tx,
+			int32_t dns_sum)
 {
 	struct rte_ipv4_hdr *ip =
 	    rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, pi->l3_off);
@@ -190,17 +221,19 @@ static void finish_ipv4(struct rte_mbuf *m, const struct lv_pkt_info *pi,
 	if (tx->ipv4_cksum)
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
 	else
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		ip->hdr_checksum = (uint16_t)~lv_csum(ip, IPV4_HDR_LEN);
 	if (tx->udp_cksum) {
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+		udp->dgram_cksum =
+		    udp_cksum(&ip->src_addr, &ip->dst_addr, 4, udp, dns_sum);
 	}
 }
 
 static void finish_ipv6(struct rte_mbuf *m, const struct lv_pkt_info *pi,
-			uint16_t udp_len, const struct lv_tx_offload *tx)
+			uint16_t udp_len, const struct lv_tx_offload *tx,
+			int32_t dns_sum)
 {
 	struct rte_ipv6_hdr *ip =
 	    rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, pi->l3_off);
@@ -221,12 +254,14 @@ static void finish_ipv6(struct rte_mbuf *m, const struct lv_pkt_info *pi,
 		m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv6_phdr_cksum(ip, m->ol_flags);
 	} else {
-		udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip, udp);
+		udp->dgram_cksum =
+		    udp_cksum(ip->src_addr, ip->dst_addr, 16, udp, dns_sum);
 	}
 }
 
-void lv_pkt_finish_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
-			 uint16_t dns_len, const struct lv_tx_offload *tx)
+static void finish_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			 uint16_t dns_len, const struct lv_tx_offload *tx,
+			 int32_t dns_sum)
 {
 	uint16_t udp_len = (uint16_t)(UDP_HDR_LEN + dns_len);
 
@@ -236,7 +271,21 @@ void lv_pkt_finish_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
 	m->ol_flags &= RTE_MBUF_F_INDIRECT | RTE_MBUF_F_EXTERNAL;
 	swap_l2(m);
 	if (pi->ipv6)
-		finish_ipv6(m, pi, udp_len, tx);
+		finish_ipv6(m, pi, udp_len, tx, dns_sum);
 	else
-		finish_ipv4(m, pi, udp_len, tx);
+		finish_ipv4(m, pi, udp_len, tx, dns_sum);
+}
+
+void lv_pkt_finish_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
+			 uint16_t dns_len, const struct lv_tx_offload *tx)
+{
+	finish_reply(m, pi, dns_len, tx, NO_SUM);
+}
+
+void lv_pkt_finish_reply_summed(struct rte_mbuf *m,
+				const struct lv_pkt_info *pi, uint16_t dns_len,
+				const struct lv_tx_offload *tx,
+				uint16_t dns_sum)
+{
+	finish_reply(m, pi, dns_len, tx, dns_sum);
 }

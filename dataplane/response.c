@@ -7,6 +7,9 @@
  */
 #include <string.h>
 
+#include <rte_byteorder.h>
+
+#include "levee/csum.h"
 #include "levee/response.h"
 
 /* Flags every response carries over from the query: RD (RFC 1035 §4.1.1)
@@ -155,4 +158,30 @@ uint16_t lv_response_error(uint8_t *dns, uint16_t room,
 	if (with_opt)
 		write_opt(dns + qend, our_max, rcode, q->do_bit);
 	return (uint16_t)len;
+}
+
+/* A block's sum placed at byte offset off: at an odd offset its bytes sit
+ * in the other half of each 16-bit word (RFC 1071 §2 (B)). */
+static inline uint32_t sum_at(uint16_t sum, unsigned off)
+{
+	return off & 1 ? rte_bswap16(sum) : sum;
+}
+
+int32_t lv_response_sum(const uint8_t *dns, uint16_t len,
+			const struct lv_query *q,
+			const struct lv_cache_entry *e)
+{
+	unsigned qend = q->question_end;
+	unsigned opt_off = qend + e->wire_len;
+	unsigned opt_len = q->has_edns ? LV_DNS_OPT_RR_LEN : 0;
+	uint32_t sum;
+
+	if (len != opt_off + opt_len)
+		return -1;
+	sum = lv_csum(dns, qend) + sum_at(e->wire_sum, qend);
+	if (opt_len)
+		sum += sum_at(lv_csum(dns + opt_off, opt_len), opt_off);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (int32_t)sum;
 }

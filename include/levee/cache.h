@@ -87,6 +87,10 @@ struct lv_cache_entry {
 	uint16_t wire_len;
 	uint16_t rr_count;
 	uint16_t rrset_count;
+	/* ones' complement sum of wire[] (lv_csum: folded, not
+	 * inverted), as if it started at an even offset: the UDP checksum of
+	 * a full answer then needs only the header, question and OPT summed */
+	uint16_t wire_sum;
 	uint32_t zone_id;    /* zone instance that produced it (0: none) */
 	uint32_t min_ttl;    /* smallest TTL in the entry (expiry, later) */
 	uint64_t stored_at;  /* control-plane clock at insert (aging, later) */

@@ -73,4 +73,14 @@ static inline uint16_t lv_pkt_dns_room(const struct rte_mbuf *m,
 void lv_pkt_finish_reply(struct rte_mbuf *m, const struct lv_pkt_info *pi,
 			 uint16_t dns_len, const struct lv_tx_offload *tx);
 
+/*
+ * The same, when the caller already knows dns_sum, the ones' complement sum
+ * of the DNS message (lv_csum: folded, not inverted): a software UDP
+ * checksum then sums only the headers.
+ */
+void lv_pkt_finish_reply_summed(struct rte_mbuf *m,
+				const struct lv_pkt_info *pi, uint16_t dns_len,
+				const struct lv_tx_offload *tx,
+				uint16_t dns_sum);
+
 #endif

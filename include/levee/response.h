@@ -42,6 +42,17 @@ uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
 				uint16_t our_max, bool *truncated);
 
 /*
+ * The ones' complement sum (lv_csum: folded, not inverted) of a
+ * response of len bytes that lv_response_from_entry() wrote from e in full
+ * (neither truncated nor with additional RRsets left out), from the entry's
+ * precomputed wire_sum: only the header, question and OPT are summed.
+ * -1 when the response is not such a full answer.
+ */
+int32_t lv_response_sum(const uint8_t *dns, uint16_t len,
+			const struct lv_query *q,
+			const struct lv_cache_entry *e);
+
+/*
  * Answer q with an error rcode (FORMERR, NOTIMP, REFUSED, SERVFAIL, or the
  * extended BADVERS). The question is echoed when q->question_ok; the OPT is
  * added when the query had one (always for BADVERS). Returns the length, or

@@ -467,8 +467,8 @@ static void test_bad_checksum(void **state)
  * checksum state is a two-bit field, and RTE_MBUF_F_RX_{IP,L4}_CKSUM_NONE
  * is BAD|GOOD ("not correct in the packet data, but the integrity is
  * verified" — virtio reports it for guest-to-guest traffic). Testing the
- * BAD bit alone drops those valid frames as BAD_CHECKSUM. Skipped until
- * fixed; LV_RUN_KNOWN_BUGS=1 runs it.
+ * BAD bit alone dropped those valid frames as BAD_CHECKSUM (a regression
+ * test: the classifier now compares the two-bit state).
  */
 static void test_checksum_none_is_not_bad(void **state)
 {
@@ -476,11 +476,6 @@ static void test_checksum_none_is_not_bad(void **state)
 	struct frame f;
 	struct lv_pkt_info pi;
 
-	if (getenv("LV_RUN_KNOWN_BUGS") == NULL) {
-		print_message("known bug: RX_*_CKSUM_NONE (BAD|GOOD) is "
-			      "dropped as BAD_CHECKSUM (packet.c:58, :85)\n");
-		skip();
-	}
 	v4_frame(&f, sizeof(DNSQ));
 	assert_int_equal(
 	    classify_flags(&f, &ANY, RTE_MBUF_F_RX_L4_CKSUM_NONE, &pi),
