@@ -52,19 +52,31 @@ static inline uint64_t lower8(uint64_t w)
 	return w | ((ge_a & ~gt_z & ~w & high) >> 2);
 }
 
-/* Copy n name bytes lowercased, eight at a time; never reads past n. */
+/* Copy n name bytes lowercased, eight at a time (the last word may overlap
+ * the one before it), and zero the eight bytes after them. Never reads
+ * past n. */
 static void copy_lower(uint8_t *dst, const uint8_t *src, unsigned n)
 {
+	static const uint8_t zero[8];
+	uint64_t w;
 	unsigned i = 0;
 
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w;
-		memcpy(&w, src + i, 8);
-		w = lower8(w);
-		memcpy(dst + i, &w, 8);
+	if (n >= 8) {
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&w, src + i, 8);
+			w = lower8(w);
+			memcpy(dst + i, &w, 8);
+		}
+		if (i < n) {
+			memcpy(&w, src + n - 8, 8);
+			w = lower8(w);
+			memcpy(dst + n - 8, &w, 8);
+		}
+	} else {
+		for (; i < n; i++)
+			dst[i] = lv_wire_lower(src[i]);
 	}
-	for (; i < n; i++)
-		dst[i] = lv_wire_lower(src[i]);
+	memcpy(dst + n, zero, 8);
 }
 
 /* Validate the question name and copy it lowercased into q->lname.
@@ -174,7 +186,7 @@ enum lv_parse_result lv_query_parse(const uint8_t *dns, uint16_t len,
 	if (q->has_edns && q->edns_version > 0)
 		return LV_PARSE_BADVERS;
 
-	q->hash = lv_cache_key_hash(hash_seed, q->lname, q->qname_len, q->qtype,
-				    q->qclass, q->do_bit);
+	q->hash = lv_cache_key_hash_padded(hash_seed, q->lname, q->qname_len,
+					   q->qtype, q->qclass, q->do_bit);
 	return LV_PARSE_OK;
 }

@@ -52,4 +52,35 @@ static inline uint64_t lv_cache_key_hash(uint64_t seed, const uint8_t *name,
 	return lv_hash_mix(h);
 }
 
+/*
+ * The same value as lv_cache_key_hash() when name[name_len] up to the next
+ * multiple of eight is zero (the parser pads its copy of the name so): the
+ * tail is then read as one word. On a little-endian host a zero-padded word
+ * equals the tail lv_cache_key_hash() assembles byte by byte.
+ */
+static inline uint64_t
+lv_cache_key_hash_padded(uint64_t seed, const uint8_t *name, unsigned name_len,
+			 uint16_t qtype, uint16_t qclass, uint8_t do_bit)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t h = seed ^ ((uint64_t)name_len * LV_HASH_MUL);
+	uint64_t tail = 0;
+	unsigned i = 0;
+
+	for (; i + 8 <= name_len; i += 8) {
+		uint64_t w;
+		memcpy(&w, name + i, 8);
+		h = (h ^ w) * LV_HASH_MUL;
+		h ^= h >> 29;
+	}
+	if (i < name_len)
+		memcpy(&tail, name + i, 8);
+	h = (h ^ tail) * LV_HASH_MUL;
+	h ^= ((uint64_t)qtype << 32) | ((uint64_t)qclass << 16) | do_bit;
+	return lv_hash_mix(h);
+#else
+	return lv_cache_key_hash(seed, name, name_len, qtype, qclass, do_bit);
+#endif
+}
+
 #endif

@@ -50,7 +50,9 @@ struct lv_query {
 	uint8_t do_bit;      /* 1 when the OPT had DO set */
 	uint8_t question_ok; /* question parsed: may be echoed */
 	uint64_t hash;       /* lv_cache_key_hash of the lookup key */
-	uint8_t lname[LV_DNS_MAX_NAME + 1]; /* lowercased qname, wire form */
+	/* lowercased qname, wire form, followed by eight zero bytes (the
+	 * hash reads the name a word at a time) */
+	uint8_t lname[LV_DNS_MAX_NAME + 1 + 8];
 };
 
 /*
