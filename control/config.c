@@ -34,7 +34,6 @@ enum setting {
 	S_HUGEPAGES,
 	S_IN_MEMORY,
 	S_LOG_LEVEL,
-	S_GRACE_MS,
 	S_CACHE_MEMORY,
 	S_CACHE_ENTRIES,
 	S_COUNT
@@ -55,7 +54,6 @@ static const struct {
     [S_HUGEPAGES] = {"hugepages", "server", "hugepages"},
     [S_IN_MEMORY] = {NULL, "server", "in-memory"},
     [S_LOG_LEVEL] = {"log-level", "server", "log-level"},
-    [S_GRACE_MS] = {NULL, "server", "reload-grace-ms"},
     [S_CACHE_MEMORY] = {"cache-memory", "cache", "memory"},
     [S_CACHE_ENTRIES] = {"cache-entries", "cache", "entries"},
 };
@@ -279,9 +277,6 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 	case S_LOG_LEVEL:
 		snprintf(buf, len, "error, warning, info or debug");
 		break;
-	case S_GRACE_MS:
-		snprintf(buf, len, "an integer 0..%u", LV_CONFIG_GRACE_MS_MAX);
-		break;
 	case S_CACHE_MEMORY:
 		snprintf(buf, len,
 			 "a size of at least 1M (a number with an "
@@ -318,11 +313,6 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 		    (u & (u - 1)) != 0)
 			return -1;
 		cfg->miss_ring_size = (uint32_t)u;
-		return 0;
-	case S_GRACE_MS:
-		if (u > LV_CONFIG_GRACE_MS_MAX)
-			return -1;
-		cfg->reload_grace_ms = (uint32_t)u;
 		return 0;
 	case S_CACHE_ENTRIES:
 		if (u > LV_CONFIG_ENTRIES_MAX)
@@ -471,7 +461,6 @@ void lv_config_init(struct lv_config *cfg)
 	cfg->cache_entries = 0;
 	cfg->miss_ring_size = 4096;
 	cfg->mbufs = 0;
-	cfg->reload_grace_ms = 100;
 	cfg->hugepages = LV_HUGE_AUTO;
 	cfg->in_memory = true;
 	cfg->log_level = strdup("info"); /* NULL on OOM: readers check */
@@ -516,11 +505,11 @@ struct yfile {
 
 static const char *const top_keys[] = {"server", "cache", "zones", "eal"};
 static const char *const server_keys[] = {
-    "interface", "workers",   "addresses", "udp-max-payload", "miss-ring-size",
-    "hugepages", "in-memory", "log-level", "reload-grace-ms"};
+    "interface",      "workers",   "addresses", "udp-max-payload",
+    "miss-ring-size", "hugepages", "in-memory", "log-level"};
 static const int server_ids[] = {S_IFACE,     S_WORKERS,   -1,
 				 S_UDP_MAX,   S_MISS_RING, S_HUGEPAGES,
-				 S_IN_MEMORY, S_LOG_LEVEL, S_GRACE_MS};
+				 S_IN_MEMORY, S_LOG_LEVEL};
 static const char *const cache_keys[] = {"memory", "entries"};
 static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
 static const char *const zone_keys[] = {"origin", "file"};

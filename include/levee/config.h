@@ -51,7 +51,6 @@ enum lv_iface_kind {
 #define LV_CONFIG_ENTRIES_MAX   (1u << 30) /* RTE_HASH_ENTRIES_MAX */
 #define LV_CONFIG_RING_MIN      64
 #define LV_CONFIG_RING_MAX      1048576
-#define LV_CONFIG_GRACE_MS_MAX  60000
 
 /*
  * Filled by lv_config_parse() or lv_config_load_file(); owned by the caller.
@@ -63,14 +62,13 @@ struct lv_config {
 	unsigned n_zones;
 	struct lv_addr *addrs;
 	unsigned n_addrs;
-	char *iface;              /* e.g. "pcap:IN.pcap,OUT.pcap"; NULL: none */
-	unsigned workers;         /* default 1 */
-	uint16_t udp_max;         /* our max UDP payload, default 1232 */
-	uint64_t cache_memory;    /* bytes, default 256 MiB */
-	uint32_t cache_entries;   /* table size; 0 derives it from memory */
-	uint32_t miss_ring_size;  /* per worker, power of two, default 4096 */
-	uint32_t mbufs;           /* mbuf pool size; 0: derived */
-	uint32_t reload_grace_ms; /* wait before old-zone entries are freed */
+	char *iface;             /* e.g. "pcap:IN.pcap,OUT.pcap"; NULL: none */
+	unsigned workers;        /* default 1 */
+	uint16_t udp_max;        /* our max UDP payload, default 1232 */
+	uint64_t cache_memory;   /* bytes, default 256 MiB */
+	uint32_t cache_entries;  /* table size; 0 derives it from memory */
+	uint32_t miss_ring_size; /* per worker, power of two, default 4096 */
+	uint32_t mbufs;          /* mbuf pool size; 0: derived */
 	enum lv_hugepages hugepages;
 	bool in_memory;  /* EAL --in-memory, default true */
 	char *log_level; /* "error", "warning", "info" (default), "debug" */

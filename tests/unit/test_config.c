@@ -86,7 +86,6 @@ static void test_defaults(void **state)
 	assert_int_equal(c.cache_entries, 0);
 	assert_int_equal(c.miss_ring_size, 4096);
 	assert_int_equal(c.mbufs, 0);
-	assert_int_equal(c.reload_grace_ms, 100);
 	assert_int_equal(c.hugepages, LV_HUGE_AUTO);
 	assert_true(c.in_memory);
 	assert_string_equal(c.log_level, "info");
@@ -461,7 +460,6 @@ static void test_file_every_key(void **state)
 	assert_int_equal(c.hugepages, LV_HUGE_OFF);
 	assert_false(c.in_memory);
 	assert_string_equal(c.log_level, "debug");
-	assert_int_equal(c.reload_grace_ms, 250);
 	assert_true(c.cache_memory == 64ull << 20);
 	assert_int_equal(c.cache_entries, 100000);
 	assert_int_equal(c.n_zones, 2);
@@ -632,8 +630,7 @@ static void test_file_errors(void **state)
 	load_fails("unknown_key.yaml",
 		   ":3: unknown key \"workerz\" in server (expected one of: "
 		   "interface, workers, addresses, udp-max-payload, "
-		   "miss-ring-size, hugepages, in-memory, log-level, "
-		   "reload-grace-ms)");
+		   "miss-ring-size, hugepages, in-memory, log-level)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
 		   "of: server, cache, zones, eal)");
