@@ -25,19 +25,33 @@
 #define LOOP_IDLE_NS         200000 /* 0.2 ms: the most a miss waits for us */
 #define REPLAY_STALL_SECONDS 30
 
+/* The signals the event loop reads from its signalfd. */
+static void control_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+}
+
+void lv_control_block_signals(void)
+{
+	sigset_t set;
+
+	/* before EAL starts its threads, so that every thread inherits the
+	 * mask: a signal that arrives during start-up then waits for the
+	 * signalfd instead of killing the process (SIGUSR1, SIGHUP) */
+	control_signals(&set);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int lv_control_events_init(struct lv_control *ctl)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	/* the signals arrive through signalfd; threads created after this
-	 * (the reload thread) inherit the mask */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	control_signals(&set);
 	ctl->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	ctl->reload_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	ctl->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -14,6 +14,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	int rc;
 
+	lv_control_block_signals();
 	lv_config_init(&cfg);
 	if (lv_config_parse(argc, argv, &cfg, err, sizeof(err)) != 0) {
 		fprintf(stderr, "levee: %s\n", err);

@@ -342,6 +342,7 @@ static struct lv_zoneset *assemble(struct lv_control *ctl,
 static void log_changes(struct lv_control *ctl, const struct lv_zoneset *old)
 {
 	struct lv_reload *r = ctl->reload;
+	unsigned changed = 0;
 
 	for (unsigned i = 0; i < lv_zoneset_count(old); i++)
 		if (find_in_set(ctl->zones,
@@ -350,11 +351,16 @@ static void log_changes(struct lv_control *ctl, const struct lv_zoneset *old)
 				lv_zone_origin(lv_zoneset_zone(old, i)));
 	for (unsigned i = 0; i < r->n_next; i++) {
 		const struct lv_zone *z = r->next[i].fresh;
-		if (z)
+		if (z) {
 			lv_info("zone %s serial %u loaded (%zu records)",
 				lv_zone_origin(z), lv_zone_serial(z),
 				lv_zone_records(z));
+			changed++;
+		}
 	}
+	if (changed == 0 &&
+	    lv_zoneset_count(old) == lv_zoneset_count(ctl->zones))
+		lv_info("reload: no zone changed");
 }
 
 void lv_reload_finish(struct lv_control *ctl)

@@ -61,6 +61,10 @@ int lv_control_run(struct lv_config *cfg, const char *argv0);
 /* Print the summed counters and the cache's, on stdout. */
 void lv_control_print_stats(const struct lv_control *ctl);
 
+/* Block the control plane's signals in the calling thread; call first
+ * thing in main, before any thread exists. (control/loop.c) */
+void lv_control_block_signals(void);
+
 /* Signals and the reload eventfd; the loop; their teardown.
  * (control/loop.c) */
 int lv_control_events_init(struct lv_control *ctl);
