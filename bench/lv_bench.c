@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <limits.h>
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
@@ -185,6 +186,15 @@ static bool hugepages_free(void)
 	       (unsigned long long)free_pages * size_kb * 1024 >= HUGE_NEEDED;
 }
 
+/* EAL's per-process runtime directory, removed at exit (it is empty: no
+ * shared config, no telemetry). */
+static char eal_rundir[PATH_MAX];
+
+static void remove_eal_rundir(void)
+{
+	rmdir(eal_rundir);
+}
+
 static void start_eal(struct bench *b, const char *argv0)
 {
 	char lcores[16], prefix[64];
@@ -216,6 +226,9 @@ static void start_eal(struct bench *b, const char *argv0)
 	if (rte_eal_init(argc, argv) < 0)
 		die("rte_eal_init: %s", rte_strerror(rte_errno));
 	b->tsc_hz = (double)rte_get_tsc_hz();
+	snprintf(eal_rundir, sizeof(eal_rundir), "%s",
+		 rte_eal_get_runtime_dir());
+	atexit(remove_eal_rundir);
 }
 
 /* --- the zone and the cache --- */

@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_eal.h"
 #include <rte_eal.h>
 #include <rte_malloc.h>
 
@@ -452,28 +454,8 @@ static void test_table_footprint(void **state)
 
 int main(void)
 {
-	/* No hugepages, no shared config files, no telemetry socket: the
-	 * test leaves only an empty runtime directory, removed at the end.
-	 * (--in-memory is refused together with --no-huge by DPDK 22.11.) */
-	char prefix[64], rundir[96];
-	snprintf(prefix, sizeof(prefix), "--file-prefix=lvtest_cache_%d",
-		 (int)getpid());
-	char *argv[] = {"test_cache",
-			"--no-huge",
-			"-m",
-			"256",
-			"--no-pci",
-			"--no-shconf",
-			"--no-telemetry",
-			prefix,
-			"-l",
-			"0",
-			"--log-level=lib.*:error",
-			NULL};
-	if (rte_eal_init(11, argv) < 0) {
-		fprintf(stderr, "test_cache: rte_eal_init failed\n");
+	if (lv_test_eal_init("test_cache") != 0)
 		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_insert_lookup),
 	    cmocka_unit_test(test_bad_spec),
@@ -487,8 +469,6 @@ int main(void)
 	    cmocka_unit_test(test_table_footprint),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	rmdir(rundir);
+	lv_test_eal_fini();
 	return rc;
 }

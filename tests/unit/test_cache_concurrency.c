@@ -26,6 +26,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_eal.h"
 #include <rte_eal.h>
 
 #include "levee/cache.h"
@@ -279,34 +281,12 @@ static void test_readers_race_writer(void **state)
 
 int main(void)
 {
-	/* See tests/unit/test_cache.c for the EAL flags. The readers are
-	 * plain pthreads: rte_hash lookups and QSBR need no EAL thread. */
-	char prefix[64], rundir[96];
-	snprintf(prefix, sizeof(prefix), "--file-prefix=lvtest_cconc_%d",
-		 (int)getpid());
-	char *argv[] = {"test_cache_concurrency",
-			"--no-huge",
-			"-m",
-			"256",
-			"--no-pci",
-			"--no-shconf",
-			"--no-telemetry",
-			prefix,
-			"-l",
-			"0",
-			"--log-level=lib.*:error",
-			NULL};
-	if (rte_eal_init(11, argv) < 0) {
-		fprintf(stderr,
-			"test_cache_concurrency: rte_eal_init failed\n");
+	if (lv_test_eal_init("test_cache_concurrency") != 0)
 		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_readers_race_writer),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	rmdir(rundir);
+	lv_test_eal_fini();
 	return rc;
 }

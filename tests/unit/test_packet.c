@@ -22,6 +22,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_eal.h"
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ether.h>
@@ -872,27 +874,8 @@ static void test_reply_offload(void **state)
 
 int main(void)
 {
-	/* No hugepages, no shared config files, no telemetry socket, no
-	 * PCI scan. (--in-memory is refused together with --no-huge.) */
-	char prefix[64], rundir[96];
-	snprintf(prefix, sizeof(prefix), "--file-prefix=lvtest_pkt_%d",
-		 (int)getpid());
-	char *argv[] = {"test_packet",
-			"--no-huge",
-			"-m",
-			"128",
-			"--no-pci",
-			"--no-shconf",
-			"--no-telemetry",
-			prefix,
-			"-l",
-			"0",
-			"--log-level=error",
-			NULL};
-	if (rte_eal_init(11, argv) < 0) {
-		fprintf(stderr, "test_packet: rte_eal_init failed\n");
+	if (lv_test_eal_init("test_packet") != 0)
 		return 1;
-	}
 	pool = rte_pktmbuf_pool_create(
 	    "lvtest_pkt", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
 	if (pool == NULL) {
@@ -923,8 +906,6 @@ int main(void)
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	rte_mempool_free(pool);
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	rmdir(rundir);
+	lv_test_eal_fini();
 	return rc;
 }

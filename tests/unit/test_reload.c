@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "test_eal.h"
 #include <rte_eal.h>
 
 #include "levee/answer.h"
@@ -274,25 +276,8 @@ static void test_no_reader_sees_old_data_after_reload(void **state)
 
 int main(void)
 {
-	char prefix[64];
-	snprintf(prefix, sizeof(prefix), "--file-prefix=lvtest_reload_%d",
-		 (int)getpid());
-	char *argv[] = {"test_reload",
-			"--no-huge",
-			"-m",
-			"256",
-			"--no-pci",
-			"--no-shconf",
-			"--no-telemetry",
-			prefix,
-			"-l",
-			"0",
-			"--log-level=lib.*:error",
-			NULL};
-	if (rte_eal_init(11, argv) < 0) {
-		fprintf(stderr, "test_reload: rte_eal_init failed\n");
+	if (lv_test_eal_init("test_reload") != 0)
 		return 1;
-	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_changed_zone_replaces_entries,
 					    setup, teardown),
@@ -302,9 +287,6 @@ int main(void)
 		test_no_reader_sees_old_data_after_reload, setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
-	char rundir[PATH_MAX];
-	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
-	rte_eal_cleanup();
-	rmdir(rundir);
+	lv_test_eal_fini();
 	return rc;
 }
