@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this).
 # Installs what is missing, checks format and dataplane purity, builds,
-# runs the unit tests, the sanitizer runs of the cache, and the system tests.
+# runs the unit tests, the sanitizer runs of the cache, a short fuzz run of
+# each parser and the system tests.
 # Needs root (DPDK vdevs, knotd on loopback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ meson test -C build --suite unit --print-errorlogs
 
 step "cache under AddressSanitizer and ThreadSanitizer"
 tests/run-sanitizers.sh
+
+step "fuzz smoke (libFuzzer, 20 s per target)"
+tests/fuzz/run.sh 20
 
 step "system tests"
 LEVEE="$PWD/build/control/levee" tests/system/run.sh --require
