@@ -93,7 +93,7 @@ struct lv_cache_entry {
 	uint16_t wire_sum;
 	uint32_t zone_id;    /* zone instance that produced it (0: none) */
 	uint32_t min_ttl;    /* smallest TTL in the entry (expiry, later) */
-	uint64_t stored_at;  /* control-plane clock at insert (aging, later) */
+	uint64_t stored_at;  /* CLOCK_MONOTONIC seconds when built (aging) */
 	size_t mem_size;     /* bytes charged to the cache's budget */
 	const uint8_t *name; /* lowercased qname */
 	const uint8_t *wire;
