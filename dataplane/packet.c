@@ -74,8 +74,14 @@ static unsigned classify_ipv4(const struct rte_mbuf *m, unsigned off,
 		return LV_PKT_DROP(LV_DROP_RUNT_L2);
 	const struct rte_ipv4_hdr *ip =
 	    rte_pktmbuf_mtod_offset(m, const struct rte_ipv4_hdr *, off);
-	if (ip->version_ihl != RTE_IPV4_VHL_DEF)
-		return LV_PKT_DROP(LV_DROP_IP_OPTIONS);
+	if (ip->version_ihl != RTE_IPV4_VHL_DEF) {
+		/* version 4 with a longer header carries options; anything
+		 * else under the IPv4 ethertype is not IPv4 at all */
+		return (ip->version_ihl >> 4) == 4 &&
+			       (ip->version_ihl & 0xf) > 5
+			   ? LV_PKT_DROP(LV_DROP_IP_OPTIONS)
+			   : LV_PKT_DROP(LV_DROP_NOT_IP);
+	}
 	unsigned total = rte_be_to_cpu_16(ip->total_length);
 	if (total < IPV4_HDR_LEN || total > m->data_len - off)
 		return LV_PKT_DROP(LV_DROP_TRUNCATED);

@@ -245,10 +245,13 @@ static void test_v4_options(void **state)
 	/* ihl 15 */
 	o.b[ETH_LEN] = 0x4f;
 	assert_int_equal(classify(&o, &pi), DROP(IP_OPTIONS));
-	/* ihl below 5 is no valid header either */
+	/* ihl below 5 is no valid header: not IPv4 */
 	v4_frame(&f, sizeof(DNSQ));
 	f.b[ETH_LEN] = 0x44;
-	assert_int_equal(classify(&f, &pi), LV_PKT_DROP(LV_DROP_IP_OPTIONS));
+	assert_int_equal(classify(&f, &pi), LV_PKT_DROP(LV_DROP_NOT_IP));
+	/* nor is version 6 under the IPv4 ethertype */
+	f.b[ETH_LEN] = 0x65;
+	assert_int_equal(classify(&f, &pi), LV_PKT_DROP(LV_DROP_NOT_IP));
 }
 
 static void test_v4_fragment(void **state)
