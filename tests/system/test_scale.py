@@ -15,8 +15,24 @@ ORIGIN = "scale.test."
 
 
 def test_scale_vs_knot(levee_bin, knot_factory, workdir, differences):
-    n_queries = int(os.environ.get("LVTEST_SCALE_QUERIES", "100000"))
-    n_names = int(os.environ.get("LVTEST_SCALE_NAMES", "2000"))
+    r = scale_run(knot_factory, workdir, differences,
+                  int(os.environ.get("LVTEST_SCALE_QUERIES", "100000")),
+                  int(os.environ.get("LVTEST_SCALE_NAMES", "2000")))
+    assert r.stats["cache_evictions"] == 0
+
+
+def test_small_cache_evicts_and_stays_right(levee_bin, knot_factory, workdir,
+                                            differences):
+    """--cache-memory 1M holds a few thousand answers: 15,000 distinct
+    queries must evict, and every answer must still match knotd's."""
+    r = scale_run(knot_factory, workdir, differences, 40000, 4000,
+                  distinct=15000, extra=("--cache-memory", "1M"))
+    assert r.stats["cache_evictions"] > 0, dict(r.stats)
+    assert r.stats["cache_memory_bytes"] <= 1 << 20, dict(r.stats)
+
+
+def scale_run(knot_factory, workdir, differences, n_queries, n_names,
+              distinct=20000, extra=()):
     seed = int(os.environ.get("LVTEST_SEED", "20240601"))
     t0 = time.monotonic()
     text, names = gen.scale_zone(ORIGIN, n_names, seed)
@@ -25,7 +41,7 @@ def test_scale_vs_knot(levee_bin, knot_factory, workdir, differences):
         f.write(text)
     zones = {ORIGIN: zfile}
     queries = gen.scale_queries(ORIGIN, names, n_queries,
-                                n_distinct=min(20000, n_queries), seed=seed + 1)
+                                n_distinct=min(distinct, n_queries), seed=seed + 1)
 
     # knotd: once per distinct query (name case and ID aside)
     k = knot_factory(zones)
@@ -37,7 +53,7 @@ def test_scale_vs_knot(levee_bin, knot_factory, workdir, differences):
     t1 = time.monotonic()
 
     sent = replay.frames_for(queries)
-    r = levee.run(workdir, sent, zones, timeout=150)
+    r = levee.run(workdir, sent, zones, timeout=150, extra=extra)
     t2 = time.monotonic()
     assert r.returncode == 0, r.explain()
     problems, pairs = replay.check_answers(
@@ -53,3 +69,4 @@ def test_scale_vs_knot(levee_bin, knot_factory, workdir, differences):
     print("differences.md entries used:", differences.used)
     assert not problems, "\n".join(problems) + "\n" + r.explain()
     assert r.stats["tx"] == len(queries)
+    return r
