@@ -31,6 +31,7 @@ enum setting {
 	S_WORKERS,
 	S_UDP_MAX,
 	S_MISS_RING,
+	S_IDLE_SLEEP,
 	S_HUGEPAGES,
 	S_IN_MEMORY,
 	S_LOG_LEVEL,
@@ -51,6 +52,7 @@ static const struct {
     [S_WORKERS] = {"workers", "server", "workers"},
     [S_UDP_MAX] = {"udp-max", "server", "udp-max-payload"},
     [S_MISS_RING] = {"miss-ring", "server", "miss-ring-size"},
+    [S_IDLE_SLEEP] = {"idle-sleep-us", "server", "idle-sleep-us"},
     [S_HUGEPAGES] = {"hugepages", "server", "hugepages"},
     [S_IN_MEMORY] = {NULL, "server", "in-memory"},
     [S_LOG_LEVEL] = {"log-level", "server", "log-level"},
@@ -268,6 +270,10 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 		snprintf(buf, len, "a power of two %u..%u", LV_CONFIG_RING_MIN,
 			 LV_CONFIG_RING_MAX);
 		break;
+	case S_IDLE_SLEEP:
+		snprintf(buf, len, "an integer 0..%u",
+			 LV_CONFIG_IDLE_SLEEP_MAX);
+		break;
 	case S_HUGEPAGES:
 		snprintf(buf, len, "auto, on or off");
 		break;
@@ -313,6 +319,11 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 		    (u & (u - 1)) != 0)
 			return -1;
 		cfg->miss_ring_size = (uint32_t)u;
+		return 0;
+	case S_IDLE_SLEEP:
+		if (u > LV_CONFIG_IDLE_SLEEP_MAX)
+			return -1;
+		cfg->idle_sleep_us = (uint32_t)u;
 		return 0;
 	case S_CACHE_ENTRIES:
 		if (u > LV_CONFIG_ENTRIES_MAX)
@@ -460,6 +471,7 @@ void lv_config_init(struct lv_config *cfg)
 	cfg->cache_memory = 256ull << 20;
 	cfg->cache_entries = 0;
 	cfg->miss_ring_size = 4096;
+	cfg->idle_sleep_us = LV_CONFIG_IDLE_SLEEP_DEFAULT;
 	cfg->mbufs = 0;
 	cfg->hugepages = LV_HUGE_AUTO;
 	cfg->in_memory = true;
@@ -505,11 +517,11 @@ struct yfile {
 
 static const char *const top_keys[] = {"server", "cache", "zones", "eal"};
 static const char *const server_keys[] = {
-    "interface",      "workers",   "addresses", "udp-max-payload",
-    "miss-ring-size", "hugepages", "in-memory", "log-level"};
+    "interface", "workers",   "addresses", "udp-max-payload", "miss-ring-size",
+    "hugepages", "in-memory", "log-level", "idle-sleep-us"};
 static const int server_ids[] = {S_IFACE,     S_WORKERS,   -1,
 				 S_UDP_MAX,   S_MISS_RING, S_HUGEPAGES,
-				 S_IN_MEMORY, S_LOG_LEVEL};
+				 S_IN_MEMORY, S_LOG_LEVEL, S_IDLE_SLEEP};
 static const char *const cache_keys[] = {"memory", "entries"};
 static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
 static const char *const zone_keys[] = {"origin", "file"};
@@ -926,6 +938,7 @@ static const struct option long_options[] = {
     {"cache-memory", required_argument, NULL, 256 + S_CACHE_MEMORY},
     {"cache-entries", required_argument, NULL, 256 + S_CACHE_ENTRIES},
     {"miss-ring", required_argument, NULL, 256 + S_MISS_RING},
+    {"idle-sleep-us", required_argument, NULL, 256 + S_IDLE_SLEEP},
     {"hugepages", required_argument, NULL, 256 + S_HUGEPAGES},
     {"log-level", required_argument, NULL, 256 + S_LOG_LEVEL},
     {"no-in-memory", no_argument, NULL, O_NO_IN_MEMORY},
@@ -1203,6 +1216,8 @@ void lv_config_usage(FILE *f)
 		"(default 0)\n"
 		"  --miss-ring N          per-worker miss ring, power of two "
 		"%u..%u (default 4096)\n"
+		"  --idle-sleep-us N      a worker sleeps N us after %u empty "
+		"polls, 0..%u; 0 never (default %u)\n"
 		"  --hugepages MODE       auto | on | off (default auto)\n"
 		"  --no-in-memory         do not give the EAL --in-memory\n"
 		"  --log-level LEVEL      error | warning | info | debug "
@@ -1213,5 +1228,6 @@ void lv_config_usage(FILE *f)
 		"Arguments after -- go to the DPDK EAL unchanged.\n"
 		"See docs/configuration.md for the file's keys.\n",
 		LV_CONFIG_WORKERS_MAX, LV_CONFIG_UDP_MIN, LV_CONFIG_UDP_MAX,
-		LV_CONFIG_RING_MIN, LV_CONFIG_RING_MAX);
+		LV_CONFIG_RING_MIN, LV_CONFIG_RING_MAX, LV_CONFIG_IDLE_POLLS,
+		LV_CONFIG_IDLE_SLEEP_MAX, LV_CONFIG_IDLE_SLEEP_DEFAULT);
 }

@@ -151,12 +151,15 @@ static int create_workers(struct lv_control *ctl)
 		w->tx_offload = ctl->port.tx_offload;
 		w->udp_max = ctl->cfg->udp_max;
 		w->lossless = ctl->replay;
+		/* replay never idles: the input is all there */
+		w->idle_sleep_us = ctl->replay ? 0 : ctl->cfg->idle_sleep_us;
+		w->idle_polls = LV_CONFIG_IDLE_POLLS;
 		w->pool = ctl->pool;
 		w->rx_min_free = 2 * LV_BURST;
 		w->to_control = make_ring("miss", i, ctl->cfg->miss_ring_size);
 		w->n_queues = 1;
 		w->queues[0].port = ctl->port.port_id;
-		w->queues[0].queue = (uint16_t)i;
+		w->queues[0].queue = (uint16_t)i; /* worker i owns queue i */
 		w->queues[0].replies =
 		    make_ring("reply", i, ctl->cfg->miss_ring_size);
 		ctl->workers[i++] = w;
@@ -237,8 +240,17 @@ static int start(struct lv_control *ctl, const char *argv0)
 	uint32_t max_frame;
 
 	ctl->n_workers = ctl->cfg->workers;
-	if (lv_port_plan(ctl->cfg->iface, &ctl->plan, err, sizeof(err)) != 0) {
+	if (lv_port_plan(ctl->cfg->iface, ctl->n_workers, &ctl->plan, err,
+			 sizeof(err)) != 0) {
 		lv_err("%s", err);
+		return -1;
+	}
+	/* a live port sees traffic that is not ours: answer only what is
+	 * addressed to the service addresses */
+	if (ctl->plan.kind != LV_PORT_PCAP && ctl->cfg->n_addrs == 0) {
+		lv_err("--iface %s: a live port needs --address (the service "
+		       "addresses levee answers on)",
+		       ctl->cfg->iface);
 		return -1;
 	}
 	if (inspect_replay(ctl, &max_frame) != 0 || build_filter(ctl) != 0 ||

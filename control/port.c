@@ -1,8 +1,8 @@
 /*
  * Interface specs, EAL start-up and port set-up; see include/levee/port.h.
- * Part 1 knows the pcap replay device; live ports (AF_PACKET, AF_XDP, PCI)
- * arrive with the kernel exception path in part 2 and are refused here with
- * a message saying so, rather than half-working without ARP or ICMP.
+ * One port: the pcap replay device, an AF_PACKET or AF_XDP socket on a
+ * kernel interface, a PCI NIC, or any vdev given as raw devargs. Each
+ * worker owns one RX/TX queue pair; RSS spreads flows where the port has it.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -47,8 +47,46 @@ static int plan_pcap(const char *spec, struct lv_port_plan *plan, char *err,
 	return 0;
 }
 
-int lv_port_plan(const char *iface, struct lv_port_plan *plan, char *err,
-		 size_t errlen)
+static int plan_kernel_iface(enum lv_port_kind kind, const char *ifname,
+			     unsigned n_queues, struct lv_port_plan *plan,
+			     char *err, size_t errlen)
+{
+	if (ifname[0] == '\0' || strlen(ifname) >= sizeof(plan->ifname) ||
+	    strchr(ifname, ',') != NULL) {
+		snprintf(err, errlen, "--iface: bad interface name \"%s\"",
+			 ifname);
+		return -1;
+	}
+	plan->kind = kind;
+	snprintf(plan->ifname, sizeof(plan->ifname), "%s", ifname);
+	if (kind == LV_PORT_AF_PACKET) {
+		/* the kernel fans flows out over the qpairs (PACKET_FANOUT) */
+		snprintf(plan->dev_name, sizeof(plan->dev_name),
+			 "net_af_packet0");
+		snprintf(plan->devargs, sizeof(plan->devargs),
+			 "net_af_packet0,iface=%s,qpairs=%u", ifname, n_queues);
+	} else {
+		/* one AF_XDP socket per NIC queue, from queue 0 on */
+		snprintf(plan->dev_name, sizeof(plan->dev_name), "net_af_xdp0");
+		snprintf(plan->devargs, sizeof(plan->devargs),
+			 "net_af_xdp0,iface=%s,start_queue=0,queue_count=%u",
+			 ifname, n_queues);
+	}
+	return 0;
+}
+
+/* PCI address forms EAL takes: DDDD:BB:DD.F or BB:DD.F. */
+static bool is_pci(const char *s)
+{
+	unsigned d, b, dev, f;
+	char tail;
+
+	return sscanf(s, "%x:%x:%x.%x%c", &d, &b, &dev, &f, &tail) == 4 ||
+	       sscanf(s, "%x:%x.%x%c", &b, &dev, &f, &tail) == 3;
+}
+
+int lv_port_plan(const char *iface, unsigned n_queues,
+		 struct lv_port_plan *plan, char *err, size_t errlen)
 {
 	memset(plan, 0, sizeof(*plan));
 	if (iface == NULL) {
@@ -57,10 +95,28 @@ int lv_port_plan(const char *iface, struct lv_port_plan *plan, char *err,
 	}
 	if (strncmp(iface, "pcap:", 5) == 0)
 		return plan_pcap(iface + 5, plan, err, errlen);
+	if (strncmp(iface, "af_packet:", 10) == 0)
+		return plan_kernel_iface(LV_PORT_AF_PACKET, iface + 10,
+					 n_queues, plan, err, errlen);
+	if (strncmp(iface, "af_xdp:", 7) == 0)
+		return plan_kernel_iface(LV_PORT_AF_XDP, iface + 7, n_queues,
+					 plan, err, errlen);
+	if (strncmp(iface, "net_", 4) == 0) {
+		plan->kind = LV_PORT_DEVARGS;
+		snprintf(plan->devargs, sizeof(plan->devargs), "%s", iface);
+		snprintf(plan->dev_name, sizeof(plan->dev_name), "%.*s",
+			 (int)strcspn(iface, ","), iface);
+		return 0;
+	}
+	if (is_pci(iface)) {
+		plan->kind = LV_PORT_PCI;
+		snprintf(plan->devargs, sizeof(plan->devargs), "%s", iface);
+		snprintf(plan->dev_name, sizeof(plan->dev_name), "%s", iface);
+		return 0;
+	}
 	snprintf(err, errlen,
-		 "--iface %s: only pcap:IN,OUT replay is available in this "
-		 "version; live ports (af_packet:, af_xdp:, PCI) need the "
-		 "kernel exception path, which is not built yet",
+		 "--iface %s: expected pcap:IN,OUT, af_packet:IFNAME, "
+		 "af_xdp:IFNAME, a PCI address or net_... devargs",
 		 iface);
 	return -1;
 }
@@ -109,11 +165,34 @@ static bool user_gave(const struct lv_config *cfg, const char *flag)
 	return false;
 }
 
+/*
+ * lcore 0 is the control plane, 1..workers the workers, each on its own CPU
+ * while there are CPUs left; beyond that they share CPUs round-robin (with
+ * a warning: shared CPUs want the workers' idle sleep).
+ */
+static char *lcore_map(unsigned workers)
+{
+	static char map[2048];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t off = 0;
+
+	if (ncpu < 1)
+		ncpu = 1;
+	if (workers + 1 > (unsigned long)ncpu)
+		lv_warn("%u workers and the control plane share %ld CPUs",
+			workers, ncpu);
+	for (unsigned i = 0; i <= workers && off < sizeof(map); i++)
+		off +=
+		    (size_t)snprintf(map + off, sizeof(map) - off, "%s%u@%lu",
+				     i ? "," : "", i, i % (unsigned long)ncpu);
+	return map;
+}
+
 int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 		 const struct lv_port_plan *plan, char *err, size_t errlen)
 {
-	static char lcores[32], mem[32] = "given", prefix[64],
-				vdev[sizeof(plan->devargs) + 8];
+	static char mem[32] = "given", prefix[64],
+		    vdev[sizeof(plan->devargs) + 8];
 	char *argv[MAX_EAL_ARGS];
 	int argc = 0;
 	uint64_t need_mb = eal_memory_mb(cfg);
@@ -130,10 +209,8 @@ int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 	}
 	argv[argc++] = (char *)argv0;
 	if (!user_gave(cfg, "-l") && !user_gave(cfg, "--lcores")) {
-		/* lcore 0 is the control plane, 1..workers the workers */
-		snprintf(lcores, sizeof(lcores), "0-%u", cfg->workers);
-		argv[argc++] = "-l";
-		argv[argc++] = lcores;
+		argv[argc++] = "--lcores";
+		argv[argc++] = lcore_map(cfg->workers);
 	}
 	if (huge && cfg->in_memory && !user_gave(cfg, "--in-memory"))
 		argv[argc++] = "--in-memory";
@@ -157,10 +234,14 @@ int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 	 * outlive the run in EAL's runtime directory */
 	if (!user_gave(cfg, "--telemetry") && !user_gave(cfg, "--no-telemetry"))
 		argv[argc++] = "--no-telemetry";
-	if (plan->kind == LV_PORT_PCAP && !user_gave(cfg, "--no-pci") &&
-	    !user_gave(cfg, "-a"))
-		argv[argc++] = "--no-pci";
-	snprintf(vdev, sizeof(vdev), "--vdev=%s", plan->devargs);
+	if (plan->kind == LV_PORT_PCI) {
+		/* only this NIC: EAL probes no other PCI device */
+		snprintf(vdev, sizeof(vdev), "--allow=%s", plan->devargs);
+	} else {
+		if (!user_gave(cfg, "--no-pci") && !user_gave(cfg, "-a"))
+			argv[argc++] = "--no-pci";
+		snprintf(vdev, sizeof(vdev), "--vdev=%s", plan->devargs);
+	}
 	argv[argc++] = vdev;
 	for (int i = 0; i < cfg->eal_argc; i++)
 		argv[argc++] = cfg->eal_argv[i];
@@ -173,6 +254,22 @@ int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 		return -1;
 	}
 	return 0;
+}
+
+/* Several queues: spread flows by addresses and ports where the port can
+ * hash them. The vdevs here have no RSS: then none is configured (AF_PACKET
+ * fans out in the kernel instead). */
+static void pick_rss(const struct rte_eth_dev_info *info, uint16_t n_queues,
+		     struct rte_eth_conf *conf)
+{
+	uint64_t hf = info->flow_type_rss_offloads &
+		      (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP);
+
+	if (n_queues < 2 || hf == 0)
+		return;
+	conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+	conf->rx_adv_conf.rss_conf.rss_key = NULL; /* the driver's key */
+	conf->rx_adv_conf.rss_conf.rss_hf = hf;
 }
 
 static void pick_offloads(const struct rte_eth_dev_info *info,
@@ -245,6 +342,7 @@ int lv_port_open(const struct lv_port_plan *plan, uint16_t n_queues,
 	}
 	memset(&conf, 0, sizeof(conf));
 	pick_offloads(&info, &conf, port);
+	pick_rss(&info, n_queues, &conf);
 	port->n_queues = n_queues;
 	rc = rte_eth_dev_configure(port->port_id, n_queues, n_queues, &conf);
 	if (rc != 0) {

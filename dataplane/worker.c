@@ -10,6 +10,7 @@
  * control ring; nothing here waits for the control plane, except in replay
  * mode (lossless), where waiting is the point.
  */
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 #include <rte_prefetch.h>
@@ -226,8 +227,9 @@ static void transmit(struct lv_worker *w, const struct lv_worker_queue *wq,
 		drop(w, tx[i], LV_DROP_TX_FULL);
 }
 
-/* One poll of one queue: receive, answer, add control answers, send. */
-static void poll_queue(struct lv_worker *w, struct lv_worker_queue *wq)
+/* One poll of one queue: receive, answer, add control answers, send.
+ * Returns how many frames it received or sent. */
+static unsigned poll_queue(struct lv_worker *w, struct lv_worker_queue *wq)
 {
 	struct rte_mbuf *rx[LV_BURST];
 	struct rte_mbuf *tx[2 * LV_BURST];
@@ -242,18 +244,37 @@ static void poll_queue(struct lv_worker *w, struct lv_worker_queue *wq)
 	ntx += take_replies(w, wq, tx + ntx, LV_BURST);
 	if (ntx)
 		transmit(w, wq, tx, ntx);
+	return nrx + ntx;
+}
+
+/* Nothing to do for idle_polls polls: sleep a little, offline for RCU so
+ * that the writer does not wait for a sleeping reader. Out of line: the
+ * busy path never comes here. */
+static __attribute__((noinline)) void idle_sleep(struct lv_worker *w)
+{
+	lv_cache_reader_offline(w->cache, w->id);
+	rte_delay_us_sleep(w->idle_sleep_us);
+	lv_cache_reader_online(w->cache, w->id);
 }
 
 int lv_worker_main(void *arg)
 {
 	struct lv_worker *w = arg;
 
+	uint32_t empty = 0;
+
 	lv_cache_reader_register(w->cache, w->id);
 	while (!stopping(w)) {
+		unsigned work = 0;
 		for (unsigned i = 0; i < w->n_queues; i++)
-			poll_queue(w, &w->queues[i]);
+			work += poll_queue(w, &w->queues[i]);
 		/* no entry pointer survives an iteration */
 		lv_cache_reader_quiescent(w->cache, w->id);
+		empty = work ? 0 : empty + 1;
+		if (unlikely(w->idle_sleep_us && empty >= w->idle_polls)) {
+			idle_sleep(w);
+			empty = 0;
+		}
 	}
 	lv_cache_reader_offline(w->cache, w->id);
 	lv_cache_reader_unregister(w->cache, w->id);

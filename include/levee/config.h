@@ -44,13 +44,16 @@ enum lv_iface_kind {
 };
 
 /* Limits the parser enforces (docs/configuration.md). */
-#define LV_CONFIG_WORKERS_MAX   127 /* RTE_MAX_LCORE - 1: one lcore controls */
-#define LV_CONFIG_UDP_MIN       512
-#define LV_CONFIG_UDP_MAX       4096
-#define LV_CONFIG_CACHE_MEM_MIN (1ull << 20)
-#define LV_CONFIG_ENTRIES_MAX   (1u << 30) /* RTE_HASH_ENTRIES_MAX */
-#define LV_CONFIG_RING_MIN      64
-#define LV_CONFIG_RING_MAX      1048576
+#define LV_CONFIG_WORKERS_MAX        127 /* RTE_MAX_LCORE - 1: one lcore controls */
+#define LV_CONFIG_UDP_MIN            512
+#define LV_CONFIG_UDP_MAX            4096
+#define LV_CONFIG_CACHE_MEM_MIN      (1ull << 20)
+#define LV_CONFIG_ENTRIES_MAX        (1u << 30) /* RTE_HASH_ENTRIES_MAX */
+#define LV_CONFIG_IDLE_POLLS         1024
+#define LV_CONFIG_IDLE_SLEEP_MAX     100000
+#define LV_CONFIG_IDLE_SLEEP_DEFAULT 50
+#define LV_CONFIG_RING_MIN           64
+#define LV_CONFIG_RING_MAX           1048576
 
 /*
  * Filled by lv_config_parse() or lv_config_load_file(); owned by the caller.
@@ -68,6 +71,8 @@ struct lv_config {
 	uint64_t cache_memory;   /* bytes, default 256 MiB */
 	uint32_t cache_entries;  /* table size; 0 derives it from memory */
 	uint32_t miss_ring_size; /* per worker, power of two, default 4096 */
+	uint32_t idle_sleep_us;  /* a worker sleeps this long after
+				 * LV_CONFIG_IDLE_POLLS empty polls; 0: never */
 	uint32_t mbufs;          /* mbuf pool size; 0: derived */
 	enum lv_hugepages hugepages;
 	bool in_memory;  /* EAL --in-memory, default true */

@@ -20,12 +20,19 @@
 #include "levee/config.h"
 #include "levee/packet.h"
 
-enum lv_port_kind { LV_PORT_PCAP = 0 };
+enum lv_port_kind {
+	LV_PORT_PCAP = 0, /* replay: capture in, capture out */
+	LV_PORT_AF_PACKET,
+	LV_PORT_AF_XDP,
+	LV_PORT_PCI,    /* a NIC bound to a DPDK-capable driver */
+	LV_PORT_DEVARGS /* raw vdev devargs, "net_..." */
+};
 
 struct lv_port_plan {
 	enum lv_port_kind kind;
 	char dev_name[64];  /* DPDK device name, e.g. "net_pcap0" */
-	char devargs[4200]; /* full --vdev argument */
+	char devargs[4200]; /* --vdev argument, or the PCI address for -a */
+	char ifname[64];    /* af_packet/af_xdp: the kernel interface */
 	char rx_path[2048]; /* pcap: the capture replayed */
 	char tx_path[2048]; /* pcap: where answers go */
 };
@@ -37,9 +44,10 @@ struct lv_port {
 	bool started;
 };
 
-/* Parse the interface spec. 0, or -1 with a one-line reason in err. */
-int lv_port_plan(const char *iface, struct lv_port_plan *plan, char *err,
-		 size_t errlen);
+/* Parse the interface spec for a port with n_queues queue pairs. 0, or -1
+ * with a one-line reason in err. */
+int lv_port_plan(const char *iface, unsigned n_queues,
+		 struct lv_port_plan *plan, char *err, size_t errlen);
 
 /* Start EAL for cfg and plan (argv0 names the program). 0, or -1 + err. */
 int lv_eal_start(const char *argv0, const struct lv_config *cfg,

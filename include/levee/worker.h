@@ -57,6 +57,11 @@ struct lv_worker {
 	/* misses and punts to the control plane (SP/SC: this worker produces,
 	 * the control plane consumes) */
 	struct rte_ring *to_control;
+	/* Live ports on shared CPUs: after idle_polls empty polls in a row
+	 * the worker goes offline for RCU and sleeps idle_sleep_us
+	 * (0: never; the benchmark and dedicated cores use 0). */
+	uint32_t idle_sleep_us;
+	uint32_t idle_polls;
 	unsigned n_queues;
 	struct lv_worker_queue queues[LV_WORKER_MAX_QUEUES];
 	/* set by the control plane to end the loop; read with acquire */

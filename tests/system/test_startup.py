@@ -103,10 +103,18 @@ def test_device_that_does_not_probe(levee_bin, ok):
     expect_one_error(p, e, 1, "net_pcap0", "did not probe")
 
 
-def test_live_port_not_available_yet(levee_bin, ok):
+def test_live_port_needs_an_address(levee_bin, ok):
+    """A live port sees traffic that is not levee's: without --address it
+    would answer every UDP/53 datagram passing by."""
     p, e = run_levee(["--iface", "af_packet:lo", "--zone",
                       "start.test=z.zone"], ok)
-    expect_one_error(p, e, 1, "af_packet:lo")
+    expect_one_error(p, e, 1, "af_packet:lo", "--address")
+
+
+def test_missing_interface(levee_bin, ok):
+    p, e = run_levee(["--iface", "af_packet:lvnosuch0", "--address",
+                      "10.53.250.1", "--zone", "start.test=z.zone"], ok)
+    expect_one_error(p, e, 1, "lvnosuch0", "did not probe")
 
 
 def test_too_many_workers_for_a_capture(levee_bin, ok):

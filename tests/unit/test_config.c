@@ -85,6 +85,7 @@ static void test_defaults(void **state)
 	assert_true(c.cache_memory == 256ull << 20);
 	assert_int_equal(c.cache_entries, 0);
 	assert_int_equal(c.miss_ring_size, 4096);
+	assert_int_equal(c.idle_sleep_us, 50);
 	assert_int_equal(c.mbufs, 0);
 	assert_int_equal(c.hugepages, LV_HUGE_AUTO);
 	assert_true(c.in_memory);
@@ -180,15 +181,16 @@ static void test_cli_every_option(void **state)
 	struct lv_config c;
 
 	(void)state;
-	assert_int_equal(
-	    run(&c, "--zone", "example.com.=/z/example.com", "--zone",
-		"example.net=rel.zone", "--address", "192.0.2.1", "--address",
-		"2001:db8::1/64", "--iface", "pcap:in.pcap,out.pcap",
-		"--workers", "127", "--udp-max", "4096", "--cache-memory", "1M",
-		"--cache-entries", "1073741824", "--miss-ring", "64",
-		"--hugepages", "on", "--no-in-memory", "--log-level", "warning",
-		"--", "-l", "0-3", "--zone", "x", NULL),
-	    0);
+	assert_int_equal(run(&c, "--zone", "example.com.=/z/example.com",
+			     "--zone", "example.net=rel.zone", "--address",
+			     "192.0.2.1", "--address", "2001:db8::1/64",
+			     "--iface", "pcap:in.pcap,out.pcap", "--workers",
+			     "127", "--udp-max", "4096", "--cache-memory", "1M",
+			     "--cache-entries", "1073741824", "--miss-ring",
+			     "64", "--idle-sleep-us", "0", "--hugepages", "on",
+			     "--no-in-memory", "--log-level", "warning", "--",
+			     "-l", "0-3", "--zone", "x", NULL),
+			 0);
 	assert_string_equal(err, "");
 	assert_int_equal(c.n_zones, 2);
 	assert_string_equal(c.zones[0].origin, "example.com.");
@@ -209,6 +211,7 @@ static void test_cli_every_option(void **state)
 	assert_true(c.cache_memory == 1ull << 20);
 	assert_int_equal(c.cache_entries, 1u << 30);
 	assert_int_equal(c.miss_ring_size, 64);
+	assert_int_equal(c.idle_sleep_us, 0);
 	assert_int_equal(c.hugepages, LV_HUGE_ON);
 	assert_false(c.in_memory);
 	assert_string_equal(c.log_level, "warning");
@@ -223,7 +226,7 @@ static void test_cli_every_option(void **state)
 	assert_string_equal(c.eal_argv[3], "x");
 	assert_null(c.eal_argv[4]);
 	/* the command line is kept for lv_config_reload */
-	assert_int_equal(c.argc, 31);
+	assert_int_equal(c.argc, 33);
 	assert_string_equal(c.argv[0], "levee");
 	lv_config_free(&c);
 }
@@ -357,6 +360,9 @@ static void test_cli_errors(void **state)
 	RUN_FAILS("--miss-ring: expected a power of two 64..1048576, got "
 		  "\"2097152\"",
 		  "--miss-ring", "2097152");
+	RUN_FAILS("--idle-sleep-us: expected an integer 0..100000, got "
+		  "\"100001\"",
+		  "--idle-sleep-us", "100001");
 	RUN_FAILS("--hugepages: expected auto, on or off, got \"yes\"",
 		  "--hugepages", "yes");
 	RUN_FAILS("--log-level: expected error, warning, info or debug, got "
@@ -457,6 +463,7 @@ static void test_file_every_key(void **state)
 	assert_int_equal(c.addrs[1].prefix_len, 64);
 	assert_int_equal(c.udp_max, 1400);
 	assert_int_equal(c.miss_ring_size, 8192);
+	assert_int_equal(c.idle_sleep_us, 200);
 	assert_int_equal(c.hugepages, LV_HUGE_OFF);
 	assert_false(c.in_memory);
 	assert_string_equal(c.log_level, "debug");
@@ -630,7 +637,8 @@ static void test_file_errors(void **state)
 	load_fails("unknown_key.yaml",
 		   ":3: unknown key \"workerz\" in server (expected one of: "
 		   "interface, workers, addresses, udp-max-payload, "
-		   "miss-ring-size, hugepages, in-memory, log-level)");
+		   "miss-ring-size, hugepages, in-memory, log-level, "
+		   "idle-sleep-us)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
 		   "of: server, cache, zones, eal)");
