@@ -41,7 +41,7 @@ enum setting {
 };
 
 /* Options that are not settings; values above any character. */
-enum { O_CONFIG = 256 + S_COUNT, O_ZONE, O_ADDRESS, O_NO_IN_MEMORY };
+enum { O_CONFIG = 256 + S_COUNT, O_ZONE, O_ADDRESS, O_GATEWAY, O_NO_IN_MEMORY };
 
 static const struct {
 	const char *option;  /* long option without "--"; NULL: file only */
@@ -62,6 +62,7 @@ static const struct {
 
 static const char *const log_levels[] = {"error", "warning", "info", "debug"};
 
+#define GW_EXPECTED "an IPv4 or IPv6 address without a prefix"
 #define ADDR_EXPECTED                                                          \
 	"an IPv4 or IPv6 address with an optional /PREFIX (0..32, 0..128)"
 #define ZONE_EXPECTED "ORIGIN=FILE (a domain name, \"=\", a zone file)"
@@ -406,16 +407,36 @@ static int add_zone(struct lv_config *cfg, const char *origin, const char *file,
 	return z->origin && z->file && z->where ? 0 : -1;
 }
 
+/* Append a to the list (*list, *n). 0 or -1 (out of memory). */
+static int append_addr(struct lv_addr **list, unsigned *n,
+		       const struct lv_addr *a)
+{
+	struct lv_addr *l = realloc(*list, (*n + 1) * sizeof(*l));
+
+	if (l == NULL)
+		return -1;
+	*list = l;
+	l[(*n)++] = *a;
+	return 0;
+}
+
 static int add_addr(struct lv_config *cfg, const struct lv_addr *a)
 {
-	struct lv_addr *n =
-	    realloc(cfg->addrs, (cfg->n_addrs + 1) * sizeof(*n));
+	return append_addr(&cfg->addrs, &cfg->n_addrs, a);
+}
 
-	if (n == NULL)
+/* A gateway is an address without a prefix, one per family. 0, -1 when it
+ * has a prefix or its family has one already, -2 out of memory. */
+static int add_gateway(struct lv_config *cfg, const struct lv_addr *a)
+{
+	unsigned full = a->family == AF_INET ? 32 : 128;
+
+	if (a->prefix_len != full)
 		return -1;
-	cfg->addrs = n;
-	cfg->addrs[cfg->n_addrs++] = *a;
-	return 0;
+	for (unsigned i = 0; i < cfg->n_gateways; i++)
+		if (cfg->gateways[i].family == a->family)
+			return -1;
+	return append_addr(&cfg->gateways, &cfg->n_gateways, a) < 0 ? -2 : 0;
 }
 
 /* Append to eal_argv, keeping it NULL-terminated. */
@@ -497,6 +518,7 @@ void lv_config_free(struct lv_config *cfg)
 	}
 	free(cfg->zones);
 	free(cfg->addrs);
+	free(cfg->gateways);
 	free(cfg->config_file);
 	free(cfg->iface);
 	free(cfg->log_level);
@@ -518,10 +540,10 @@ struct yfile {
 static const char *const top_keys[] = {"server", "cache", "zones", "eal"};
 static const char *const server_keys[] = {
     "interface", "workers",   "addresses", "udp-max-payload", "miss-ring-size",
-    "hugepages", "in-memory", "log-level", "idle-sleep-us"};
-static const int server_ids[] = {S_IFACE,     S_WORKERS,   -1,
-				 S_UDP_MAX,   S_MISS_RING, S_HUGEPAGES,
-				 S_IN_MEMORY, S_LOG_LEVEL, S_IDLE_SLEEP};
+    "hugepages", "in-memory", "log-level", "idle-sleep-us",   "gateways"};
+static const int server_ids[] = {
+    S_IFACE,     S_WORKERS,   -1,          S_UDP_MAX,    S_MISS_RING,
+    S_HUGEPAGES, S_IN_MEMORY, S_LOG_LEVEL, S_IDLE_SLEEP, -2};
 static const char *const cache_keys[] = {"memory", "entries"};
 static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
 static const char *const zone_keys[] = {"origin", "file"};
@@ -633,6 +655,50 @@ static int yaml_setting(struct yfile *y, enum setting id, const yaml_node_t *v)
 		    exp, scalar(v));
 }
 
+static int yaml_one_gateway(struct yfile *y, const yaml_node_t *v)
+{
+	struct lv_addr a;
+	int rc = lv_config_parse_addr(scalar(v), &a) < 0
+		     ? -1
+		     : add_gateway(y->cfg, &a);
+
+	if (rc == -2)
+		return oom(y->err, y->errlen);
+	if (rc < 0)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: server.gateways: expected " GW_EXPECTED
+			    ", got \"%s\"",
+			    y->path, line_of(v), scalar(v));
+	return 0;
+}
+
+/* server.gateways: a list of gateway addresses, or one. */
+static int yaml_gateways(struct yfile *y, const yaml_node_t *v)
+{
+	const yaml_node_item_t *it;
+
+	if (v->type == YAML_SCALAR_NODE)
+		return yaml_one_gateway(y, v);
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: server.gateways: expected a list of "
+			    "addresses, got %s",
+			    y->path, line_of(v), kind_of(v));
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		const yaml_node_t *n = node(y, *it);
+		if (n->type != YAML_SCALAR_NODE)
+			return fail(
+			    y->err, y->errlen,
+			    "%s:%lu: server.gateways: expected " GW_EXPECTED
+			    ", got %s",
+			    y->path, line_of(n), kind_of(n));
+		if (yaml_one_gateway(y, n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* server.addresses: a list of addresses, or one. */
 static int yaml_addresses(struct yfile *y, const yaml_node_t *v)
 {
@@ -687,8 +753,9 @@ static int yaml_section(struct yfile *y, const yaml_node_t *v, const char *name,
 
 		if (i < 0)
 			return -1;
-		if ((ids[i] >= 0 ? yaml_setting(y, ids[i], val)
-				 : yaml_addresses(y, val)) < 0)
+		if ((ids[i] >= 0    ? yaml_setting(y, ids[i], val)
+		     : ids[i] == -1 ? yaml_addresses(y, val)
+				    : yaml_gateways(y, val)) < 0)
 			return -1;
 	}
 	return 0;
@@ -924,6 +991,8 @@ struct cli {
 	unsigned n_zones;
 	struct lv_addr *addrs;
 	unsigned n_addrs;
+	struct lv_addr *gateways;
+	unsigned n_gateways;
 	int eal_first; /* index in argv of the first EAL argument */
 	bool help, version;
 };
@@ -932,6 +1001,7 @@ static const struct option long_options[] = {
     {"config", required_argument, NULL, O_CONFIG},
     {"zone", required_argument, NULL, O_ZONE},
     {"address", required_argument, NULL, O_ADDRESS},
+    {"gateway", required_argument, NULL, O_GATEWAY},
     {"iface", required_argument, NULL, 256 + S_IFACE},
     {"workers", required_argument, NULL, 256 + S_WORKERS},
     {"udp-max", required_argument, NULL, 256 + S_UDP_MAX},
@@ -956,6 +1026,8 @@ static void option_expected(int val, char *buf, size_t len)
 		snprintf(buf, len, ZONE_EXPECTED);
 	else if (val == O_ADDRESS)
 		snprintf(buf, len, ADDR_EXPECTED);
+	else if (val == O_GATEWAY)
+		snprintf(buf, len, GW_EXPECTED);
 	else
 		setting_expected((enum setting)(val - 256), buf, len);
 }
@@ -1023,6 +1095,14 @@ static int cli_option(struct cli *c, int val, const char *arg,
 		return cli_zone(c, arg);
 	case O_ADDRESS:
 		return cli_address(c, arg);
+	case O_GATEWAY: {
+		struct lv_addr a;
+		if (lv_config_parse_addr(arg, &a) < 0)
+			return -1;
+		/* checked against the others when applied */
+		return append_addr(&c->gateways, &c->n_gateways, &a) < 0 ? -2
+									 : 0;
+	}
 	case O_NO_IN_MEMORY:
 		c->no_in_memory = true;
 		return 0;
@@ -1118,6 +1198,15 @@ static int cli_apply(const struct cli *c, int argc, char **argv,
 	for (unsigned i = 0; i < c->n_addrs; i++)
 		if (add_addr(cfg, &c->addrs[i]) < 0)
 			return oom(err, errlen);
+	for (unsigned i = 0; i < c->n_gateways; i++) {
+		int rc = add_gateway(cfg, &c->gateways[i]);
+		if (rc == -2)
+			return oom(err, errlen);
+		if (rc < 0)
+			return fail(err, errlen,
+				    "--gateway: expected " GW_EXPECTED
+				    " (one per address family)");
+	}
 	for (int i = c->eal_first; i < argc; i++)
 		if (add_eal(cfg, argv[i]) < 0)
 			return oom(err, errlen);
@@ -1180,6 +1269,7 @@ int lv_config_parse(int argc, char **argv, struct lv_config *cfg, char *err,
 out:
 	free(c.zones);
 	free(c.addrs);
+	free(c.gateways);
 	return rc;
 }
 
@@ -1203,6 +1293,8 @@ void lv_config_usage(FILE *f)
 		"  --zone ORIGIN=FILE     serve a zone (repeatable)\n"
 		"  --address IP[/PREFIX]  service address, IPv4 or IPv6 "
 		"(repeatable)\n"
+		"  --gateway IP           default gateway for the service "
+		"addresses (one per family)\n"
 		"  --iface SPEC           pcap:IN,OUT | af_packet:IFNAME | "
 		"af_xdp:IFNAME |\n"
 		"                         PCI address (0000:03:00.0) | "

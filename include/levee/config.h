@@ -65,6 +65,8 @@ struct lv_config {
 	unsigned n_zones;
 	struct lv_addr *addrs;
 	unsigned n_addrs;
+	struct lv_addr *gateways; /* at most one per address family */
+	unsigned n_gateways;
 	char *iface;             /* e.g. "pcap:IN.pcap,OUT.pcap"; NULL: none */
 	unsigned workers;        /* default 1 */
 	uint16_t udp_max;        /* our max UDP payload, default 1232 */

@@ -181,16 +181,17 @@ static void test_cli_every_option(void **state)
 	struct lv_config c;
 
 	(void)state;
-	assert_int_equal(run(&c, "--zone", "example.com.=/z/example.com",
-			     "--zone", "example.net=rel.zone", "--address",
-			     "192.0.2.1", "--address", "2001:db8::1/64",
-			     "--iface", "pcap:in.pcap,out.pcap", "--workers",
-			     "127", "--udp-max", "4096", "--cache-memory", "1M",
-			     "--cache-entries", "1073741824", "--miss-ring",
-			     "64", "--idle-sleep-us", "0", "--hugepages", "on",
-			     "--no-in-memory", "--log-level", "warning", "--",
-			     "-l", "0-3", "--zone", "x", NULL),
-			 0);
+	assert_int_equal(
+	    run(&c, "--zone", "example.com.=/z/example.com", "--zone",
+		"example.net=rel.zone", "--address", "192.0.2.1", "--address",
+		"2001:db8::1/64", "--iface", "pcap:in.pcap,out.pcap",
+		"--workers", "127", "--udp-max", "4096", "--cache-memory", "1M",
+		"--cache-entries", "1073741824", "--miss-ring", "64",
+		"--idle-sleep-us", "0", "--gateway", "192.0.2.254", "--gateway",
+		"2001:db8::fffe", "--hugepages", "on", "--no-in-memory",
+		"--log-level", "warning", "--", "-l", "0-3", "--zone", "x",
+		NULL),
+	    0);
 	assert_string_equal(err, "");
 	assert_int_equal(c.n_zones, 2);
 	assert_string_equal(c.zones[0].origin, "example.com.");
@@ -212,6 +213,9 @@ static void test_cli_every_option(void **state)
 	assert_int_equal(c.cache_entries, 1u << 30);
 	assert_int_equal(c.miss_ring_size, 64);
 	assert_int_equal(c.idle_sleep_us, 0);
+	assert_int_equal(c.n_gateways, 2);
+	assert_int_equal(c.gateways[0].family, AF_INET);
+	assert_int_equal(c.gateways[1].family, AF_INET6);
 	assert_int_equal(c.hugepages, LV_HUGE_ON);
 	assert_false(c.in_memory);
 	assert_string_equal(c.log_level, "warning");
@@ -226,7 +230,7 @@ static void test_cli_every_option(void **state)
 	assert_string_equal(c.eal_argv[3], "x");
 	assert_null(c.eal_argv[4]);
 	/* the command line is kept for lv_config_reload */
-	assert_int_equal(c.argc, 33);
+	assert_int_equal(c.argc, 37);
 	assert_string_equal(c.argv[0], "levee");
 	lv_config_free(&c);
 }
@@ -360,6 +364,12 @@ static void test_cli_errors(void **state)
 	RUN_FAILS("--miss-ring: expected a power of two 64..1048576, got "
 		  "\"2097152\"",
 		  "--miss-ring", "2097152");
+	RUN_FAILS("--gateway: expected an IPv4 or IPv6 address without a "
+		  "prefix (one per address family)",
+		  "--gateway", "192.0.2.1", "--gateway", "192.0.2.2");
+	RUN_FAILS("--gateway: expected an IPv4 or IPv6 address without a "
+		  "prefix (one per address family)",
+		  "--gateway", "192.0.2.1/24");
 	RUN_FAILS("--idle-sleep-us: expected an integer 0..100000, got "
 		  "\"100001\"",
 		  "--idle-sleep-us", "100001");
@@ -443,6 +453,21 @@ static void test_cli_required(void **state)
 }
 
 /* Every key of the file. */
+static void test_file_gateways(void **state)
+{
+	struct lv_config c;
+
+	(void)state;
+	lv_config_init(&c);
+	assert_int_equal(
+	    lv_config_load_file(data("gateways.yaml"), &c, err, sizeof(err)),
+	    0);
+	assert_int_equal(c.n_gateways, 2);
+	assert_int_equal(c.gateways[0].family, AF_INET);
+	assert_int_equal(c.gateways[1].family, AF_INET6);
+	lv_config_free(&c);
+}
+
 static void test_file_every_key(void **state)
 {
 	struct lv_config c;
@@ -638,10 +663,13 @@ static void test_file_errors(void **state)
 		   ":3: unknown key \"workerz\" in server (expected one of: "
 		   "interface, workers, addresses, udp-max-payload, "
 		   "miss-ring-size, hugepages, in-memory, log-level, "
-		   "idle-sleep-us)");
+		   "idle-sleep-us, gateways)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
 		   "of: server, cache, zones, eal)");
+	load_fails("bad_gateways.yaml",
+		   ":2: server.gateways: expected an IPv4 or IPv6 address "
+		   "without a prefix, got \"192.0.2.253\"");
 	load_fails("bad_workers.yaml",
 		   ":2: server.workers: expected an integer 1..127, got "
 		   "\"abc\"");
@@ -726,6 +754,7 @@ int main(void)
 	    cmocka_unit_test(test_cli_syntax_errors),
 	    cmocka_unit_test(test_cli_required),
 	    cmocka_unit_test(test_file_every_key),
+	    cmocka_unit_test(test_file_gateways),
 	    cmocka_unit_test(test_file_relative_to_cwd),
 	    cmocka_unit_test(test_file_then_cli),
 	    cmocka_unit_test(test_file_duplicates),
