@@ -1,0 +1,655 @@
+/*
+ * Unit tests for the host-side network changes (control/hostnet.c): each
+ * change is made, checked with iproute2 and /proc/sys, restored, and
+ * checked to be exactly as before. Then the port quieting end to end: a
+ * UDP datagram from a peer namespace to a service address on a dummy
+ * "TAP" (a veth: this kernel has no dummy driver) is delivered through the port veth, then dropped once the port is
+ * quieted (strict rp_filter alone drops IPv4; loose "all" undoes that),
+ * and delivered again after restore.
+ *
+ * Runs as root: the process first moves into a network namespace of its
+ * own (unshare(CLONE_NEWNET)), so every interface, address, route and
+ * net/ sysctl it touches is private (/proc/sys/net follows the opener's
+ * namespace, which test_sysctl checks) and vanishes with the process. The
+ * peer namespace is a second unshare kept alive by an open nsfs fd. Exits
+ * 77 (skipped) when it cannot have a namespace.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "levee/hostnet.h"
+
+static char err[512];
+static char out[8192];
+static int ns_main = -1; /* the test's namespace */
+
+/* Run a shell command; fail the test if it fails. */
+static void sh(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+/* A command's stdout, in out. */
+static const char *run(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+	FILE *p;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	pclose(p);
+	return out;
+}
+
+static void read_sysctl(const char *path, char *val, size_t len)
+{
+	char full[256];
+	FILE *f;
+
+	snprintf(full, sizeof(full), "/proc/sys/%s", path);
+	f = fopen(full, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(val, (int)len, f));
+	fclose(f);
+	val[strcspn(val, "\n")] = '\0';
+}
+
+static void assert_sysctl(const char *path, const char *want)
+{
+	char val[64];
+
+	read_sysctl(path, val, sizeof(val));
+	assert_string_equal(val, want);
+}
+
+static struct lv_addr addr(const char *s)
+{
+	struct lv_addr a;
+
+	memset(&a, 0, sizeof(a));
+	a.family = strchr(s, ':') ? AF_INET6 : AF_INET;
+	a.prefix_len = a.family == AF_INET ? 32 : 128;
+	assert_int_equal(inet_pton(a.family, s, a.addr), 1);
+	return a;
+}
+
+static struct lv_addr prefixed(const char *s, unsigned len)
+{
+	struct lv_addr a = addr(s);
+
+	a.prefix_len = (uint8_t)len;
+	return a;
+}
+
+/* stderr into a file while a test looks at lv_warn's lines */
+static int saved_stderr = -1;
+static FILE *captured;
+
+static void capture_start(void)
+{
+	fflush(stderr);
+	captured = tmpfile();
+	assert_non_null(captured);
+	saved_stderr = dup(2);
+	dup2(fileno(captured), 2);
+}
+
+static const char *capture_end(void)
+{
+	size_t n;
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	rewind(captured);
+	n = fread(out, 1, sizeof(out) - 1, captured);
+	out[n] = '\0';
+	fclose(captured);
+	fputs(out, stderr); /* still shown in the test log */
+	return out;
+}
+
+static void test_ifindex_mac(void **state)
+{
+	uint8_t mac[6];
+	char want[32];
+
+	(void)state;
+	sh("ip link add lvnld0 address 02:53:00:00:00:0a type veth peer name "
+	   "lvnld0p && ip link set lvnld0p up");
+	assert_int_equal(lv_hostnet_ifindex("lvnld0", err, sizeof(err)),
+			 (int)if_nametoindex("lvnld0"));
+	assert_int_equal(lv_hostnet_get_mac("lvnld0", mac, err, sizeof(err)),
+			 0);
+	snprintf(want, sizeof(want), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
+		 mac[1], mac[2], mac[3], mac[4], mac[5]);
+	assert_string_equal(want, "02:53:00:00:00:0a");
+
+	assert_int_equal(lv_hostnet_ifindex("lvnlnone", err, sizeof(err)),
+			 -ENODEV);
+	assert_non_null(strstr(err, "interface lvnlnone: "));
+	assert_int_equal(lv_hostnet_ifindex("", err, sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    lv_hostnet_ifindex("lvnl-name-too-long", err, sizeof(err)),
+	    -EINVAL);
+	assert_string_equal(err,
+			    "interface 'lvnl-name-too-long': not a valid name");
+	sh("ip link del lvnld0");
+}
+
+static void test_addr_route(void **state)
+{
+	struct lv_hostnet h;
+	struct lv_addr a4 = prefixed("10.53.200.1", 24),
+		       a6 = prefixed("fd53:200::1", 64);
+	uint8_t gw4[4], gw6[16], far[4];
+
+	(void)state;
+	inet_pton(AF_INET, "10.53.200.254", gw4);
+	inet_pton(AF_INET6, "fd53:200::fe", gw6);
+	inet_pton(AF_INET, "10.53.201.1", far);
+	sh("ip link add lvnls0 type veth peer name lvnls0p && ip link set "
+	   "lvnls0p up && ip link set lvnls0 up");
+	lv_hostnet_init(&h);
+
+	assert_int_equal(lv_hostnet_add_addr(&h, "lvnls0", &a4, err, 512), 0);
+	assert_int_equal(lv_hostnet_add_addr(&h, "lvnls0", &a6, err, 512), 0);
+	run("ip -o addr show dev lvnls0");
+	assert_non_null(strstr(out, "inet 10.53.200.1/24 "));
+	run("ip -o addr show dev lvnls0 to fd53:200::1/128");
+	assert_non_null(strstr(out, "inet6 fd53:200::1/64 "));
+	assert_null(strstr(out, "tentative")); /* NODAD: usable now */
+	/* already there: not ours, not journalled */
+	assert_int_equal(lv_hostnet_add_addr(&h, "lvnls0", &a4, err, 512),
+			 -EEXIST);
+	assert_non_null(strstr(err, "interface lvnls0: add address "
+				    "10.53.200.1/24: "));
+	assert_int_equal(h.n, 2);
+
+	/* the host's own default route (metric 0) keeps winning */
+	sh("ip route add default via 10.53.200.253 dev lvnls0");
+	assert_int_equal(
+	    lv_hostnet_add_default_route(&h, "lvnls0", AF_INET, gw4, err, 512),
+	    0);
+	assert_int_equal(
+	    lv_hostnet_add_default_route(&h, "lvnls0", AF_INET6, gw6, err, 512),
+	    0);
+	run("ip route show default");
+	assert_non_null(strstr(out, "default via 10.53.200.254 dev lvnls0 "
+				    "proto static metric 65053"));
+	run("ip route get 192.0.2.1");
+	assert_non_null(strstr(out, "via 10.53.200.253 "));
+	run("ip -6 route show default");
+	assert_non_null(strstr(out, "default via fd53:200::fe dev lvnls0 "
+				    "proto static metric 65053"));
+	assert_int_equal(
+	    lv_hostnet_add_default_route(&h, "lvnls0", AF_INET, far, err, 512),
+	    -ENETUNREACH);
+	assert_non_null(strstr(err, "interface lvnls0: add default route "
+				    "via 10.53.201.1 metric 65053: "));
+
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_int_equal(h.n, 0);
+	run("ip -o addr show dev lvnls0");
+	assert_null(strstr(out, "10.53.200.1"));
+	assert_null(strstr(out, "fd53:200::1"));
+	run("ip route show default; ip -6 route show default");
+	assert_string_equal(out, "");
+	/* the host's route went with the address it depended on; put both
+	 * back and check restore leaves what it did not add alone */
+	sh("ip addr add 10.53.200.7/24 dev lvnls0 && "
+	   "ip route add default via 10.53.200.253 dev lvnls0");
+	assert_int_equal(
+	    lv_hostnet_add_default_route(&h, "lvnls0", AF_INET, gw4, err, 512),
+	    0);
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	run("ip route show default");
+	assert_string_equal(out, "default via 10.53.200.253 dev lvnls0 \n");
+	assert_int_equal(lv_hostnet_restore(&h), 0); /* idempotent */
+	lv_hostnet_fini(&h);
+	sh("ip link del lvnls0");
+}
+
+static void test_link(void **state)
+{
+	struct lv_hostnet h;
+	const uint8_t mac[6] = {0x02, 0x53, 0, 0, 0, 0x01};
+	uint8_t old[6], now[6];
+
+	(void)state;
+	sh("ip link add lvnlv0 type veth peer name lvnlv1");
+	lv_hostnet_init(&h);
+	assert_int_equal(lv_hostnet_get_mac("lvnlv0", old, err, 512), 0);
+	assert_int_equal(lv_hostnet_set_mac(&h, "lvnlv0", mac, err, 512), 0);
+	assert_int_equal(lv_hostnet_set_up(&h, "lvnlv0", err, 512), 0);
+	assert_int_equal(lv_hostnet_get_mac("lvnlv0", now, err, 512), 0);
+	assert_memory_equal(now, mac, 6);
+	run("ip -o link show dev lvnlv0");
+	assert_non_null(strstr(out, ",UP"));
+	assert_int_equal(h.n, 2);
+
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_int_equal(lv_hostnet_get_mac("lvnlv0", now, err, 512), 0);
+	assert_memory_equal(now, old, 6);
+	run("ip -o link show dev lvnlv0");
+	assert_null(strstr(out, ",UP"));
+
+	/* up already, same MAC: nothing to journal, so nothing undone */
+	sh("ip link set lvnlv0 up");
+	assert_int_equal(lv_hostnet_set_up(&h, "lvnlv0", err, 512), 0);
+	assert_int_equal(lv_hostnet_set_mac(&h, "lvnlv0", old, err, 512), 0);
+	assert_int_equal(h.n, 0);
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	run("ip -o link show dev lvnlv0");
+	assert_non_null(strstr(out, ",UP"));
+	assert_int_equal(lv_hostnet_set_up(&h, "lvnlnone", err, 512), -ENODEV);
+	lv_hostnet_fini(&h);
+	sh("ip link del lvnlv0");
+}
+
+static void test_sysctl(void **state)
+{
+	struct lv_hostnet h;
+
+	(void)state;
+	sh("ip link add lvnlc0 type veth peer name lvnlc0p && ip link set "
+	   "lvnlc0p up");
+	/* lvnlc0 exists only in this namespace: /proc/sys/net is ours */
+	assert_int_equal(access("/proc/sys/net/ipv4/conf/lvnlc0", F_OK), 0);
+	lv_hostnet_init(&h);
+	assert_sysctl("net/ipv4/conf/lvnlc0/rp_filter", "0");
+	assert_int_equal(lv_hostnet_set_sysctl(&h,
+					       "net/ipv4/conf/lvnlc0/rp_filter",
+					       "1", err, 512),
+			 0);
+	assert_sysctl("net/ipv4/conf/lvnlc0/rp_filter", "1");
+	/* same value again: nothing journalled */
+	assert_int_equal(lv_hostnet_set_sysctl(&h,
+					       "net/ipv4/conf/lvnlc0/rp_filter",
+					       "1", err, 512),
+			 0);
+	assert_int_equal(h.n, 1);
+	/* a multi-value sysctl comes back whole */
+	assert_int_equal(lv_hostnet_set_sysctl(&h,
+					       "net/ipv4/ip_local_port_range",
+					       "40000 50000", err, 512),
+			 0);
+
+	assert_int_equal(
+	    lv_hostnet_set_sysctl(&h, "/etc/passwd", "x", err, 512), -EINVAL);
+	assert_int_equal(
+	    lv_hostnet_set_sysctl(&h, "net/../kernel/hostname", "x", err, 512),
+	    -EINVAL);
+	assert_int_equal(
+	    lv_hostnet_set_sysctl(&h, "net/ipv4/lvnl_none", "1", err, 512),
+	    -ENOENT);
+	assert_string_equal(
+	    err, "sysctl /proc/sys/net/ipv4/lvnl_none: No such file or "
+		 "directory");
+	assert_int_equal(lv_hostnet_set_sysctl(&h,
+					       "net/ipv4/conf/lvnlc0/rp_filter",
+					       "strict", err, 512),
+			 -EINVAL);
+	assert_non_null(strstr(err, "rp_filter = 'strict': "));
+
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_sysctl("net/ipv4/conf/lvnlc0/rp_filter", "0");
+	assert_sysctl("net/ipv4/ip_local_port_range", "32768\t60999");
+	lv_hostnet_fini(&h);
+	sh("ip link del lvnlc0");
+}
+
+static void test_quiet_port(void **state)
+{
+	struct lv_hostnet h;
+	struct lv_addr svc[2] = {addr("10.53.200.1"), addr("fd53:200::1")};
+
+	(void)state;
+	sh("ip link add lvnlq0 type veth peer name lvnlq1 && "
+	   "ip link set lvnlq0 up && "
+	   "ip addr add 10.53.200.1/24 dev lvnlq0 && "
+	   "ip addr add 10.53.200.9/24 dev lvnlq0 && "
+	   "ip addr add 10.53.201.9/24 dev lvnlq0 && "
+	   "ip addr add fd53:200::1/64 dev lvnlq0 nodad && "
+	   "ip addr add fd53:200::99/64 dev lvnlq0 nodad");
+	lv_hostnet_init(&h);
+	capture_start();
+	assert_int_equal(
+	    lv_hostnet_quiet_port(&h, "lvnlq0", svc, 2, err, sizeof(err)), 0);
+	capture_end();
+	assert_non_null(strstr(out, "took away service address "
+				    "10.53.200.1/24"));
+	assert_non_null(strstr(out, "took away service address "
+				    "fd53:200::1/64"));
+	assert_non_null(strstr(out, "address fd53:200::99/64 stops working"));
+	assert_non_null(strstr(out, "secondary address 10.53.200.9/24 went "
+				    "with the service address"));
+	/* 10.53.201.9/24 is kept, and its route leaves by the port */
+	assert_non_null(strstr(out, "1 IPv4 route(s) leave by it"));
+	assert_sysctl("net/ipv4/conf/lvnlq0/rp_filter", "1");
+	assert_sysctl("net/ipv4/conf/lvnlq0/arp_ignore", "8");
+	assert_sysctl("net/ipv6/conf/lvnlq0/disable_ipv6", "1");
+	run("ip -o addr show dev lvnlq0");
+	assert_null(strstr(out, "10.53.200."));
+	assert_non_null(strstr(out, "10.53.201.9/24"));
+	assert_null(strstr(out, "inet6"));
+
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_sysctl("net/ipv4/conf/lvnlq0/rp_filter", "0");
+	assert_sysctl("net/ipv4/conf/lvnlq0/arp_ignore", "0");
+	assert_sysctl("net/ipv6/conf/lvnlq0/disable_ipv6", "0");
+	run("ip -o addr show dev lvnlq0");
+	assert_non_null(strstr(out, "inet 10.53.200.1/24"));
+	assert_non_null(strstr(out, "inet 10.53.200.9/24 "
+				    "scope global secondary"));
+	assert_non_null(strstr(out, "inet 10.53.201.9/24"));
+	assert_non_null(strstr(out, "inet6 fd53:200::1/64"));
+	assert_non_null(strstr(out, "inet6 fd53:200::99/64"));
+	assert_int_equal(
+	    lv_hostnet_quiet_port(&h, "lvnlnone", svc, 2, err, sizeof(err)),
+	    -ENODEV);
+	lv_hostnet_fini(&h);
+	sh("ip link del lvnlq0");
+}
+
+static void test_check(void **state)
+{
+	struct lv_hostnet h;
+
+	(void)state;
+	sh("ip link add lvnlk0 type veth peer name lvnlk0p && ip link set "
+	   "lvnlk0p up");
+	lv_hostnet_init(&h);
+	capture_start();
+	assert_int_equal(lv_hostnet_check("lvnlk0"), 0);
+	assert_int_equal(lv_hostnet_set_sysctl(
+			     &h, "net/ipv4/conf/all/rp_filter", "2", err, 512),
+			 0);
+	assert_int_equal(
+	    lv_hostnet_set_sysctl(&h, "net/ipv4/ip_forward", "1", err, 512), 0);
+	/* ip_forward=1 also sets every interface's forwarding */
+	assert_int_equal(lv_hostnet_check("lvnlk0"), 3);
+	capture_end();
+	assert_non_null(strstr(out, "/proc/sys/net/ipv4/conf/all/rp_filter "
+				    "= 2: "));
+	assert_non_null(strstr(out, "/proc/sys/net/ipv4/ip_forward = 1: "));
+	assert_non_null(
+	    strstr(out, "/proc/sys/net/ipv4/conf/lvnlk0/forwarding = 1: "));
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_int_equal(lv_hostnet_check("lvnlk0"), 0);
+	lv_hostnet_fini(&h);
+	sh("ip link del lvnlk0");
+}
+
+/* Restore after a partial set-up whose interface has since vanished. */
+static void test_restore_partial(void **state)
+{
+	struct lv_hostnet h;
+	struct lv_addr a = prefixed("10.53.200.1", 24);
+
+	(void)state;
+	sh("ip link add lvnlr0 type veth peer name lvnlr0p && ip link set "
+	   "lvnlr0p up && ip link set lvnlr0 up");
+	lv_hostnet_init(&h);
+	assert_int_equal(lv_hostnet_add_addr(&h, "lvnlr0", &a, err, 512), 0);
+	assert_int_equal(
+	    lv_hostnet_set_sysctl(&h, "net/ipv4/conf/lvnlr0/arp_ignore", "8",
+				  err, 512),
+	    0);
+	assert_int_equal(lv_hostnet_add_addr(&h, "lvnlnone", &a, err, 512),
+			 -ENODEV);
+	assert_int_equal(h.n, 2);
+	sh("ip link del lvnlr0");
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_int_equal(h.n, 0);
+
+	/* one that cannot be undone is counted, the rest still are */
+	sh("ip link add lvnlr0 type veth peer name lvnlr0p && ip link set "
+	   "lvnlr0p up && ip link set lvnlr0 up");
+	assert_int_equal(lv_hostnet_add_addr(&h, "lvnlr0", &a, err, 512), 0);
+	/* IPv6's MTU may not exceed the link's: lowering the link's makes
+	 * the old value unwritable */
+	assert_int_equal(lv_hostnet_set_sysctl(&h, "net/ipv6/conf/lvnlr0/mtu",
+					       "1400", err, 512),
+			 0);
+	sh("ip link set lvnlr0 mtu 1300");
+	capture_start();
+	assert_int_equal(lv_hostnet_restore(&h), 1);
+	capture_end();
+	assert_non_null(strstr(out, "could not restore: sysctl "
+				    "/proc/sys/net/ipv6/conf/lvnlr0/mtu = "
+				    "'1500': "));
+	run("ip -o addr show dev lvnlr0");
+	assert_null(strstr(out, "10.53.200.1"));
+	lv_hostnet_fini(&h);
+	sh("ip link del lvnlr0");
+}
+
+/* ---- end to end: does a quieted port really deliver nothing? ---------- */
+
+static int ns_peer = -1;
+static int rx4 = -1, rx6 = -1, tx4 = -1, tx6 = -1;
+
+static void enter(int ns)
+{
+	assert_int_equal(setns(ns, CLONE_NEWNET), 0);
+}
+
+static int udp(int family, const char *ip, int bind_it)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	if (!bind_it)
+		return fd;
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(5300);
+		inet_pton(AF_INET, ip, &s->sin_addr);
+		len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(5300);
+		inet_pton(AF_INET6, ip, &s->sin6_addr);
+		len = sizeof(*s);
+	}
+	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
+	return fd;
+}
+
+/* Send one datagram from the peer; true if the service socket got it. */
+static int delivered(int family)
+{
+	int rx = family == AF_INET ? rx4 : rx6;
+	int tx = family == AF_INET ? tx4 : tx6;
+	struct sockaddr_storage ss;
+	struct pollfd p = {.fd = rx, .events = POLLIN};
+	char buf[16];
+	socklen_t len;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&ss;
+
+		s->sin_family = AF_INET;
+		s->sin_port = htons(5300);
+		inet_pton(AF_INET, "10.53.200.1", &s->sin_addr);
+		len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&ss;
+
+		s->sin6_family = AF_INET6;
+		s->sin6_port = htons(5300);
+		inet_pton(AF_INET6, "fd53:200::1", &s->sin6_addr);
+		len = sizeof(*s);
+	}
+	while (recv(rx, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		; /* nothing left over */
+	assert_int_equal(sendto(tx, "query", 5, 0, (struct sockaddr *)&ss, len),
+			 5);
+	if (poll(&p, 1, 500) != 1)
+		return 0;
+	return recv(rx, buf, sizeof(buf), MSG_DONTWAIT) == 5;
+}
+
+static int e2e_setup(void **state)
+{
+	uint8_t mac[6];
+
+	(void)state;
+	/* the peer: a second namespace, alive while ns_peer is open */
+	if (unshare(CLONE_NEWNET) != 0)
+		return -1;
+	ns_peer = open("/proc/self/ns/net", O_RDONLY);
+	enter(ns_main);
+	sh("ip link add lvnle0 type veth peer name lvnle1 && "
+	   "ip link set lvnle1 netns /proc/%d/fd/%d && "
+	   "ip link add lvnlesvc type veth peer name lvnlesvcp && ip link set "
+	   "lvnlesvcp up && ip link set lvnlesvc up && "
+	   "ip addr add 10.53.200.1/24 dev lvnlesvc && "
+	   "ip addr add fd53:200::1/64 dev lvnlesvc nodad && "
+	   "ip link set lvnle0 up",
+	   (int)getpid(), ns_peer);
+	assert_int_equal(lv_hostnet_get_mac("lvnle0", mac, err, 512), 0);
+	rx4 = udp(AF_INET, "10.53.200.1", 1);
+	rx6 = udp(AF_INET6, "fd53:200::1", 1);
+	enter(ns_peer);
+	/* static neighbours: this checks delivery, not ARP or ND */
+	sh("ip link set lo up && ip link set lvnle1 up && "
+	   "ip addr add 10.53.200.2/24 dev lvnle1 && "
+	   "ip addr add fd53:200::2/64 dev lvnle1 nodad && "
+	   "ip neigh add 10.53.200.1 lladdr "
+	   "%02x:%02x:%02x:%02x:%02x:%02x dev lvnle1 nud permanent && "
+	   "ip neigh add fd53:200::1 lladdr "
+	   "%02x:%02x:%02x:%02x:%02x:%02x dev lvnle1 nud permanent",
+	   mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], mac[0], mac[1],
+	   mac[2], mac[3], mac[4], mac[5]);
+	tx4 = udp(AF_INET, NULL, 0);
+	tx6 = udp(AF_INET6, NULL, 0);
+	enter(ns_main);
+	return 0;
+}
+
+static int e2e_teardown(void **state)
+{
+	(void)state;
+	enter(ns_main);
+	close(rx4);
+	close(rx6);
+	close(tx4);
+	close(tx6);
+	close(ns_peer); /* the peer namespace and lvnle1 go with it */
+	return system("ip link del lvnlesvc; ip link del lvnle0 2>/dev/null") <
+		       0
+		   ? -1
+		   : 0;
+}
+
+static void test_quiet_port_drops(void **state)
+{
+	struct lv_hostnet h;
+	struct lv_addr svc[2] = {addr("10.53.200.1"), addr("fd53:200::1")};
+
+	(void)state;
+	lv_hostnet_init(&h);
+	assert_true(delivered(AF_INET));
+	assert_true(delivered(AF_INET6));
+
+	/* strict rp_filter alone: the source's route is via the "TAP" */
+	assert_int_equal(lv_hostnet_set_sysctl(&h,
+					       "net/ipv4/conf/lvnle0/rp_filter",
+					       "1", err, 512),
+			 0);
+	assert_false(delivered(AF_INET));
+	/* "all" loose (the larger value wins): a port without an IPv4
+	 * address still drops (the kernel's last-resort check)... */
+	assert_int_equal(lv_hostnet_set_sysctl(
+			     &h, "net/ipv4/conf/all/rp_filter", "2", err, 512),
+			 0);
+	assert_false(delivered(AF_INET));
+	/* ...but one with an address lets it through */
+	assert_int_equal(
+	    lv_hostnet_add_addr(&h, "lvnle0",
+				&(struct lv_addr){.family = AF_INET,
+						  .addr = {10, 53, 200, 129},
+						  .prefix_len = 32},
+				err, 512),
+	    0);
+	assert_true(delivered(AF_INET));
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_true(delivered(AF_INET));
+
+	assert_int_equal(
+	    lv_hostnet_quiet_port(&h, "lvnle0", svc, 2, err, sizeof(err)), 0);
+	assert_false(delivered(AF_INET));
+	assert_false(delivered(AF_INET6));
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_true(delivered(AF_INET));
+	assert_true(delivered(AF_INET6));
+	lv_hostnet_fini(&h);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ifindex_mac),
+	    cmocka_unit_test(test_addr_route),
+	    cmocka_unit_test(test_link),
+	    cmocka_unit_test(test_sysctl),
+	    cmocka_unit_test(test_quiet_port),
+	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_restore_partial),
+	    cmocka_unit_test_setup_teardown(test_quiet_port_drops, e2e_setup,
+					    e2e_teardown),
+	};
+
+	if (unshare(CLONE_NEWNET) != 0) {
+		fprintf(stderr,
+			"test_hostnet: skipped: no network namespace "
+			"of our own (%s); run as root\n",
+			strerror(errno));
+		return 77;
+	}
+	ns_main = open("/proc/self/ns/net", O_RDONLY);
+	if (ns_main < 0 || system("ip link set lo up") != 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
