@@ -28,6 +28,7 @@
 #include <rte_random.h>
 
 #include "levee/control.h"
+#include "levee/exception.h"
 #include "levee/log.h"
 #include "levee/pcap_source.h"
 
@@ -162,8 +163,13 @@ static int create_workers(struct lv_control *ctl)
 		w->queues[0].queue = (uint16_t)i; /* worker i owns queue i */
 		w->queues[0].replies =
 		    make_ring("reply", i, ctl->cfg->miss_ring_size);
+		/* live ports hand the kernel's traffic to the control plane */
+		if (!ctl->replay)
+			w->to_kernel =
+			    make_ring("kernel", i, ctl->cfg->miss_ring_size);
 		ctl->workers[i++] = w;
-		if (w->to_control == NULL || w->queues[0].replies == NULL) {
+		if (w->to_control == NULL || w->queues[0].replies == NULL ||
+		    (!ctl->replay && w->to_kernel == NULL)) {
 			lv_err("worker %u rings: %s", i - 1,
 			       rte_strerror(rte_errno));
 			return -1;
@@ -271,6 +277,9 @@ static int start(struct lv_control *ctl, const char *argv0)
 	}
 	if (create_cache(ctl) != 0 || create_workers(ctl) != 0)
 		return -1;
+	/* replay has no kernel to talk to: no TAP, no sockets */
+	if (!ctl->replay && lv_exception_open(ctl) != 0)
+		return -1;
 	return lv_control_events_init(ctl);
 }
 
@@ -281,11 +290,17 @@ static void launch_workers(struct lv_control *ctl)
 				      ctl->workers[i]->lcore);
 }
 
-/* Stop the workers, then free what they and the rings still hold. */
-static void stop_workers(struct lv_control *ctl)
+static void drain(struct rte_ring *r)
 {
 	struct rte_mbuf *m;
 
+	while (r != NULL && rte_ring_dequeue(r, (void **)&m) == 0)
+		rte_pktmbuf_free(m);
+}
+
+/* Stop the workers, then free what they and the rings still hold. */
+static void stop_workers(struct lv_control *ctl)
+{
 	for (unsigned i = 0; i < ctl->n_workers; i++)
 		if (ctl->workers[i])
 			lv_worker_request_stop(ctl->workers[i]);
@@ -294,12 +309,9 @@ static void stop_workers(struct lv_control *ctl)
 		struct lv_worker *w = ctl->workers[i];
 		if (w == NULL)
 			continue;
-		while (w->to_control &&
-		       rte_ring_dequeue(w->to_control, (void **)&m) == 0)
-			rte_pktmbuf_free(m);
-		while (w->queues[0].replies &&
-		       rte_ring_dequeue(w->queues[0].replies, (void **)&m) == 0)
-			rte_pktmbuf_free(m);
+		drain(w->to_control);
+		drain(w->to_kernel);
+		drain(w->queues[0].replies);
 	}
 }
 
@@ -308,12 +320,16 @@ static void teardown(struct lv_control *ctl)
 	if (ctl->eal_up)
 		stop_workers(ctl);
 	lv_control_events_fini(ctl);
+	/* host settings back as they were, before the port goes away */
+	if (ctl->eal_up)
+		lv_exception_close(ctl);
 	lv_port_close(&ctl->port);
 	for (unsigned i = 0; i < ctl->n_workers; i++) {
 		struct lv_worker *w = ctl->workers[i];
 		if (w == NULL)
 			continue;
 		rte_ring_free(w->to_control);
+		rte_ring_free(w->to_kernel);
 		rte_ring_free(w->queues[0].replies);
 		rte_free(w);
 	}

@@ -20,6 +20,7 @@
 #include <rte_ethdev.h>
 
 #include "levee/control.h"
+#include "levee/exception.h"
 #include "levee/log.h"
 
 #define LOOP_IDLE_NS         200000 /* 0.2 ms: the most a miss waits for us */
@@ -181,6 +182,7 @@ int lv_control_loop(struct lv_control *ctl)
 		unsigned handled = 0;
 		for (unsigned i = 0; i < ctl->n_workers; i++)
 			handled += lv_miss_drain(ctl, ctl->workers[i]);
+		handled += lv_exception_poll(ctl);
 		lv_cache_reclaim(ctl->cache);
 		if (ctl->replay && handled == 0) {
 			rc = replay_status(ctl, &progress);

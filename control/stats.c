@@ -37,6 +37,8 @@ void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src)
 	dst->cache_misses += LOAD(src->cache_misses);
 	dst->punts += LOAD(src->punts);
 	dst->from_control += LOAD(src->from_control);
+	dst->to_kernel += LOAD(src->to_kernel);
+	dst->from_kernel += LOAD(src->from_kernel);
 	dst->truncated += LOAD(src->truncated);
 	for (unsigned i = 0; i < LV_DROP_MAX; i++)
 		dst->drop[i] += LOAD(src->drop[i]);
@@ -74,6 +76,8 @@ void lv_stats_print(FILE *f, const struct lv_stats *s)
 	fprintf(f, "punts %llu\n", (unsigned long long)s->punts);
 	fprintf(f, "from_control %llu\n", (unsigned long long)s->from_control);
 	fprintf(f, "truncated %llu\n", (unsigned long long)s->truncated);
+	fprintf(f, "to_kernel %llu\n", (unsigned long long)s->to_kernel);
+	fprintf(f, "from_kernel %llu\n", (unsigned long long)s->from_kernel);
 	for (unsigned i = 0; i < LV_DROP_MAX; i++)
 		if (s->drop[i])
 			print_lower(f, "drop_", drop_names[i], s->drop[i]);

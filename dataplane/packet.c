@@ -161,6 +161,53 @@ unsigned lv_pkt_classify(const struct rte_mbuf *m,
 	return LV_PKT_DROP(LV_DROP_NOT_IP);
 }
 
+/* The IP destination of an IPv4/IPv6 frame: ours or multicast/broadcast? */
+static bool ip_dst_for_kernel(const struct rte_mbuf *m, uint16_t ethertype,
+			      const struct lv_addr_filter *f)
+{
+	unsigned off = sizeof(struct rte_ether_hdr);
+
+	if (ethertype == RTE_ETHER_TYPE_IPV4) {
+		const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(
+		    m, const struct rte_ipv4_hdr *, off);
+		uint32_t dst = rte_be_to_cpu_32(ip->dst_addr);
+		/* 224.0.0.0/4 multicast, and the limited broadcast */
+		return (dst >> 28) == 0xe || dst == UINT32_MAX ||
+		       (f->n_v4 && v4_is_service(f, ip->dst_addr));
+	}
+	const struct rte_ipv6_hdr *ip6 =
+	    rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *, off);
+	/* ff00::/8, neighbour solicitations among them */
+	return ip6->dst_addr[0] == 0xff ||
+	       (f->n_v6 && v6_is_service(f, ip6->dst_addr));
+}
+
+bool lv_pkt_for_kernel(const struct rte_mbuf *m, const struct lv_addr_filter *f,
+		       enum lv_drop_reason why)
+{
+	const struct rte_ether_hdr *eth;
+	uint16_t type;
+
+	switch (why) {
+	case LV_DROP_NOT_IP:
+	case LV_DROP_IP_OPTIONS:
+	case LV_DROP_FRAGMENT:
+	case LV_DROP_NOT_UDP:
+	case LV_DROP_NOT_PORT53:
+	case LV_DROP_NOT_OUR_ADDRESS:
+		break;
+	default:
+		return false; /* broken frames stay dropped */
+	}
+	eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	type = rte_be_to_cpu_16(eth->ether_type);
+	if (type == RTE_ETHER_TYPE_ARP)
+		return true;
+	if (why == LV_DROP_NOT_IP)
+		return false; /* other ethertypes, or IP that is not */
+	return ip_dst_for_kernel(m, type, f);
+}
+
 static void swap_l2(struct rte_mbuf *m)
 {
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);

@@ -29,8 +29,10 @@ struct burst_ctx {
 	struct rte_mbuf *lookup_m[LV_BURST];
 	unsigned lookup_slot[LV_BURST];
 	struct rte_mbuf *to_control[LV_BURST];
+	struct rte_mbuf *to_kernel[LV_BURST];
 	unsigned n_lookup;
 	unsigned n_control;
+	unsigned n_kernel;
 };
 
 static inline bool stopping(const struct lv_worker *w)
@@ -74,7 +76,11 @@ static bool triage(struct lv_worker *w, struct burst_ctx *c, struct rte_mbuf *m,
 	unsigned v = lv_pkt_classify(m, w->filter, pi);
 
 	if (v != LV_PKT_DNS) {
-		drop(w, m, LV_PKT_DROP_REASON(v));
+		if (w->to_kernel &&
+		    lv_pkt_for_kernel(m, w->filter, LV_PKT_DROP_REASON(v)))
+			c->to_kernel[c->n_kernel++] = m;
+		else
+			drop(w, m, LV_PKT_DROP_REASON(v));
 		return false;
 	}
 	const uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
@@ -156,6 +162,18 @@ static void send_to_control(struct lv_worker *w, struct burst_ctx *c)
 		drop(w, c->to_control[i], LV_DROP_MISS_RING_FULL);
 }
 
+/* Hand the burst's exception frames to the control plane for the TAP. */
+static void send_to_kernel(struct lv_worker *w, struct burst_ctx *c)
+{
+	unsigned n = c->n_kernel;
+	unsigned done = rte_ring_enqueue_burst(w->to_kernel,
+					       (void **)c->to_kernel, n, NULL);
+
+	LV_STAT_ADD(w->stats.to_kernel, done);
+	for (unsigned i = done; i < n; i++)
+		drop(w, c->to_kernel[i], LV_DROP_KERNEL_RING_FULL);
+}
+
 /* May this queue be polled? Live: always. Replay: only when enough mbufs
  * are free and the control plane has finished every query handed to it. */
 static inline bool may_receive(const struct lv_worker *w)
@@ -176,6 +194,7 @@ uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
 
 	c.n_lookup = 0;
 	c.n_control = 0;
+	c.n_kernel = 0;
 	for (unsigned i = 0; i < n && i < PREFETCH_AHEAD; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (unsigned i = 0; i < n; i++) {
@@ -198,6 +217,8 @@ uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
 	}
 	if (c.n_control)
 		send_to_control(w, &c);
+	if (c.n_kernel)
+		send_to_kernel(w, &c);
 	return ntx;
 }
 

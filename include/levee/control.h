@@ -19,6 +19,7 @@
 
 #include "levee/cache.h"
 #include "levee/config.h"
+#include "levee/hostnet.h"
 #include "levee/packet.h"
 #include "levee/port.h"
 #include "levee/stats.h"
@@ -42,6 +43,12 @@ struct lv_control {
 	struct lv_worker *workers[LV_MAX_WORKERS];
 	/* answers written and drops made by the control plane itself */
 	struct lv_stats stats;
+	/* the exception path (live ports): the TAP and the host changes made
+	 * for it, undone at exit (control/exception.c) */
+	bool tap_up;
+	uint16_t tap_port;
+	char tap_name[16];
+	struct lv_hostnet host;
 	/* replay mode: the input's frame count ends the run */
 	bool replay;
 	uint64_t replay_frames;

@@ -57,6 +57,16 @@ unsigned lv_pkt_classify(const struct rte_mbuf *m,
 			 const struct lv_addr_filter *f,
 			 struct lv_pkt_info *pi);
 
+/*
+ * A frame classified as not for the fast path (why): should it go to the
+ * kernel through the exception path? ARP, and IP traffic addressed to a
+ * service address or to a multicast or broadcast address (IPv6 neighbour
+ * discovery, DHCP...), yes: the kernel owns those. Frames that are broken
+ * (runt, cut short, bad checksum, multi-segment) or addressed elsewhere, no.
+ */
+bool lv_pkt_for_kernel(const struct rte_mbuf *m, const struct lv_addr_filter *f,
+		       enum lv_drop_reason why);
+
 /* Bytes the DNS response may occupy from the DNS header on. */
 static inline uint16_t lv_pkt_dns_room(const struct rte_mbuf *m,
 				       const struct lv_pkt_info *pi)

@@ -32,6 +32,9 @@
 	X(NO_ROOM, "answer does not fit the buffer")                           \
 	X(MISS_RING_FULL, "miss ring full")                                    \
 	X(TX_FULL, "TX queue full")                                            \
+	X(KERNEL_RING_FULL, "exception ring to the kernel full")               \
+	X(KERNEL_TX_FULL, "TAP did not take a frame for the kernel")           \
+	X(PORT_RING_FULL, "reply ring full for a frame from the kernel")       \
 	X(CONTROL_ERROR, "control plane could not answer")
 
 enum lv_drop_reason {
@@ -48,8 +51,12 @@ struct lv_stats {
 	uint64_t cache_hits;
 	uint64_t cache_misses; /* sent to the control plane */
 	uint64_t punts;        /* valid queries sent to the control plane */
-	uint64_t from_control; /* answers from the control plane sent */
-	uint64_t truncated;    /* TC=1 answers */
+	uint64_t from_control; /* frames the control plane handed over and
+				* this worker sent: miss answers, and the
+				* kernel's frames on live ports */
+	uint64_t to_kernel;   /* frames handed to the kernel (exception path) */
+	uint64_t from_kernel; /* frames the kernel sent out through the port */
+	uint64_t truncated;   /* TC=1 answers */
 	uint64_t drop[LV_DROP_MAX];
 	uint64_t rcode[LV_RCODE_MAX];
 } __attribute__((aligned(64)));

@@ -57,6 +57,10 @@ struct lv_worker {
 	/* misses and punts to the control plane (SP/SC: this worker produces,
 	 * the control plane consumes) */
 	struct rte_ring *to_control;
+	/* the exception path: frames for the kernel (ARP, ICMP, TCP, ...),
+	 * which the control plane writes to the TAP (SP/SC like to_control);
+	 * NULL in replay mode, where such frames are counted drops */
+	struct rte_ring *to_kernel;
 	/* Live ports on shared CPUs: after idle_polls empty polls in a row
 	 * the worker goes offline for RCU and sleeps idle_sleep_us
 	 * (0: never; the benchmark and dedicated cores use 0). */
