@@ -180,19 +180,27 @@ class Net:
 
 
 class Capture:
-    """Every frame on the client end, in and out, read by a thread from an
-    AF_PACKET socket opened in the namespace before anything is sent.
+    """Every frame on the client end (or with side="levee", on levee's end
+    in the root namespace), in and out, read by a thread from an AF_PACKET
+    socket opened before anything is sent.
     frames: [(monotonic time, outgoing?, bytes)]. stop() returns the
     kernel's (packets, drops) for the socket; drops must be 0 for a
     capture to prove anything."""
 
-    def __init__(self, net, max_frames=500000, rcvbuf=64 << 20):
+    def __init__(self, net, max_frames=500000, rcvbuf=64 << 20, side="client"):
         self.net = net
         self.max_frames = max_frames
         self.frames = []
         self.kernel_stats = None
-        self._sock = net.socket(socket.AF_PACKET, socket.SOCK_RAW,
-                                socket.htons(ETH_P_ALL), bind=(net.client_if, ETH_P_ALL))
+        if side == "client":
+            self.ifname = net.client_if
+            self._sock = net.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                    socket.htons(ETH_P_ALL), bind=(self.ifname, ETH_P_ALL))
+        else:   # levee's end, in the root namespace
+            self.ifname = net.levee_if
+            self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW,
+                                       socket.htons(ETH_P_ALL))
+            self._sock.bind((self.ifname, ETH_P_ALL))
         self._sock.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)   # SO_RCVBUFFORCE
         self._sock.settimeout(0.05)
         self._stop = threading.Event()
@@ -200,7 +208,7 @@ class Capture:
         self._thread.start()
 
     def _loop(self):
-        s, out, ifname = self._sock, self.frames, self.net.client_if
+        s, out, ifname = self._sock, self.frames, self.ifname
         while not self._stop.is_set() and len(out) < self.max_frames:
             try:
                 data, addr = s.recvfrom(65536)
