@@ -556,6 +556,82 @@ static void test_address_filter(void **state)
 	assert_int_equal(classify_flags(&f4, &flt, 0, &pi), LV_PKT_DNS);
 }
 
+/* What the classifier drops for f (against flt), and whether that frame
+ * would go to the kernel on a live port. */
+static bool for_kernel(const struct frame *f, const struct lv_addr_filter *flt)
+{
+	struct lv_pkt_info pi;
+	struct rte_mbuf *m = load(f);
+	unsigned v = lv_pkt_classify(m, flt, &pi);
+	bool k =
+	    v != LV_PKT_DNS && lv_pkt_for_kernel(m, flt, LV_PKT_DROP_REASON(v));
+	rte_pktmbuf_free(m);
+	return k;
+}
+
+static void test_exception_path_choice(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_addr_filter flt;
+	static const uint8_t MCAST4[4] = {224, 0, 0, 251};
+	static const uint8_t SOLICITED[16] = {0xff, 2, 0, 0, 0,    0, 0, 0,
+					      0,    0, 0, 1, 0xff, 0, 0, 0x53};
+
+	memset(&flt, 0, sizeof(flt));
+	flt.n_v4 = 1;
+	memcpy(&flt.v4[0], SRV4, 4);
+	flt.n_v6 = 1;
+	memcpy(flt.v6[0], SRV6, 16);
+
+	/* a query for us is answered, never handed on */
+	v4_frame(&f, sizeof(DNSQ));
+	assert_false(for_kernel(&f, &flt));
+	/* ARP goes to the kernel; a VLAN-tagged frame does not */
+	put16(f.b + 12, RTE_ETHER_TYPE_ARP);
+	assert_true(for_kernel(&f, &flt));
+	put16(f.b + 12, RTE_ETHER_TYPE_VLAN);
+	assert_false(for_kernel(&f, &flt));
+	/* TCP and ICMP to a service address: the kernel's */
+	v4_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN + 9] = IPPROTO_TCP;
+	assert_true(for_kernel(&f, &flt));
+	f.b[ETH_LEN + 9] = IPPROTO_ICMP;
+	assert_true(for_kernel(&f, &flt));
+	/* ... to some other unicast address: not ours, dropped */
+	memcpy(f.b + ETH_LEN + 16, CLI4, 4);
+	assert_false(for_kernel(&f, &flt));
+	/* UDP to another port on a multicast group: the kernel's */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V4_LEN + 2, 5353);
+	memcpy(f.b + ETH_LEN + 16, MCAST4, 4);
+	assert_true(for_kernel(&f, &flt));
+	/* UDP/53 to another address: dropped */
+	v4_frame(&f, sizeof(DNSQ));
+	memcpy(f.b + ETH_LEN + 16, CLI4, 4);
+	assert_false(for_kernel(&f, &flt));
+	/* a fragment for us: the kernel reassembles it */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + 6, 0x2000);
+	assert_true(for_kernel(&f, &flt));
+	/* broken frames stay dropped: cut short */
+	v4_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN + 9] = IPPROTO_TCP;
+	f.len -= 10;
+	assert_false(for_kernel(&f, &flt));
+	/* IPv6: neighbour solicitation to the solicited-node group, and
+	 * TCP to the service address, go; TCP elsewhere does not */
+	v6_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN + 6] = IPPROTO_ICMPV6;
+	memcpy(f.b + ETH_LEN + 24, SOLICITED, 16);
+	assert_true(for_kernel(&f, &flt));
+	v6_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN + 6] = IPPROTO_TCP;
+	assert_true(for_kernel(&f, &flt));
+	memcpy(f.b + ETH_LEN + 24, CLI6, 16);
+	assert_false(for_kernel(&f, &flt));
+}
+
 static void test_runt(void **state)
 {
 	(void)state;
@@ -900,6 +976,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_checksum),
 	    cmocka_unit_test(test_checksum_none_is_not_bad),
 	    cmocka_unit_test(test_address_filter),
+	    cmocka_unit_test(test_exception_path_choice),
 	    cmocka_unit_test(test_runt),
 	    cmocka_unit_test(test_multi_segment),
 	    cmocka_unit_test(test_random_frames),
