@@ -9,9 +9,12 @@
  * and TCP as if it owned the port. What the kernel sends on the TAP goes
  * out of the port through worker 0's reply ring.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <rte_dev.h>
@@ -93,31 +96,80 @@ static int tap_start(struct lv_control *ctl)
 	return 0;
 }
 
-/* Service addresses and gateways on the TAP; the port's own interface made
- * deaf to what levee answers. Everything journalled in ctl->host. */
+/* Is a already an address of this host? Binding to it (any port) works
+ * only then. */
+static bool address_in_use(const struct lv_addr *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool in_use;
+
+	memset(&ss, 0, sizeof(ss));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, a->addr, 4);
+		sl = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, a->addr, 16);
+		sl = sizeof(*s6);
+	}
+	in_use = fd >= 0 && bind(fd, (struct sockaddr *)&ss, sl) == 0;
+	if (fd >= 0)
+		close(fd);
+	return in_use;
+}
+
+/* The service addresses must be levee's alone: one the host already uses
+ * elsewhere would be answered twice, or not at all. */
+static int check_addresses_free(const struct lv_control *ctl)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
+		const struct lv_addr *a = &ctl->cfg->addrs[i];
+		if (!address_in_use(a))
+			continue;
+		inet_ntop(a->family, a->addr, text, sizeof(text));
+		lv_err("--address %s: already in use on this host (another "
+		       "interface holds it)",
+		       text);
+		return -1;
+	}
+	return 0;
+}
+
+/* The port's own interface made deaf to what levee answers (it gives up
+ * any service address it held), then the service addresses and gateways on
+ * the TAP. Everything journalled in ctl->host. */
 static int configure_host(struct lv_control *ctl)
 {
 	const struct lv_config *cfg = ctl->cfg;
 	char err[512];
-	int rc = lv_hostnet_set_up(&ctl->host, ctl->tap_name, err, sizeof(err));
+	int rc = 0;
 
-	for (unsigned i = 0; rc == 0 && i < cfg->n_addrs; i++) {
-		rc = lv_hostnet_add_addr(&ctl->host, ctl->tap_name,
-					 &cfg->addrs[i], err, sizeof(err));
-		if (rc == -EEXIST)
-			rc = 0;
-	}
-	for (unsigned i = 0; rc == 0 && i < cfg->n_gateways; i++)
-		rc = lv_hostnet_add_default_route(
-		    &ctl->host, ctl->tap_name, cfg->gateways[i].family,
-		    cfg->gateways[i].addr, err, sizeof(err));
-	if (rc == 0 && ctl->plan.ifname[0]) {
+	if (ctl->plan.ifname[0]) {
 		rc = lv_hostnet_quiet_port(&ctl->host, ctl->plan.ifname,
 					   cfg->addrs, cfg->n_addrs, err,
 					   sizeof(err));
 		if (rc == 0)
 			lv_hostnet_check(ctl->plan.ifname);
 	}
+	if (rc == 0 && check_addresses_free(ctl) != 0)
+		return -1;
+	if (rc == 0)
+		rc = lv_hostnet_set_up(&ctl->host, ctl->tap_name, err,
+				       sizeof(err));
+	for (unsigned i = 0; rc == 0 && i < cfg->n_addrs; i++)
+		rc = lv_hostnet_add_addr(&ctl->host, ctl->tap_name,
+					 &cfg->addrs[i], err, sizeof(err));
+	for (unsigned i = 0; rc == 0 && i < cfg->n_gateways; i++)
+		rc = lv_hostnet_add_default_route(
+		    &ctl->host, ctl->tap_name, cfg->gateways[i].family,
+		    cfg->gateways[i].addr, err, sizeof(err));
 	if (rc != 0)
 		lv_err("exception path: %s", err);
 	return rc == 0 ? 0 : -1;

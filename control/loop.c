@@ -21,6 +21,7 @@
 
 #include "levee/control.h"
 #include "levee/exception.h"
+#include "levee/local.h"
 #include "levee/log.h"
 
 #define LOOP_IDLE_NS         200000 /* 0.2 ms: the most a miss waits for us */
@@ -64,12 +65,15 @@ int lv_control_events_init(struct lv_control *ctl)
 	epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->sigfd, &ev);
 	ev.data.fd = ctl->reload_efd;
 	epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->reload_efd, &ev);
+	if (!ctl->replay && lv_local_open(ctl) != 0)
+		return -1;
 	return lv_reload_init(ctl);
 }
 
 void lv_control_events_fini(struct lv_control *ctl)
 {
 	lv_reload_fini(ctl);
+	lv_local_close(ctl);
 	if (ctl->epfd >= 0)
 		close(ctl->epfd);
 	if (ctl->sigfd >= 0)
@@ -102,9 +106,9 @@ static void handle_signal(struct lv_control *ctl)
 
 static void wait_events(struct lv_control *ctl, bool busy)
 {
-	struct epoll_event ev[4];
+	struct epoll_event ev[8];
 	struct timespec ts = {0, busy ? 0 : LOOP_IDLE_NS};
-	int n = epoll_pwait2(ctl->epfd, ev, 4, &ts, NULL);
+	int n = epoll_pwait2(ctl->epfd, ev, 8, &ts, NULL);
 
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.fd == ctl->sigfd) {
@@ -113,6 +117,8 @@ static void wait_events(struct lv_control *ctl, bool busy)
 			uint64_t v;
 			if (read(ctl->reload_efd, &v, sizeof(v)) == sizeof(v))
 				lv_reload_finish(ctl);
+		} else if (lv_local_owns(ctl, ev[i].data.fd)) {
+			lv_local_serve(ctl, ev[i].data.fd);
 		}
 	}
 }

@@ -166,24 +166,34 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	return out;
 }
 
-static uint16_t answer_mbuf(struct lv_control *ctl, struct lv_worker *w,
-			    struct rte_mbuf *m, struct lv_pkt_info *pi)
+uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
+			   uint16_t room)
 {
 	struct lv_query q;
 
-	if (lv_pkt_classify(m, w->filter, pi) != LV_PKT_DNS)
-		return 0;
-	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
-	uint16_t room = lv_pkt_dns_room(m, pi);
-	switch (lv_query_parse(dns, pi->dns_len, ctl->hash_seed, &q)) {
+	switch (lv_query_parse(dns, len, ctl->hash_seed, &q)) {
 	case LV_PARSE_OK:
 		return answer_query(ctl, dns, room, &q);
 	case LV_PARSE_PUNT:
-		return answer_punt(ctl, dns, pi->dns_len, room, &q);
+		return answer_punt(ctl, dns, len, room, &q);
+	case LV_PARSE_FORMERR:
+		return write_error(ctl, dns, room, &q, LV_RCODE_FORMERR);
+	case LV_PARSE_NOTIMP:
+		return write_error(ctl, dns, room, &q, LV_RCODE_NOTIMP);
+	case LV_PARSE_BADVERS:
+		return write_error(ctl, dns, room, &q, LV_RCODE_BADVERS);
 	default:
-		/* the worker parsed it before: nothing else can get here */
-		return 0;
+		return 0; /* a response or a runt: never answered */
 	}
+}
+
+static uint16_t answer_mbuf(struct lv_control *ctl, struct lv_worker *w,
+			    struct rte_mbuf *m, struct lv_pkt_info *pi)
+{
+	if (lv_pkt_classify(m, w->filter, pi) != LV_PKT_DNS)
+		return 0;
+	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
+	return lv_control_answer(ctl, dns, pi->dns_len, lv_pkt_dns_room(m, pi));
 }
 
 /* The reply ring of w for m's port. */

@@ -39,6 +39,7 @@ void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src)
 	dst->from_control += LOAD(src->from_control);
 	dst->to_kernel += LOAD(src->to_kernel);
 	dst->from_kernel += LOAD(src->from_kernel);
+	dst->local_queries += LOAD(src->local_queries);
 	dst->truncated += LOAD(src->truncated);
 	for (unsigned i = 0; i < LV_DROP_MAX; i++)
 		dst->drop[i] += LOAD(src->drop[i]);
@@ -78,6 +79,8 @@ void lv_stats_print(FILE *f, const struct lv_stats *s)
 	fprintf(f, "truncated %llu\n", (unsigned long long)s->truncated);
 	fprintf(f, "to_kernel %llu\n", (unsigned long long)s->to_kernel);
 	fprintf(f, "from_kernel %llu\n", (unsigned long long)s->from_kernel);
+	fprintf(f, "local_queries %llu\n",
+		(unsigned long long)s->local_queries);
 	for (unsigned i = 0; i < LV_DROP_MAX; i++)
 		if (s->drop[i])
 			print_lower(f, "drop_", drop_names[i], s->drop[i]);

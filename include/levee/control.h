@@ -49,6 +49,10 @@ struct lv_control {
 	uint16_t tap_port;
 	char tap_name[16];
 	struct lv_hostnet host;
+	/* host-local queries: a UDP socket per service address
+	 * (control/local.c), live ports only */
+	int local_fds[LV_MAX_SERVICE_ADDRS];
+	unsigned n_local;
 	/* replay mode: the input's frame count ends the run */
 	bool replay;
 	uint64_t replay_frames;
@@ -83,6 +87,14 @@ int lv_control_loop(struct lv_control *ctl);
 /* Answer every miss and punt waiting in worker w's ring, as far as its
  * reply rings have room. Returns how many were handled. (control/miss.c) */
 unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w);
+
+/* Answer the DNS message dns[0..len) in place, as the control plane does
+ * for a miss: from the cache, else from the zones (publishing the answer);
+ * errors as the fast path would answer them. room is the buffer's size.
+ * Returns the response length, or 0 for a message that gets no answer.
+ * Used for misses and for queries on the kernel sockets. (control/miss.c) */
+uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
+			   uint16_t room);
 
 /* SIGHUP: start re-reading the config and changed zones in a control
  * thread (no-op if one is running). (control/reload.c) */

@@ -56,7 +56,8 @@ struct lv_stats {
 				* kernel's frames on live ports */
 	uint64_t to_kernel;   /* frames handed to the kernel (exception path) */
 	uint64_t from_kernel; /* frames the kernel sent out through the port */
-	uint64_t truncated;   /* TC=1 answers */
+	uint64_t local_queries; /* datagrams on the host-local sockets */
+	uint64_t truncated;     /* TC=1 answers */
 	uint64_t drop[LV_DROP_MAX];
 	uint64_t rcode[LV_RCODE_MAX];
 } __attribute__((aligned(64)));

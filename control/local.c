@@ -1,0 +1,115 @@
+/*
+ * Host-local queries on kernel sockets; see include/levee/local.h.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "levee/control.h"
+#include "levee/local.h"
+#include "levee/log.h"
+
+#define LOCAL_BURST 64          /* datagrams answered per wake-up */
+#define LOCAL_BUF   (64 * 1024) /* any UDP datagram fits */
+
+static int open_one(const struct lv_addr *a, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char text[INET6_ADDRSTRLEN];
+	int one = 1;
+	int fd =
+	    socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	memset(&ss, 0, sizeof(ss));
+	inet_ntop(a->family, a->addr, text, sizeof(text));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(53);
+		memcpy(&s4->sin_addr, a->addr, 4);
+		sl = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(53);
+		memcpy(&s6->sin6_addr, a->addr, 16);
+		sl = sizeof(*s6);
+		if (fd >= 0)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				   sizeof(one));
+	}
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0) {
+		snprintf(err, errlen, "address %s port 53: %s", text,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int lv_local_open(struct lv_control *ctl)
+{
+	char err[256];
+
+	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
+		struct epoll_event ev = {.events = EPOLLIN};
+		int fd = open_one(&ctl->cfg->addrs[i], err, sizeof(err));
+		if (fd < 0) {
+			lv_err("host-local queries: %s", err);
+			return -1;
+		}
+		ctl->local_fds[ctl->n_local++] = fd;
+		ev.data.fd = fd;
+		if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			lv_err("host-local queries: epoll: %s",
+			       strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+bool lv_local_owns(const struct lv_control *ctl, int fd)
+{
+	for (unsigned i = 0; i < ctl->n_local; i++)
+		if (ctl->local_fds[i] == fd)
+			return true;
+	return false;
+}
+
+void lv_local_serve(struct lv_control *ctl, int fd)
+{
+	static uint8_t buf[LOCAL_BUF];
+	struct sockaddr_storage from;
+
+	for (unsigned i = 0; i < LOCAL_BURST; i++) {
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0,
+				     (struct sockaddr *)&from, &fl);
+		if (n < 0)
+			return; /* EAGAIN: all answered */
+		LV_STAT_INC(ctl->stats.local_queries);
+		uint16_t len = lv_control_answer(ctl, buf, (uint16_t)n,
+						 (uint16_t)(sizeof(buf) - 1));
+		if (len == 0)
+			continue; /* a response or a runt: not answered */
+		/* a datagram socket sends all or nothing; a full buffer
+		 * loses this answer like a full NIC queue would */
+		if (sendto(fd, buf, len, 0, (struct sockaddr *)&from, fl) < 0)
+			LV_STAT_INC(ctl->stats.drop[LV_DROP_TX_FULL]);
+	}
+}
+
+void lv_local_close(struct lv_control *ctl)
+{
+	for (unsigned i = 0; i < ctl->n_local; i++)
+		close(ctl->local_fds[i]);
+	ctl->n_local = 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * Host-local queries: kernel UDP sockets bound to the service addresses.
+ *
+ * Control plane only. On a live port the service addresses live on the
+ * exception path's TAP, so a query sent from the host itself (an anycast
+ * announcer's health check, a monitoring agent) never crosses the port:
+ * the kernel delivers it to these sockets, and the event loop answers it
+ * with lv_control_answer(), from the same zones and cache as the fast
+ * path. Queries the kernel reassembled from fragments arrive here too.
+ * Not used in replay mode (no sockets there).
+ */
+#ifndef LEVEE_LOCAL_H
+#define LEVEE_LOCAL_H
+
+#include <stdbool.h>
+
+struct lv_control;
+
+/* One socket per service address on port 53, registered with the event
+ * loop's epoll. 0, or -1 with a one-line error naming the address. */
+int lv_local_open(struct lv_control *ctl);
+
+/* Is fd one of the sockets? */
+bool lv_local_owns(const struct lv_control *ctl, int fd);
+
+/* Answer what is waiting on socket fd (bounded per call). */
+void lv_local_serve(struct lv_control *ctl, int fd);
+
+/* Close the sockets. Safe twice. */
+void lv_local_close(struct lv_control *ctl);
+
+#endif
