@@ -177,8 +177,11 @@ static bool ip_dst_for_kernel(const struct rte_mbuf *m, uint16_t ethertype,
 	}
 	const struct rte_ipv6_hdr *ip6 =
 	    rte_pktmbuf_mtod_offset(m, const struct rte_ipv6_hdr *, off);
-	/* ff00::/8, neighbour solicitations among them */
+	/* ff00::/8, neighbour solicitations among them; fe80::/10, the
+	 * TAP's link-local address, which ND answers may be sent to */
 	return ip6->dst_addr[0] == 0xff ||
+	       (ip6->dst_addr[0] == 0xfe &&
+		(ip6->dst_addr[1] & 0xc0) == 0x80) ||
 	       (f->n_v6 && v6_is_service(f, ip6->dst_addr));
 }
 

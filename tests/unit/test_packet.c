@@ -630,6 +630,11 @@ static void test_exception_path_choice(void **state)
 	assert_true(for_kernel(&f, &flt));
 	memcpy(f.b + ETH_LEN + 24, CLI6, 16);
 	assert_false(for_kernel(&f, &flt));
+	/* to a link-local address (the TAP's): the kernel's */
+	static const uint8_t LL[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0,
+				       0,    0,    0, 0, 0, 0, 0, 0x53};
+	memcpy(f.b + ETH_LEN + 24, LL, 16);
+	assert_true(for_kernel(&f, &flt));
 }
 
 static void test_runt(void **state)
