@@ -386,10 +386,11 @@ def kdig_args(q):
 
 
 def dnsperf(net, server, datafile, seconds, qps, timeout=2, extra=()):
-    """dnsperf in the namespace, bounded by -l and a process timeout.
+    """dnsperf in the namespace, bounded by -l and a process timeout; qps
+    None: as fast as dnsperf goes (-q outstanding queries, default 100).
     Returns (figures dict, output text)."""
     argv = ["dnsperf", "-s", server, "-d", datafile, "-l", str(seconds),
-            "-Q", str(qps), "-t", str(timeout)] + list(extra)
+            "-t", str(timeout)] + (["-Q", str(qps)] if qps else []) + list(extra)
     p = net.run(argv, timeout=seconds + timeout + 30, check=False)
     text = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
     fig = {"exit": p.returncode}
