@@ -82,6 +82,7 @@ def live_env(request, live_ok, levee_bin, zones, workdir, driver, neigh):
         lv = live.Live(levee_bin, f"{driver}:{net.levee_if}", zones,
                        net.service_addresses(), workdir, workers=workers, extra=extra)
         request.addfinalizer(lv.kill)
+        host_before = net.host_state()
         lv.start()
         try:
             lv.wait_serving(net)
@@ -89,7 +90,9 @@ def live_env(request, live_ok, levee_bin, zones, workdir, driver, neigh):
             pytest.skip(str(e))
         print(f"{driver}/{neigh}: {net.levee_if} {net.levee_mac}, serving after "
               f"{lv.serving_after:.2f}s ({lv.probes_sent} probes)")
-        return Env(net, lv, cap)
+        env = Env(net, lv, cap)
+        env.host_before = host_before
+        return env
     return make
 
 
@@ -234,7 +237,9 @@ def test_stats_at_exit(live_env):
     it with exit 0 and a final block that agrees with the wire: rx covers
     every query sent, tx equals the responses captured, the rcode and
     truncation counters match them, and the only drops are of the client
-    kernel's own non-DNS frames."""
+    kernel's own non-DNS frames. What levee changed on its port (flags,
+    XDP program, sysctls, the TAP) is back as it was, and EAL's runtime
+    directory is gone."""
     env = live_env(capture=True, levee_side=True)
     n = max(200, N_PER_FAMILY // 4)
     _, sent1 = _one_response_each(env, n)
@@ -288,6 +293,11 @@ def test_stats_at_exit(live_env):
     assert not unexpected, f"drops: {drops}"
     assert sum(drops.values()) + st["to_kernel"] <= non_query_out, \
         f"more non-queries dropped or passed to the kernel than the client sent: {drops}"
+    # what levee changed on the host is restored (also after SIGTERM)
+    after = env.net.host_state()
+    changed = {k: (v, after.get(k)) for k, v in env.host_before.items() if after.get(k) != v}
+    assert not changed, f"host state not restored after exit (before, after): {changed}"
+    assert not os.path.exists(env.lv.runtime_dir()), "EAL runtime directory left behind"
     assert mid["rx"] <= st["rx"] and mid["tx"] <= st["tx"]
 
 

@@ -22,6 +22,7 @@ import itertools
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -73,8 +74,9 @@ class Live:
         if workers is not None:
             argv += ["--workers", str(workers)]
         argv += list(extra)
+        self.file_prefix = f"lvlive{os.getpid()}_{n}"
         argv += ["--", "--no-huge", "-m", "512",
-                 f"--file-prefix=lvlive{os.getpid()}_{n}"] + list(eal)
+                 f"--file-prefix={self.file_prefix}"] + list(eal)
         self.argv = argv
         self.proc = None
         self.returncode = None
@@ -181,6 +183,10 @@ class Live:
         self.returncode = self.proc.returncode
         return self.returncode, parse_last_stats(self.stdout())
 
+    def runtime_dir(self):
+        """EAL's runtime directory for this instance's --file-prefix."""
+        return os.path.join("/var/run/dpdk", self.file_prefix)
+
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
@@ -188,6 +194,8 @@ class Live:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+            # a killed EAL leaves its runtime directory (our own prefix)
+            shutil.rmtree(self.runtime_dir(), ignore_errors=True)
         if self.proc is not None:
             self.returncode = self.proc.returncode
 

@@ -121,6 +121,29 @@ class Net:
         elif mode != "kernel":
             raise ValueError(f"neighbour mode {mode!r}, expected one of {NEIGH_MODES}")
 
+    def host_state(self):
+        """What levee may change on the host for its port and must restore
+        at exit: its veth end's flags, MTU, promiscuity, allmulti, address,
+        address generation, XDP program; IPv4/IPv6 sysctls of that
+        interface; whether a TAP named lv-<its end> exists."""
+        import json
+        d = json.loads(sh("ip", "-j", "-d", "link", "show", "dev", self.levee_if
+                          ).stdout)[0]
+        st = {k: d.get(k) for k in ("flags", "mtu", "promiscuity", "allmulti",
+                                    "address", "inet6_addr_gen_mode", "xdp", "qdisc")}
+        for fam in ("ipv4", "ipv6"):
+            base = f"/proc/sys/net/{fam}/conf/{self.levee_if}"
+            if os.path.isdir(base):
+                for name in sorted(os.listdir(base)):
+                    try:
+                        with open(os.path.join(base, name)) as f:
+                            st[f"{fam}.{name}"] = f.read().strip()
+                    except OSError:
+                        pass
+        st["addresses"] = sh("ip", "-o", "addr", "show", "dev", self.levee_if).stdout.decode()
+        st["tap"] = _exists_link("lv-" + self.levee_if)
+        return st
+
     def destroy(self):
         """Remove what create() made; safe to call twice or after a failure."""
         if not self._made:
