@@ -126,17 +126,13 @@ def test_kdig_answers(live_env, zones, differences):
     assert kstats[1] == 0, f"the capture dropped {kstats[1]} frames"
     ex = live.Exchanges(env.cap, net)
     # The queries as kdig sent them (after the probes), in order: one per run.
-    probe_ports = set()
+    probe_ports = env.lv.probe_ports
     sent, queries = [], []
-    for raw in ex.queries.values():
-        f = levee.frames.parse(raw)
-        q = live.query_from_wire(f.payload)
-        if q is not None and q.qname == "levee.test." and q.qtype == 6 and \
-                q.edns is None and not q.ad:
-            probe_ports.add(f.sport)      # wait_serving's probes
+    for (port, _), raw in ex.queries.items():
+        if port in probe_ports:           # wait_serving's probes
             continue
         sent.append(raw)
-        queries.append(q)
+        queries.append(live.query_from_wire(levee.frames.parse(raw).payload))
     assert len(queries) == 2 * len(intended), \
         f"captured {len(queries)} kdig queries, ran {2 * len(intended)}; {ex.summary()}"
     def asked(q):

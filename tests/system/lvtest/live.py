@@ -82,6 +82,7 @@ class Live:
         self.returncode = None
         self.probes_sent = 0
         self.probes_answered = 0
+        self.probe_ports = set()
         self.started_at = None
         self.serving_after = None
 
@@ -121,6 +122,7 @@ class Live:
         answer arrives. Probes are counted: stats checks must allow for
         them."""
         s = net.udp_socket(family)
+        self.probe_ports.add(s.getsockname()[1])
         try:
             q = Query("levee.test.", "SOA")
             dst = (net.service(family), 53)
