@@ -4,7 +4,9 @@
  * kernel interface, a PCI NIC, or any vdev given as raw devargs. Each
  * worker owns one RX/TX queue pair; RSS spreads flows where the port has it.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,26 @@ static int plan_pcap(const char *spec, struct lv_port_plan *plan, char *err,
 	return 0;
 }
 
+/* RX queues of a kernel interface (its rx-N entries in sysfs), or -1 when
+ * there is no such interface. */
+static int kernel_rx_queues(const char *ifname)
+{
+	char path[PATH_MAX];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", ifname);
+	dir = opendir(path);
+	if (dir == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL)
+		if (strncmp(d->d_name, "rx-", 3) == 0)
+			n++;
+	closedir(dir);
+	return n;
+}
+
 static int plan_kernel_iface(enum lv_port_kind kind, const char *ifname,
 			     unsigned n_queues, struct lv_port_plan *plan,
 			     char *err, size_t errlen)
@@ -55,6 +77,23 @@ static int plan_kernel_iface(enum lv_port_kind kind, const char *ifname,
 	    strchr(ifname, ',') != NULL) {
 		snprintf(err, errlen, "--iface: bad interface name \"%s\"",
 			 ifname);
+		return -1;
+	}
+	if (kernel_rx_queues(ifname) < 0) {
+		snprintf(err, errlen, "--iface %s:%s: no such interface",
+			 kind == LV_PORT_AF_PACKET ? "af_packet" : "af_xdp",
+			 ifname);
+		return -1;
+	}
+	/* AF_XDP binds one socket to each NIC queue: the workers it cannot
+	 * feed are reported now, never put on a shared queue */
+	if (kind == LV_PORT_AF_XDP &&
+	    (unsigned)kernel_rx_queues(ifname) < n_queues) {
+		snprintf(err, errlen,
+			 "--iface af_xdp:%s: the interface has %d RX "
+			 "queue(s), --workers %u needs %u; use --workers %d",
+			 ifname, kernel_rx_queues(ifname), n_queues, n_queues,
+			 kernel_rx_queues(ifname));
 		return -1;
 	}
 	plan->kind = kind;

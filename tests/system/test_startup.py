@@ -114,7 +114,53 @@ def test_live_port_needs_an_address(levee_bin, ok):
 def test_missing_interface(levee_bin, ok):
     p, e = run_levee(["--iface", "af_packet:lvnosuch0", "--address",
                       "10.53.250.1", "--zone", "start.test=z.zone"], ok)
-    expect_one_error(p, e, 1, "lvnosuch0", "did not probe")
+    expect_one_error(p, e, 1, "lvnosuch0", "no such interface")
+
+
+@pytest.fixture
+def veth(request):
+    """A veth pair in the root namespace (one RX queue each), removed
+    after the test; neither end holds an address."""
+    name = f"lvst{os.getpid() % 100000}"
+    subprocess.run(["ip", "link", "add", name, "type", "veth", "peer",
+                    "name", name + "p"], check=True)
+    request.addfinalizer(lambda: subprocess.run(
+        ["ip", "link", "del", name], capture_output=True))
+    subprocess.run(["ip", "link", "set", name, "up"], check=True)
+    return name
+
+
+def sysctls(ifname):
+    base = "/proc/sys/net"
+    return [open(f"{base}/{p}").read() for p in (
+        f"ipv4/conf/{ifname}/rp_filter", f"ipv4/conf/{ifname}/arp_ignore",
+        f"ipv6/conf/{ifname}/disable_ipv6")]
+
+
+def test_too_many_workers_for_the_queues(levee_bin, ok, veth):
+    """AF_XDP binds a socket per NIC queue: a veth has one."""
+    p, e = run_levee(["--iface", f"af_xdp:{veth}", "--workers", "2",
+                      "--address", "10.53.251.1/24", "--zone",
+                      "start.test=z.zone"], ok)
+    expect_one_error(p, e, 1, f"af_xdp:{veth}", "1 RX queue", "--workers 1")
+
+
+def test_address_already_in_use_restores_the_host(levee_bin, ok, veth):
+    """A service address another interface holds: one line, non-zero exit,
+    and the port's settings and the TAP as they were before."""
+    before = sysctls(veth)
+    subprocess.run(["ip", "addr", "add", "10.53.252.1/32", "dev", "lo"],
+                   check=True)
+    try:
+        p, e = run_levee(["--iface", f"af_packet:{veth}", "--address",
+                          "10.53.252.1/24", "--zone", "start.test=z.zone"], ok)
+    finally:
+        subprocess.run(["ip", "addr", "del", "10.53.252.1/32", "dev", "lo"])
+    expect_one_error(p, e, 1, "10.53.252.1", "already in use")
+    assert sysctls(veth) == before
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True,
+                           text=True).stdout
+    assert f"lv-{veth}" not in links
 
 
 def test_too_many_workers_for_a_capture(levee_bin, ok):
