@@ -1,0 +1,88 @@
+"""levee on a live port with its kernel exception path: no static
+neighbour entries anywhere — the client resolves the service addresses by
+ARP and ND through levee's TAP, pings them, and the host's own queries are
+answered on levee's kernel sockets. Also the differential test of part 1
+repeated on AF_PACKET: the same queries to levee on the wire and to knotd,
+responses compared, differences only as listed in differences.md.
+
+Builds on test_live.py's fixtures (a namespace, a veth pair and a levee per
+test, torn down in finalizers).
+"""
+import subprocess
+
+import pytest
+
+from lvtest import compare, gen, knot
+from test_live import driver, live_env, live_ok  # noqa: F401 (fixtures)
+
+
+@pytest.fixture
+def neigh():
+    """ARP and ND through the exception path only."""
+    return "kernel"
+
+
+def test_ping_and_neighbour_discovery(live_env):
+    env = live_env()
+    net = env.net
+    for fam in (4, 6):
+        p = net.run(["ping", f"-{fam}", "-c", "3", "-i", "0.2", "-W", "2",
+                     net.service(fam)], timeout=20, check=False)
+        out = p.stdout.decode(errors="replace")
+        assert p.returncode == 0 and " 0% packet loss" in out, out
+    # the kernel on the TAP answered ARP and ND with the port's MAC
+    neigh = net.run(["ip", "neigh", "show", "dev", net.client_if]).stdout.decode()
+    for fam in (4, 6):
+        line = [l for l in neigh.splitlines() if l.startswith(net.service(fam) + " ")]
+        assert line and net.levee_mac in line[0], neigh
+    rc, st = env.lv.stop()
+    assert rc == 0, env.lv.explain()
+    assert st["to_kernel"] > 0 and st["from_kernel"] > 0, dict(st)
+
+
+def test_host_local_queries(live_env):
+    """Queries from the host itself (the root namespace) to the service
+    addresses never cross the port: levee answers them on kernel sockets."""
+    env = live_env()
+    net = env.net
+    for fam, qtype, want in ((4, "A", "192.0.2.80"), (6, "AAAA", "2001:db8::80")):
+        p = subprocess.run(["kdig", f"@{net.service(fam)}", "www.levee.test.",
+                            qtype, "+short", "+retry=0", "+timeout=2"],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 0 and want in p.stdout, p.stdout + p.stderr
+    p = subprocess.run(["kdig", f"@{net.service4}", "nothing.example.", "A",
+                        "+retry=0", "+timeout=2"], capture_output=True,
+                       text=True, timeout=10)
+    assert "REFUSED" in p.stdout, p.stdout
+    rc, st = env.lv.stop()
+    assert rc == 0, env.lv.explain()
+    assert st["local_queries"] == 3, dict(st)
+
+
+def test_differential_on_af_packet(live_env, knotd, zones, differences,
+                                   driver):
+    """Part 1's differential test, on the wire: queries generated from the
+    zones to levee (from the client namespace) and to knotd."""
+    if driver != "af_packet":
+        pytest.skip("the differential runs once, on AF_PACKET")
+    env = live_env()
+    net = env.net
+    queries = gen.differential_queries(zones)
+    items = [(i, q.wire(id=i & 0xFFFF)) for i, q in enumerate(queries)]
+    ref = knot.query_many(items, "127.0.0.1", knotd.port)
+    got = {}
+    with net.inside():
+        got = knot.query_many(items, net.service4, 53)
+    bad = []
+    for i, q in enumerate(queries):
+        if i not in got:
+            bad.append(f"{q.describe()}: no answer from levee")
+            continue
+        m = compare.compare(got[i], ref[i], q, differences)
+        if m:
+            bad.append(f"{q.describe()}: {m}")
+    print(f"{len(queries)} queries on {driver}, {len(got)} answers, "
+          f"{len(bad)} differences; entries used {differences.used}")
+    rc, st = env.lv.stop()
+    assert rc == 0, env.lv.explain()
+    assert not bad, "\n".join(bad[:30])
