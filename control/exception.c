@@ -19,6 +19,9 @@
 
 #include <rte_dev.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+#include <rte_udp.h>
 
 #include "levee/control.h"
 #include "levee/exception.h"
@@ -186,14 +189,85 @@ int lv_exception_open(struct lv_control *ctl)
 	return 0;
 }
 
+/*
+ * Frames handed to the kernel carry complete checksums. A sender that
+ * leaves its TCP or UDP checksum to the receiver (a veth with TX checksum
+ * offload, a NIC's partial checksum) would have the frame dropped by the
+ * kernel behind the TAP, so the control plane completes it here. A UDP
+ * checksum of zero over IPv4 means "none" and stays so; fragments are left
+ * as they are (the checksum covers the whole datagram).
+ */
+static void complete_v4(struct rte_mbuf *m, unsigned off)
+{
+	struct rte_ipv4_hdr *ip =
+	    rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, off);
+	unsigned ihl = rte_ipv4_hdr_len(ip);
+	unsigned total = rte_be_to_cpu_16(ip->total_length);
+	uint8_t *l4 = (uint8_t *)ip + ihl;
+
+	if (total > m->data_len - off || total < ihl ||
+	    (ip->fragment_offset &
+	     rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)))
+		return;
+	if (ip->next_proto_id == IPPROTO_TCP && total >= ihl + 20) {
+		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)l4;
+		tcp->cksum = 0;
+		tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
+	} else if (ip->next_proto_id == IPPROTO_UDP && total >= ihl + 8) {
+		struct rte_udp_hdr *udp = (struct rte_udp_hdr *)l4;
+		if (udp->dgram_cksum == 0)
+			return;
+		udp->dgram_cksum = 0;
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	}
+}
+
+static void complete_v6(struct rte_mbuf *m, unsigned off)
+{
+	struct rte_ipv6_hdr *ip6 =
+	    rte_pktmbuf_mtod_offset(m, struct rte_ipv6_hdr *, off);
+	unsigned plen = rte_be_to_cpu_16(ip6->payload_len);
+	uint8_t *l4 = (uint8_t *)(ip6 + 1);
+
+	if (plen > m->data_len - off - sizeof(*ip6))
+		return;
+	if (ip6->proto == IPPROTO_TCP && plen >= 20) {
+		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)l4;
+		tcp->cksum = 0;
+		tcp->cksum = rte_ipv6_udptcp_cksum(ip6, tcp);
+	} else if (ip6->proto == IPPROTO_UDP && plen >= 8) {
+		struct rte_udp_hdr *udp = (struct rte_udp_hdr *)l4;
+		udp->dgram_cksum = 0;
+		udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+	}
+}
+
+static void complete_checksum(struct rte_mbuf *m)
+{
+	const struct rte_ether_hdr *eth =
+	    rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	unsigned off = sizeof(*eth);
+	uint16_t type = rte_be_to_cpu_16(eth->ether_type);
+
+	if (type == RTE_ETHER_TYPE_IPV4 &&
+	    m->data_len >= off + sizeof(struct rte_ipv4_hdr))
+		complete_v4(m, off);
+	else if (type == RTE_ETHER_TYPE_IPV6 &&
+		 m->data_len >= off + sizeof(struct rte_ipv6_hdr))
+		complete_v6(m, off);
+}
+
 /* Workers' frames for the kernel into the TAP. */
 static unsigned to_tap(struct lv_control *ctl, struct lv_worker *w)
 {
 	struct rte_mbuf *m[TAP_BURST];
 	unsigned n =
 	    rte_ring_dequeue_burst(w->to_kernel, (void **)m, TAP_BURST, NULL);
-	uint16_t sent =
-	    n ? rte_eth_tx_burst(ctl->tap_port, 0, m, (uint16_t)n) : 0;
+	uint16_t sent;
+
+	for (unsigned i = 0; i < n; i++)
+		complete_checksum(m[i]);
+	sent = n ? rte_eth_tx_burst(ctl->tap_port, 0, m, (uint16_t)n) : 0;
 
 	for (unsigned i = sent; i < n; i++) {
 		LV_STAT_INC(ctl->stats.drop[LV_DROP_KERNEL_TX_FULL]);

@@ -86,3 +86,23 @@ def test_differential_on_af_packet(live_env, knotd, zones, differences,
     rc, st = env.lv.stop()
     assert rc == 0, env.lv.explain()
     assert not bad, "\n".join(bad[:30])
+
+
+def test_partial_checksums_are_completed_for_the_kernel(live_env):
+    """A sender that leaves its UDP checksum unfinished (a veth with TX
+    checksum offload on): levee completes it before the frame enters the
+    TAP, so the kernel accepts the datagram and answers port unreachable
+    (instead of dropping it for a bad checksum, silently)."""
+    env = live_env()
+    net = env.net
+    net.run(["ethtool", "-K", net.client_if, "tx", "on"])
+    for fam in (4, 6):
+        s = net.udp_socket(fam)
+        try:
+            s.settimeout(3)
+            s.connect((net.service(fam), 5300))
+            s.send(b"not dns")
+            with pytest.raises(ConnectionRefusedError):
+                s.recv(64)
+        finally:
+            s.close()
