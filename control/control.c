@@ -208,6 +208,13 @@ void lv_control_print_stats(const struct lv_control *ctl)
 		    (unsigned long long)cs.memory_bytes,
 		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
 	}
+	/* per worker: how evenly RSS or the kernel's fan-out spread flows */
+	for (unsigned i = 0; i < ctl->n_workers; i++)
+		if (ctl->workers[i])
+			printf(
+			    "worker%u_rx %llu\n", i,
+			    (unsigned long long)__atomic_load_n(
+				&ctl->workers[i]->stats.rx, __ATOMIC_RELAXED));
 	fflush(stdout);
 }
 

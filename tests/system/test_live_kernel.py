@@ -10,6 +10,8 @@ test, torn down in finalizers).
 """
 import subprocess
 
+import dns.message
+
 import pytest
 
 from lvtest import compare, gen, knot
@@ -106,3 +108,30 @@ def test_partial_checksums_are_completed_for_the_kernel(live_env):
                 s.recv(64)
         finally:
             s.close()
+
+
+def test_two_workers_on_af_packet(live_env, driver):
+    """--workers 2 on AF_PACKET: the kernel fans flows out over two
+    sockets (qpairs=2), one per worker; every query is answered once."""
+    if driver != "af_packet":
+        pytest.skip("a veth has one queue: AF_XDP takes one worker")
+    env = live_env(workers=2)
+    net = env.net
+    answered = 0
+    for i in range(200):
+        s = net.udp_socket(4)          # a new source port: a new flow
+        try:
+            s.settimeout(2)
+            q = dns.message.make_query("www.levee.test.", "A")
+            q.id = i
+            s.sendto(q.to_wire(), (net.service4, 53))
+            r = dns.message.from_wire(s.recv(4096))
+            answered += r.id == i and len(r.answer) == 1
+        finally:
+            s.close()
+    rc, st = env.lv.stop()
+    assert rc == 0, env.lv.explain()
+    assert answered == 200
+    assert st["queries"] >= 200 and st["tx"] >= 200, dict(st)
+    # 200 flows hashed over two sockets: both workers got some
+    assert st["worker0_rx"] > 0 and st["worker1_rx"] > 0, dict(st)
