@@ -63,7 +63,7 @@ class Env:
 
 @pytest.fixture
 def live_env(request, live_ok, levee_bin, zones, workdir, driver, neigh):
-    """live_env(capture=False, workers=None): a fresh namespace, veth pair
+    """live_env(capture=False, workers=None, extra=()): a fresh namespace, veth pair
     and levee serving on it (probe answered). With capture, every frame on
     the client end is recorded from before levee starts."""
     def make(capture=False, workers=None, extra=(), levee_side=False):
@@ -79,6 +79,8 @@ def live_env(request, live_ok, levee_bin, zones, workdir, driver, neigh):
                 # levee's end as the host sees it (diagnostics only)
                 cap.levee_side = netns.Capture(net, side="levee")
                 request.addfinalizer(cap.levee_side.stop)
+        if callable(extra):     # arguments that depend on the addresses
+            extra = extra(net)
         lv = live.Live(levee_bin, f"{driver}:{net.levee_if}", zones,
                        net.service_addresses(), workdir, workers=workers, extra=extra)
         request.addfinalizer(lv.kill)

@@ -135,3 +135,20 @@ def test_two_workers_on_af_packet(live_env, driver):
     assert st["queries"] >= 200 and st["tx"] >= 200, dict(st)
     # 200 flows hashed over two sockets: both workers got some
     assert st["worker0_rx"] > 0 and st["worker1_rx"] > 0, dict(st)
+
+
+def test_gateway_route_on_the_tap_and_removed_at_exit(live_env, driver):
+    """--gateway puts a default route via the TAP (metric 65053, never
+    displacing the host's own) and it is gone after SIGTERM."""
+    if driver != "af_packet":
+        pytest.skip("the TAP is the same for both drivers")
+    env = live_env(extra=lambda net: ("--gateway", f"10.53.{net.x}.254"))
+    tap = f"lv-{env.net.levee_if}"
+    routes = subprocess.run(["ip", "route", "show", "default", "dev", tap],
+                            capture_output=True, text=True).stdout
+    assert f"via 10.53.{env.net.x}.254" in routes and "metric 65053" in routes, routes
+    rc, _ = env.lv.stop()
+    assert rc == 0, env.lv.explain()
+    left = subprocess.run(["ip", "route", "show", "default"],
+                          capture_output=True, text=True).stdout
+    assert tap not in left, left
