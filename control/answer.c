@@ -139,53 +139,15 @@ static void put_owner(struct builder *b, const uint8_t *lname, size_t hint)
 	b->suffix = at;
 }
 
-/*
- * RDATA names: compressed (against the owner) only in RFC 1035 types
- * (RFC 3597 §4); SRV's target is written whole but, like the others,
- * remembered as the hint for its additional records.
- */
-static void rdata_layout(uint16_t type, unsigned *skip, unsigned *names,
-			 bool *compress)
-{
-	*skip = 0;
-	*names = 0;
-	*compress = true;
-	switch (type) {
-	case LV_TYPE_NS:
-	case 3: /* MD */
-	case 4: /* MF */
-	case LV_TYPE_CNAME:
-	case 7: /* MB */
-	case 8: /* MG */
-	case 9: /* MR */
-	case LV_TYPE_PTR:
-		*names = 1;
-		break;
-	case LV_TYPE_SOA:
-	case 14: /* MINFO */
-		*names = 2;
-		break;
-	case LV_TYPE_MX:
-		*skip = 2;
-		*names = 1;
-		break;
-	case LV_TYPE_SRV:
-		*skip = 6;
-		*names = 1;
-		*compress = false;
-		break;
-	default:
-		break;
-	}
-}
-
 static void put_rdata(struct builder *b, uint16_t type, const struct lv_zrr *rr,
 		      size_t owner_pos, uint16_t *target_pos)
 {
-	unsigned skip, names, off;
-	bool compress;
-
-	rdata_layout(type, &skip, &names, &compress);
+	/* RDATA names: compressed (against the owner) only in RFC 1035
+	 * types (RFC 3597 §4); SRV's target is written whole but, like the
+	 * others, remembered as the hint for its additional records */
+	struct lv_rdata_names where = lv_rdata_names(type);
+	unsigned skip = where.skip, names = where.names, off;
+	bool compress = where.compressible;
 	memcpy(b->msg + b->len, rr->rdata, skip);
 	b->len += skip;
 	off = skip;

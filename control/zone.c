@@ -51,36 +51,10 @@ static void name_lower(uint8_t *p, unsigned len)
 /* Lowercase the domain names in RDATA whose position the type fixes. */
 static void rdata_lower_names(uint16_t type, uint8_t *rd, unsigned rdlen)
 {
-	unsigned off = 0, names = 1, n;
+	struct lv_rdata_names where = lv_rdata_names(type);
+	unsigned off = where.skip, n;
 
-	switch (type) {
-	case LV_TYPE_NS:
-	case 3: /* MD */
-	case 4: /* MF */
-	case LV_TYPE_CNAME:
-	case 7: /* MB */
-	case 8: /* MG */
-	case 9: /* MR */
-	case LV_TYPE_PTR:
-		break;
-	case LV_TYPE_SOA:
-	case 14: /* MINFO */
-	case 17: /* RP */
-		names = 2;
-		break;
-	case LV_TYPE_MX:
-	case 18: /* AFSDB */
-	case 21: /* RT */
-	case 36: /* KX */
-		off = 2;
-		break;
-	case LV_TYPE_SRV:
-		off = 6;
-		break;
-	default:
-		return;
-	}
-	for (; names > 0 && off < rdlen; names--, off += n) {
+	for (unsigned i = 0; i < where.names && off < rdlen; i++, off += n) {
 		n = lv_name_len(rd + off, rdlen - off);
 		if (n == 0)
 			return;

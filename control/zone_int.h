@@ -74,4 +74,45 @@ bool lv_name_in_zone(const uint8_t *lname, unsigned name_len,
 /* Wire length of the uncompressed name at p (max bytes readable), 0 if bad. */
 unsigned lv_name_len(const uint8_t *p, unsigned max);
 
+/* Where the domain names sit in a type's RDATA: `names` consecutive names
+ * after `skip` fixed bytes. `compressible`: an RFC 1035 type, whose names a
+ * server may compress (RFC 3597 §4); the others (RP, AFSDB, RT, KX, SRV)
+ * are written whole. Types with no embedded name the server needs to
+ * lowercase or compress: names 0. */
+struct lv_rdata_names {
+	uint8_t skip;
+	uint8_t names;
+	bool compressible;
+};
+
+static inline struct lv_rdata_names lv_rdata_names(uint16_t type)
+{
+	switch (type) {
+	case LV_TYPE_NS:
+	case 3: /* MD */
+	case 4: /* MF */
+	case LV_TYPE_CNAME:
+	case 7: /* MB */
+	case 8: /* MG */
+	case 9: /* MR */
+	case LV_TYPE_PTR:
+		return (struct lv_rdata_names){0, 1, true};
+	case LV_TYPE_SOA:
+	case 14: /* MINFO */
+		return (struct lv_rdata_names){0, 2, true};
+	case LV_TYPE_MX:
+		return (struct lv_rdata_names){2, 1, true};
+	case 17: /* RP */
+		return (struct lv_rdata_names){0, 2, false};
+	case 18: /* AFSDB */
+	case 21: /* RT */
+	case 36: /* KX */
+		return (struct lv_rdata_names){2, 1, false};
+	case LV_TYPE_SRV:
+		return (struct lv_rdata_names){6, 1, false};
+	default:
+		return (struct lv_rdata_names){0, 0, false};
+	}
+}
+
 #endif
