@@ -58,6 +58,7 @@
 #include "levee/answer.h"
 #include "levee/cache.h"
 #include "levee/packet.h"
+#include "levee/port.h"
 #include "levee/query.h"
 #include "levee/response.h"
 #include "levee/worker.h"
@@ -160,32 +161,6 @@ static long rss_kb(void)
 
 /* --- EAL --- */
 
-/* Hugepages usable: a hugetlbfs mount and enough free 2 MiB pages. */
-static bool hugepages_free(void)
-{
-	FILE *f = fopen("/proc/mounts", "r");
-	char line[512];
-	bool mounted = false;
-	long free_pages = 0, size_kb = 0;
-
-	if (f == NULL)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, " hugetlbfs "))
-			mounted = true;
-	fclose(f);
-	f = fopen("/proc/meminfo", "r");
-	if (f == NULL)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		sscanf(line, "HugePages_Free: %ld", &free_pages);
-		sscanf(line, "Hugepagesize: %ld kB", &size_kb);
-	}
-	fclose(f);
-	return mounted &&
-	       (unsigned long long)free_pages * size_kb * 1024 >= HUGE_NEEDED;
-}
-
 /* EAL's per-process runtime directory, removed at exit (it is empty: no
  * shared config, no telemetry). */
 static char eal_rundir[PATH_MAX];
@@ -201,7 +176,8 @@ static void start_eal(struct bench *b, const char *argv0)
 	char *argv[16];
 	int argc = 0;
 
-	b->huge = !b->o.callgrind && b->o.huge != 0 && hugepages_free();
+	b->huge = !b->o.callgrind && b->o.huge != 0 &&
+		  lv_hugepages_available(HUGE_NEEDED >> 20);
 	snprintf(lcores, sizeof(lcores), "%u", b->o.lcore);
 	snprintf(prefix, sizeof(prefix), "--file-prefix=lv_bench_%d",
 		 (int)getpid());

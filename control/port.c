@@ -161,7 +161,7 @@ int lv_port_plan(const char *iface, unsigned n_queues,
 }
 
 /* Hugepages usable now: hugetlbfs mounted and enough 2 MiB pages free. */
-static bool hugepages_available(uint64_t need_mb)
+bool lv_hugepages_available(uint64_t need_mb)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[256];
@@ -238,8 +238,8 @@ int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 	/* decided before EAL starts; an explicit --no-huge after "--" wins */
 	bool huge =
 	    !user_gave(cfg, "--no-huge") &&
-	    (cfg->hugepages == LV_HUGE_ON ||
-	     (cfg->hugepages == LV_HUGE_AUTO && hugepages_available(need_mb)));
+	    (cfg->hugepages == LV_HUGE_ON || (cfg->hugepages == LV_HUGE_AUTO &&
+					      lv_hugepages_available(need_mb)));
 
 	if (cfg->eal_argc + 12 > MAX_EAL_ARGS) {
 		snprintf(err, errlen, "too many EAL arguments (at most %d)",

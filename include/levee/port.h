@@ -49,6 +49,10 @@ struct lv_port {
 int lv_port_plan(const char *iface, unsigned n_queues,
 		 struct lv_port_plan *plan, char *err, size_t errlen);
 
+/* Hugepages usable now: a hugetlbfs is mounted and at least need_mb of
+ * free hugepages. Start-up only (reads /proc). */
+bool lv_hugepages_available(uint64_t need_mb);
+
 /* Start EAL for cfg and plan (argv0 names the program). 0, or -1 + err. */
 int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 		 const struct lv_port_plan *plan, char *err, size_t errlen);
