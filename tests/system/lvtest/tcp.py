@@ -218,7 +218,8 @@ def keepalive_of(wire):
 
 # --- short connections ----------------------------------------------------
 
-def churn(net, family, query, total, concurrency, max_seconds=20.0, timeout=5.0):
+def churn(net, family, query, total, concurrency, max_seconds=20.0, timeout=5.0,
+          port=53):
     """`total` connections, `concurrency` threads; each: connect, send one
     query (unique ID), read its answer, close. Returns a dict: done,
     answered, failures [(kind, text)], seconds, latencies (s, per
@@ -227,7 +228,7 @@ def churn(net, family, query, total, concurrency, max_seconds=20.0, timeout=5.0)
     state = {"next": 0, "answered": 0, "failures": [], "lat": []}
     deadline = time.monotonic() + max_seconds
     fam = socket.AF_INET if family == 4 else socket.AF_INET6
-    dst = (net.service(family), 53)
+    dst = (net.service(family), port)
     # sockets must be born in the namespace: make them on this thread first
     # would need `total` fds at once, so each worker enters the namespace
     # itself (setns acts on the calling thread only).
