@@ -32,6 +32,10 @@ enum setting {
 	S_UDP_MAX,
 	S_MISS_RING,
 	S_IDLE_SLEEP,
+	S_TCP_IDLE,
+	S_TCP_MAX,
+	S_TCP_PER_CLIENT,
+	S_TCP_OUTBUF,
 	S_HUGEPAGES,
 	S_IN_MEMORY,
 	S_LOG_LEVEL,
@@ -53,6 +57,10 @@ static const struct {
     [S_UDP_MAX] = {"udp-max", "server", "udp-max-payload"},
     [S_MISS_RING] = {"miss-ring", "server", "miss-ring-size"},
     [S_IDLE_SLEEP] = {"idle-sleep-us", "server", "idle-sleep-us"},
+    [S_TCP_IDLE] = {"tcp-idle-timeout", "server", "tcp-idle-timeout-ms"},
+    [S_TCP_MAX] = {"tcp-max-clients", "server", "tcp-max-clients"},
+    [S_TCP_PER_CLIENT] = {"tcp-max-per-client", "server", "tcp-max-per-client"},
+    [S_TCP_OUTBUF] = {"tcp-out-buffer", "server", "tcp-out-buffer"},
     [S_HUGEPAGES] = {"hugepages", "server", "hugepages"},
     [S_IN_MEMORY] = {NULL, "server", "in-memory"},
     [S_LOG_LEVEL] = {"log-level", "server", "log-level"},
@@ -275,6 +283,20 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 		snprintf(buf, len, "an integer 0..%u",
 			 LV_CONFIG_IDLE_SLEEP_MAX);
 		break;
+	case S_TCP_IDLE:
+		snprintf(buf, len, "an integer %u..%u", LV_CONFIG_TCP_IDLE_MIN,
+			 LV_CONFIG_TCP_IDLE_MAX);
+		break;
+	case S_TCP_MAX:
+	case S_TCP_PER_CLIENT:
+		snprintf(buf, len, "an integer 1..%u",
+			 LV_CONFIG_TCP_CLIENTS_MAX);
+		break;
+	case S_TCP_OUTBUF:
+		snprintf(buf, len,
+			 "a size of 64K..1G (a number with an optional K, M or "
+			 "G suffix)");
+		break;
 	case S_HUGEPAGES:
 		snprintf(buf, len, "auto, on or off");
 		break;
@@ -325,6 +347,18 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 		if (u > LV_CONFIG_IDLE_SLEEP_MAX)
 			return -1;
 		cfg->idle_sleep_us = (uint32_t)u;
+		return 0;
+	case S_TCP_IDLE:
+		if (u < LV_CONFIG_TCP_IDLE_MIN || u > LV_CONFIG_TCP_IDLE_MAX)
+			return -1;
+		cfg->tcp_idle_timeout_ms = (uint32_t)u;
+		return 0;
+	case S_TCP_MAX:
+	case S_TCP_PER_CLIENT:
+		if (u < 1 || u > LV_CONFIG_TCP_CLIENTS_MAX)
+			return -1;
+		*(id == S_TCP_MAX ? &cfg->tcp_max_clients
+				  : &cfg->tcp_max_per_client) = (uint32_t)u;
 		return 0;
 	case S_CACHE_ENTRIES:
 		if (u > LV_CONFIG_ENTRIES_MAX)
@@ -382,6 +416,12 @@ static int set_value(struct lv_config *cfg, enum setting id, const char *v)
 		    size < LV_CONFIG_CACHE_MEM_MIN)
 			return -1;
 		cfg->cache_memory = size;
+		return 0;
+	case S_TCP_OUTBUF:
+		if (lv_config_parse_size(v, &size) < 0 || size < (64u << 10) ||
+		    size > (1u << 30))
+			return -1;
+		cfg->tcp_out_buffer = size;
 		return 0;
 	default:
 		return set_uint(id, v, cfg);
@@ -493,6 +533,10 @@ void lv_config_init(struct lv_config *cfg)
 	cfg->cache_entries = 0;
 	cfg->miss_ring_size = 4096;
 	cfg->idle_sleep_us = LV_CONFIG_IDLE_SLEEP_DEFAULT;
+	cfg->tcp_idle_timeout_ms = 10000;
+	cfg->tcp_max_clients = 4096;
+	cfg->tcp_max_per_client = 512;
+	cfg->tcp_out_buffer = 1u << 20;
 	cfg->mbufs = 0;
 	cfg->hugepages = LV_HUGE_AUTO;
 	cfg->in_memory = true;
@@ -539,11 +583,18 @@ struct yfile {
 
 static const char *const top_keys[] = {"server", "cache", "zones", "eal"};
 static const char *const server_keys[] = {
-    "interface", "workers",   "addresses", "udp-max-payload", "miss-ring-size",
-    "hugepages", "in-memory", "log-level", "idle-sleep-us",   "gateways"};
+    "interface",           "workers",
+    "addresses",           "udp-max-payload",
+    "miss-ring-size",      "hugepages",
+    "in-memory",           "log-level",
+    "idle-sleep-us",       "gateways",
+    "tcp-idle-timeout-ms", "tcp-max-clients",
+    "tcp-max-per-client",  "tcp-out-buffer"};
 static const int server_ids[] = {
-    S_IFACE,     S_WORKERS,   -1,          S_UDP_MAX,    S_MISS_RING,
-    S_HUGEPAGES, S_IN_MEMORY, S_LOG_LEVEL, S_IDLE_SLEEP, -2};
+    S_IFACE,          S_WORKERS,   -1,          S_UDP_MAX,
+    S_MISS_RING,      S_HUGEPAGES, S_IN_MEMORY, S_LOG_LEVEL,
+    S_IDLE_SLEEP,     -2,          S_TCP_IDLE,  S_TCP_MAX,
+    S_TCP_PER_CLIENT, S_TCP_OUTBUF};
 static const char *const cache_keys[] = {"memory", "entries"};
 static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
 static const char *const zone_keys[] = {"origin", "file"};
@@ -1009,6 +1060,10 @@ static const struct option long_options[] = {
     {"cache-entries", required_argument, NULL, 256 + S_CACHE_ENTRIES},
     {"miss-ring", required_argument, NULL, 256 + S_MISS_RING},
     {"idle-sleep-us", required_argument, NULL, 256 + S_IDLE_SLEEP},
+    {"tcp-idle-timeout", required_argument, NULL, 256 + S_TCP_IDLE},
+    {"tcp-max-clients", required_argument, NULL, 256 + S_TCP_MAX},
+    {"tcp-max-per-client", required_argument, NULL, 256 + S_TCP_PER_CLIENT},
+    {"tcp-out-buffer", required_argument, NULL, 256 + S_TCP_OUTBUF},
     {"hugepages", required_argument, NULL, 256 + S_HUGEPAGES},
     {"log-level", required_argument, NULL, 256 + S_LOG_LEVEL},
     {"no-in-memory", no_argument, NULL, O_NO_IN_MEMORY},
@@ -1284,42 +1339,51 @@ int lv_config_reload(const struct lv_config *old, struct lv_config *fresh,
 
 void lv_config_usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: levee [options] [-- EAL arguments]\n"
-		"Kernel-bypass authoritative DNS responder.\n"
-		"\n"
-		"  --config FILE          YAML configuration; options below "
-		"override it\n"
-		"  --zone ORIGIN=FILE     serve a zone (repeatable)\n"
-		"  --address IP[/PREFIX]  service address, IPv4 or IPv6 "
-		"(repeatable)\n"
-		"  --gateway IP           default gateway for the service "
-		"addresses (one per family)\n"
-		"  --iface SPEC           pcap:IN,OUT | af_packet:IFNAME | "
-		"af_xdp:IFNAME |\n"
-		"                         PCI address (0000:03:00.0) | "
-		"net_... devargs\n"
-		"  --workers N            worker lcores, 1..%u (default 1)\n"
-		"  --udp-max N            largest UDP payload sent, %u..%u "
-		"(default 1232)\n"
-		"  --cache-memory SIZE    cache budget, K/M/G suffix, at least "
-		"1M (default 256M)\n"
-		"  --cache-entries N      cache table size, 0 derives it "
-		"(default 0)\n"
-		"  --miss-ring N          per-worker miss ring, power of two "
-		"%u..%u (default 4096)\n"
-		"  --idle-sleep-us N      a worker sleeps N us after %u empty "
-		"polls, 0..%u; 0 never (default %u)\n"
-		"  --hugepages MODE       auto | on | off (default auto)\n"
-		"  --no-in-memory         do not give the EAL --in-memory\n"
-		"  --log-level LEVEL      error | warning | info | debug "
-		"(default info)\n"
-		"  -h, --help             print this and exit\n"
-		"  -V, --version          print the version and exit\n"
-		"\n"
-		"Arguments after -- go to the DPDK EAL unchanged.\n"
-		"See docs/configuration.md for the file's keys.\n",
-		LV_CONFIG_WORKERS_MAX, LV_CONFIG_UDP_MIN, LV_CONFIG_UDP_MAX,
-		LV_CONFIG_RING_MIN, LV_CONFIG_RING_MAX, LV_CONFIG_IDLE_POLLS,
-		LV_CONFIG_IDLE_SLEEP_MAX, LV_CONFIG_IDLE_SLEEP_DEFAULT);
+	fprintf(
+	    f,
+	    "Usage: levee [options] [-- EAL arguments]\n"
+	    "Kernel-bypass authoritative DNS responder.\n"
+	    "\n"
+	    "  --config FILE          YAML configuration; options below "
+	    "override it\n"
+	    "  --zone ORIGIN=FILE     serve a zone (repeatable)\n"
+	    "  --address IP[/PREFIX]  service address, IPv4 or IPv6 "
+	    "(repeatable)\n"
+	    "  --gateway IP           default gateway for the service "
+	    "addresses (one per family)\n"
+	    "  --iface SPEC           pcap:IN,OUT | af_packet:IFNAME | "
+	    "af_xdp:IFNAME |\n"
+	    "                         PCI address (0000:03:00.0) | "
+	    "net_... devargs\n"
+	    "  --workers N            worker lcores, 1..%u (default 1)\n"
+	    "  --udp-max N            largest UDP payload sent, %u..%u "
+	    "(default 1232)\n"
+	    "  --cache-memory SIZE    cache budget, K/M/G suffix, at least "
+	    "1M (default 256M)\n"
+	    "  --cache-entries N      cache table size, 0 derives it "
+	    "(default 0)\n"
+	    "  --miss-ring N          per-worker miss ring, power of two "
+	    "%u..%u (default 4096)\n"
+	    "  --idle-sleep-us N      a worker sleeps N us after %u empty "
+	    "polls, 0..%u; 0 never (default %u)\n"
+	    "  --tcp-idle-timeout MS  close a TCP connection idle this long "
+	    "(default 10000)\n"
+	    "  --tcp-max-clients N    TCP connections in all (default "
+	    "4096)\n"
+	    "  --tcp-max-per-client N TCP connections per client address "
+	    "(default 512)\n"
+	    "  --tcp-out-buffer SIZE  unsent answers per connection before "
+	    "it is closed (default 1M)\n"
+	    "  --hugepages MODE       auto | on | off (default auto)\n"
+	    "  --no-in-memory         do not give the EAL --in-memory\n"
+	    "  --log-level LEVEL      error | warning | info | debug "
+	    "(default info)\n"
+	    "  -h, --help             print this and exit\n"
+	    "  -V, --version          print the version and exit\n"
+	    "\n"
+	    "Arguments after -- go to the DPDK EAL unchanged.\n"
+	    "See docs/configuration.md for the file's keys.\n",
+	    LV_CONFIG_WORKERS_MAX, LV_CONFIG_UDP_MIN, LV_CONFIG_UDP_MAX,
+	    LV_CONFIG_RING_MIN, LV_CONFIG_RING_MAX, LV_CONFIG_IDLE_POLLS,
+	    LV_CONFIG_IDLE_SLEEP_MAX, LV_CONFIG_IDLE_SLEEP_DEFAULT);
 }

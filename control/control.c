@@ -31,6 +31,7 @@
 #include "levee/exception.h"
 #include "levee/log.h"
 #include "levee/pcap_source.h"
+#include "levee/tcp.h"
 
 #define MBUF_HEADROOM_SLACK 256
 
@@ -208,6 +209,7 @@ void lv_control_print_stats(const struct lv_control *ctl)
 		    (unsigned long long)cs.memory_bytes,
 		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
 	}
+	printf("tcp_open %u\n", lv_tcp_open_connections(ctl));
 	/* per worker: how evenly RSS or the kernel's fan-out spread flows */
 	for (unsigned i = 0; i < ctl->n_workers; i++)
 		if (ctl->workers[i])

@@ -96,8 +96,8 @@ void lv_local_serve(struct lv_control *ctl, int fd)
 		if (n < 0)
 			return; /* EAGAIN: all answered */
 		LV_STAT_INC(ctl->stats.local_queries);
-		uint16_t len = lv_control_answer(ctl, buf, (uint16_t)n,
-						 (uint16_t)(sizeof(buf) - 1));
+		uint16_t len = lv_control_answer(
+		    ctl, buf, (uint16_t)n, (uint16_t)(sizeof(buf) - 1), false);
 		if (len == 0)
 			continue; /* a response or a runt: not answered */
 		/* a datagram socket sends all or nothing; a full buffer

@@ -22,6 +22,7 @@
 #include "levee/control.h"
 #include "levee/exception.h"
 #include "levee/local.h"
+#include "levee/tcp.h"
 #include "levee/log.h"
 
 #define LOOP_IDLE_NS         200000 /* 0.2 ms: the most a miss waits for us */
@@ -65,7 +66,7 @@ int lv_control_events_init(struct lv_control *ctl)
 	epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->sigfd, &ev);
 	ev.data.fd = ctl->reload_efd;
 	epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->reload_efd, &ev);
-	if (!ctl->replay && lv_local_open(ctl) != 0)
+	if (!ctl->replay && (lv_local_open(ctl) != 0 || lv_tcp_open(ctl) != 0))
 		return -1;
 	return lv_reload_init(ctl);
 }
@@ -73,6 +74,7 @@ int lv_control_events_init(struct lv_control *ctl)
 void lv_control_events_fini(struct lv_control *ctl)
 {
 	lv_reload_fini(ctl);
+	lv_tcp_close(ctl);
 	lv_local_close(ctl);
 	if (ctl->epfd >= 0)
 		close(ctl->epfd);
@@ -106,9 +108,9 @@ static void handle_signal(struct lv_control *ctl)
 
 static void wait_events(struct lv_control *ctl, bool busy)
 {
-	struct epoll_event ev[8];
+	struct epoll_event ev[64];
 	struct timespec ts = {0, busy ? 0 : LOOP_IDLE_NS};
-	int n = epoll_pwait2(ctl->epfd, ev, 8, &ts, NULL);
+	int n = epoll_pwait2(ctl->epfd, ev, 64, &ts, NULL);
 
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.fd == ctl->sigfd) {
@@ -119,6 +121,8 @@ static void wait_events(struct lv_control *ctl, bool busy)
 				lv_reload_finish(ctl);
 		} else if (lv_local_owns(ctl, ev[i].data.fd)) {
 			lv_local_serve(ctl, ev[i].data.fd);
+		} else if (lv_tcp_owns(ctl, ev[i].data.fd)) {
+			lv_tcp_event(ctl, ev[i].data.fd, ev[i].events);
 		}
 	}
 }
@@ -190,6 +194,7 @@ int lv_control_loop(struct lv_control *ctl)
 			handled += lv_miss_drain(ctl, ctl->workers[i]);
 		handled += lv_exception_poll(ctl);
 		lv_cache_reclaim(ctl->cache);
+		lv_tcp_sweep(ctl);
 		if (ctl->replay && handled == 0) {
 			rc = replay_status(ctl, &progress);
 			if (rc >= 0)

@@ -166,15 +166,17 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	return out;
 }
 
-uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
-			   uint16_t room)
+static uint16_t dispatch(struct lv_control *ctl, uint8_t *dns, uint16_t len,
+			 uint16_t room, bool tcp)
 {
 	struct lv_query q;
 
 	switch (lv_query_parse(dns, len, ctl->hash_seed, &q)) {
 	case LV_PARSE_OK:
+		q.tcp = tcp;
 		return answer_query(ctl, dns, room, &q);
 	case LV_PARSE_PUNT:
+		q.tcp = tcp;
 		return answer_punt(ctl, dns, len, room, &q);
 	case LV_PARSE_FORMERR:
 		return write_error(ctl, dns, room, &q, LV_RCODE_FORMERR);
@@ -187,13 +189,48 @@ uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	}
 }
 
+/*
+ * RFC 7828: over TCP, an answer to a query with an OPT may carry
+ * edns-tcp-keepalive, the idle timeout in units of 100 ms. Added when the
+ * response ends with our own, option-less OPT (not after a TSIG).
+ */
+static uint16_t add_tcp_keepalive(uint8_t *dns, uint16_t len, uint16_t room,
+				  uint32_t idle_ms)
+{
+	uint8_t *opt = dns + len - LV_DNS_OPT_RR_LEN;
+	uint32_t units = idle_ms / 100;
+
+	if (len < LV_DNS_HDR_LEN + LV_DNS_OPT_RR_LEN || len + 6u > room ||
+	    opt[0] != 0 || lv_wire_get16(opt + 1) != LV_TYPE_OPT ||
+	    lv_wire_get16(opt + 9) != 0)
+		return len;
+	lv_wire_put16(opt + 9, 6);
+	lv_wire_put16(dns + len, LV_EDNS_TCP_KEEPALIVE);
+	lv_wire_put16(dns + len + 2, 2);
+	lv_wire_put16(dns + len + 4,
+		      (uint16_t)(units > 0xffff ? 0xffff : units));
+	return (uint16_t)(len + 6);
+}
+
+uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
+			   uint16_t room, bool tcp)
+{
+	uint16_t out = dispatch(ctl, dns, len, room, tcp);
+
+	if (out && tcp)
+		out = add_tcp_keepalive(dns, out, room,
+					ctl->cfg->tcp_idle_timeout_ms);
+	return out;
+}
+
 static uint16_t answer_mbuf(struct lv_control *ctl, struct lv_worker *w,
 			    struct rte_mbuf *m, struct lv_pkt_info *pi)
 {
 	if (lv_pkt_classify(m, w->filter, pi) != LV_PKT_DNS)
 		return 0;
 	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
-	return lv_control_answer(ctl, dns, pi->dns_len, lv_pkt_dns_room(m, pi));
+	return lv_control_answer(ctl, dns, pi->dns_len, lv_pkt_dns_room(m, pi),
+				 false);
 }
 
 /* The reply ring of w for m's port. */

@@ -40,6 +40,12 @@ void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src)
 	dst->to_kernel += LOAD(src->to_kernel);
 	dst->from_kernel += LOAD(src->from_kernel);
 	dst->local_queries += LOAD(src->local_queries);
+	dst->tcp_accepted += LOAD(src->tcp_accepted);
+	dst->tcp_queries += LOAD(src->tcp_queries);
+	dst->tcp_closed_idle += LOAD(src->tcp_closed_idle);
+	dst->tcp_closed_overflow += LOAD(src->tcp_closed_overflow);
+	dst->tcp_closed_limit += LOAD(src->tcp_closed_limit);
+	dst->tcp_closed_peer += LOAD(src->tcp_closed_peer);
 	dst->truncated += LOAD(src->truncated);
 	for (unsigned i = 0; i < LV_DROP_MAX; i++)
 		dst->drop[i] += LOAD(src->drop[i]);
@@ -81,6 +87,16 @@ void lv_stats_print(FILE *f, const struct lv_stats *s)
 	fprintf(f, "from_kernel %llu\n", (unsigned long long)s->from_kernel);
 	fprintf(f, "local_queries %llu\n",
 		(unsigned long long)s->local_queries);
+	fprintf(f, "tcp_accepted %llu\n", (unsigned long long)s->tcp_accepted);
+	fprintf(f, "tcp_queries %llu\n", (unsigned long long)s->tcp_queries);
+	fprintf(f, "tcp_closed_idle %llu\n",
+		(unsigned long long)s->tcp_closed_idle);
+	fprintf(f, "tcp_closed_overflow %llu\n",
+		(unsigned long long)s->tcp_closed_overflow);
+	fprintf(f, "tcp_closed_limit %llu\n",
+		(unsigned long long)s->tcp_closed_limit);
+	fprintf(f, "tcp_closed_peer %llu\n",
+		(unsigned long long)s->tcp_closed_peer);
 	for (unsigned i = 0; i < LV_DROP_MAX; i++)
 		if (s->drop[i])
 			print_lower(f, "drop_", drop_names[i], s->drop[i]);

@@ -134,6 +134,7 @@ enum lv_parse_result lv_query_parse(const uint8_t *dns, uint16_t len,
 				    uint64_t hash_seed, struct lv_query *q)
 {
 	q->question_ok = 0;
+	q->tcp = 0;
 	q->has_edns = 0;
 	q->do_bit = 0;
 	q->edns_udp_size = 0;

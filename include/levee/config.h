@@ -49,6 +49,9 @@ enum lv_iface_kind {
 #define LV_CONFIG_UDP_MAX            4096
 #define LV_CONFIG_CACHE_MEM_MIN      (1ull << 20)
 #define LV_CONFIG_ENTRIES_MAX        (1u << 30) /* RTE_HASH_ENTRIES_MAX */
+#define LV_CONFIG_TCP_IDLE_MIN       100
+#define LV_CONFIG_TCP_IDLE_MAX       3600000
+#define LV_CONFIG_TCP_CLIENTS_MAX    1000000
 #define LV_CONFIG_IDLE_POLLS         1024
 #define LV_CONFIG_IDLE_SLEEP_MAX     100000
 #define LV_CONFIG_IDLE_SLEEP_DEFAULT 50
@@ -73,9 +76,13 @@ struct lv_config {
 	uint64_t cache_memory;   /* bytes, default 256 MiB */
 	uint32_t cache_entries;  /* table size; 0 derives it from memory */
 	uint32_t miss_ring_size; /* per worker, power of two, default 4096 */
-	uint32_t idle_sleep_us;  /* a worker sleeps this long after
+	uint32_t tcp_idle_timeout_ms; /* default 10000 */
+	uint32_t tcp_max_clients;     /* default 4096 */
+	uint32_t tcp_max_per_client;  /* default 512 */
+	uint64_t tcp_out_buffer;      /* bytes, default 1 MiB */
+	uint32_t idle_sleep_us;       /* a worker sleeps this long after
 				 * LV_CONFIG_IDLE_POLLS empty polls; 0: never */
-	uint32_t mbufs;          /* mbuf pool size; 0: derived */
+	uint32_t mbufs;               /* mbuf pool size; 0: derived */
 	enum lv_hugepages hugepages;
 	bool in_memory;  /* EAL --in-memory, default true */
 	char *log_level; /* "error", "warning", "info" (default), "debug" */

@@ -53,6 +53,8 @@ struct lv_control {
 	 * (control/local.c), live ports only */
 	int local_fds[LV_MAX_SERVICE_ADDRS];
 	unsigned n_local;
+	/* the TCP server (control/tcp.c), live ports only */
+	struct lv_tcp *tcp;
 	/* replay mode: the input's frame count ends the run */
 	bool replay;
 	uint64_t replay_frames;
@@ -92,9 +94,10 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w);
  * for a miss: from the cache, else from the zones (publishing the answer);
  * errors as the fast path would answer them. room is the buffer's size.
  * Returns the response length, or 0 for a message that gets no answer.
+ * tcp: no UDP size limit, and edns-tcp-keepalive in the OPT (RFC 7828).
  * Used for misses and for queries on the kernel sockets. (control/miss.c) */
 uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
-			   uint16_t room);
+			   uint16_t room, bool tcp);
 
 /* SIGHUP: start re-reading the config and changed zones in a control
  * thread (no-op if one is running). (control/reload.c) */

@@ -7,7 +7,7 @@
  * for answers it computes, so there is one response writer.
  *
  * Size limit (RFC 1035 §4.2.1, RFC 6891 §6.2.5): 512 without EDNS;
- * otherwise min(max(client size, 512), our size). An answer above the
+ * otherwise min(max(client size, 512), our size); over TCP, 65535. An answer above the
  * limit is sent with TC=1 and the question and OPT only.
  */
 #ifndef LEVEE_RESPONSE_H
@@ -23,6 +23,9 @@
 static inline uint16_t lv_response_limit(const struct lv_query *q,
 					 uint16_t our_max)
 {
+	/* RFC 7766: over TCP only the 2-byte length prefix limits it */
+	if (q->tcp)
+		return UINT16_MAX;
 	if (!q->has_edns)
 		return LV_DNS_MIN_UDP;
 	uint16_t theirs = q->edns_udp_size < LV_DNS_MIN_UDP ? LV_DNS_MIN_UDP

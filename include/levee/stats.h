@@ -57,7 +57,14 @@ struct lv_stats {
 	uint64_t to_kernel;   /* frames handed to the kernel (exception path) */
 	uint64_t from_kernel; /* frames the kernel sent out through the port */
 	uint64_t local_queries; /* datagrams on the host-local sockets */
-	uint64_t truncated;     /* TC=1 answers */
+	/* the TCP server (control plane) */
+	uint64_t tcp_accepted;
+	uint64_t tcp_queries;
+	uint64_t tcp_closed_idle;     /* idle timeout */
+	uint64_t tcp_closed_overflow; /* did not read its answers */
+	uint64_t tcp_closed_limit;    /* made room for, or refused by, limits */
+	uint64_t tcp_closed_peer;     /* the client closed (or reset) */
+	uint64_t truncated;           /* TC=1 answers */
 	uint64_t drop[LV_DROP_MAX];
 	uint64_t rcode[LV_RCODE_MAX];
 } __attribute__((aligned(64)));

@@ -33,8 +33,9 @@
 #define LV_FLAG_CD     0x0010u
 #define LV_FLAG_RCODE  0x000fu
 
-#define LV_OPCODE_QUERY 0
-#define LV_EDNS_DO      0x8000u /* in the OPT TTL's low 16 bits */
+#define LV_OPCODE_QUERY       0
+#define LV_EDNS_DO            0x8000u /* in the OPT TTL's low 16 bits */
+#define LV_EDNS_TCP_KEEPALIVE 11      /* option code, RFC 7828 */
 
 enum lv_rcode {
 	LV_RCODE_NOERROR = 0,

@@ -86,6 +86,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c.cache_entries, 0);
 	assert_int_equal(c.miss_ring_size, 4096);
 	assert_int_equal(c.idle_sleep_us, 50);
+	assert_int_equal(c.tcp_idle_timeout_ms, 10000);
+	assert_int_equal(c.tcp_max_clients, 4096);
+	assert_int_equal(c.tcp_max_per_client, 512);
+	assert_true(c.tcp_out_buffer == 1u << 20);
 	assert_int_equal(c.mbufs, 0);
 	assert_int_equal(c.hugepages, LV_HUGE_AUTO);
 	assert_true(c.in_memory);
@@ -370,6 +374,15 @@ static void test_cli_errors(void **state)
 	RUN_FAILS("--gateway: expected an IPv4 or IPv6 address without a "
 		  "prefix (one per address family)",
 		  "--gateway", "192.0.2.1/24");
+	RUN_FAILS("--tcp-idle-timeout: expected an integer 100..3600000, got "
+		  "\"50\"",
+		  "--tcp-idle-timeout", "50");
+	RUN_FAILS("--tcp-max-clients: expected an integer 1..1000000, got "
+		  "\"0\"",
+		  "--tcp-max-clients", "0");
+	RUN_FAILS("--tcp-out-buffer: expected a size of 64K..1G (a number "
+		  "with an optional K, M or G suffix), got \"1K\"",
+		  "--tcp-out-buffer", "1K");
 	RUN_FAILS("--idle-sleep-us: expected an integer 0..100000, got "
 		  "\"100001\"",
 		  "--idle-sleep-us", "100001");
@@ -663,7 +676,8 @@ static void test_file_errors(void **state)
 		   ":3: unknown key \"workerz\" in server (expected one of: "
 		   "interface, workers, addresses, udp-max-payload, "
 		   "miss-ring-size, hugepages, in-memory, log-level, "
-		   "idle-sleep-us, gateways)");
+		   "idle-sleep-us, gateways, tcp-idle-timeout-ms, "
+		   "tcp-max-clients, tcp-max-per-client, tcp-out-buffer)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
 		   "of: server, cache, zones, eal)");

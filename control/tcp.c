@@ -1,0 +1,532 @@
+/*
+ * The TCP DNS server; see include/levee/tcp.h and docs/tcp.md.
+ *
+ * Each connection is a small state machine driven by the event loop:
+ * readable → read what is there (any split of length prefixes and
+ * messages), answer every complete query at once and queue the answers;
+ * writable → write as much of the queue as the socket takes. A connection
+ * lives in a list ordered by last activity, which gives both the idle
+ * sweep (oldest first) and the "close the oldest idle connection to admit a
+ * new one" rule.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "levee/control.h"
+#include "levee/log.h"
+#include "levee/tcp.h"
+
+#define ACCEPT_BURST    64          /* connections accepted per wake-up */
+#define READ_CHUNK      (64 * 1024) /* bytes read per recv */
+#define READS_PER_EVENT 16          /* a busy client cannot starve others */
+#define BACKLOG_WANTED  4096        /* listen backlog for connection bursts */
+
+struct conn {
+	int fd;
+	int family;
+	uint8_t peer[16];
+	uint64_t last_active_ms;
+	/* the message being read: its length prefix, then its bytes */
+	uint8_t *in;
+	uint32_t in_len, in_cap;
+	/* answers not yet written: out[out_off..out_len) */
+	uint8_t *out;
+	size_t out_off, out_len, out_cap;
+	bool want_write;
+	struct conn *older, *newer; /* activity order */
+};
+
+struct lv_tcp {
+	int listen_fds[LV_MAX_SERVICE_ADDRS];
+	unsigned n_listen;
+	struct conn **by_fd; /* index: fd */
+	unsigned by_fd_cap;
+	struct conn *oldest, *newest;
+	unsigned n_open;
+	uint8_t answer[2 + UINT16_MAX]; /* one answer being built */
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* --- activity order --- */
+
+static void unlink_conn(struct lv_tcp *t, struct conn *c)
+{
+	if (c->older)
+		c->older->newer = c->newer;
+	else
+		t->oldest = c->newer;
+	if (c->newer)
+		c->newer->older = c->older;
+	else
+		t->newest = c->older;
+	c->older = c->newer = NULL;
+}
+
+static void touch(struct lv_tcp *t, struct conn *c)
+{
+	unlink_conn(t, c);
+	c->last_active_ms = now_ms();
+	c->older = t->newest;
+	if (t->newest)
+		t->newest->newer = c;
+	else
+		t->oldest = c;
+	t->newest = c;
+}
+
+/* Idle: nothing half-read and nothing left to write. */
+static bool is_idle(const struct conn *c)
+{
+	return c->in_len == 0 && c->out_off == c->out_len;
+}
+
+static void close_conn(struct lv_control *ctl, struct conn *c,
+		       uint64_t *counter)
+{
+	struct lv_tcp *t = ctl->tcp;
+
+	LV_STAT_INC(*counter);
+	unlink_conn(t, c);
+	epoll_ctl(ctl->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	t->by_fd[c->fd] = NULL;
+	t->n_open--;
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+/* --- listening --- */
+
+static int listen_one(const struct lv_addr *a, int backlog, char *err,
+		      size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char text[INET6_ADDRSTRLEN];
+	int one = 1;
+	int fd =
+	    socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	memset(&ss, 0, sizeof(ss));
+	inet_ntop(a->family, a->addr, text, sizeof(text));
+	if (a->family == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(53);
+		memcpy(&s4->sin_addr, a->addr, 4);
+		sl = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(53);
+		memcpy(&s6->sin6_addr, a->addr, 16);
+		sl = sizeof(*s6);
+		if (fd >= 0)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+				   sizeof(one));
+	}
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+	    listen(fd, backlog) != 0) {
+		snprintf(err, errlen, "TCP %s port 53: %s", text,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Bursts of short connections need a deep accept queue: the kernel caps
+ * the backlog at net.core.somaxconn. Warn, never change it. */
+static int pick_backlog(void)
+{
+	FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+	int somaxconn = BACKLOG_WANTED;
+
+	if (f) {
+		if (fscanf(f, "%d", &somaxconn) != 1)
+			somaxconn = BACKLOG_WANTED;
+		fclose(f);
+	}
+	if (somaxconn < BACKLOG_WANTED)
+		lv_warn("TCP: net.core.somaxconn is %d; bursts of connections "
+			"want %d (sysctl -w net.core.somaxconn=%d)",
+			somaxconn, BACKLOG_WANTED, BACKLOG_WANTED);
+	return somaxconn < BACKLOG_WANTED ? somaxconn : BACKLOG_WANTED;
+}
+
+static int track_fd(struct lv_tcp *t, int fd)
+{
+	if ((unsigned)fd >= t->by_fd_cap) {
+		unsigned cap = t->by_fd_cap ? t->by_fd_cap : 1024;
+		while (cap <= (unsigned)fd)
+			cap *= 2;
+		struct conn **n = realloc(t->by_fd, cap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		memset(n + t->by_fd_cap, 0, (cap - t->by_fd_cap) * sizeof(*n));
+		t->by_fd = n;
+		t->by_fd_cap = cap;
+	}
+	return 0;
+}
+
+int lv_tcp_open(struct lv_control *ctl)
+{
+	struct lv_tcp *t = calloc(1, sizeof(*t));
+	char err[256];
+	int backlog = pick_backlog();
+
+	if (t == NULL)
+		return -1;
+	ctl->tcp = t;
+	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
+		struct epoll_event ev = {.events = EPOLLIN};
+		int fd =
+		    listen_one(&ctl->cfg->addrs[i], backlog, err, sizeof(err));
+		if (fd < 0) {
+			lv_err("%s", err);
+			return -1;
+		}
+		t->listen_fds[t->n_listen++] = fd;
+		ev.data.fd = fd;
+		if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+			lv_err("TCP: epoll: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* --- admission --- */
+
+static unsigned from_same_client(const struct lv_tcp *t, const struct conn *c)
+{
+	unsigned n = 0;
+	size_t len = c->family == AF_INET ? 4 : 16;
+
+	for (const struct conn *o = t->oldest; o; o = o->newer)
+		n += o->family == c->family && !memcmp(o->peer, c->peer, len);
+	return n;
+}
+
+/* Room for one more connection: when full, the oldest idle one goes. */
+static bool make_room(struct lv_control *ctl)
+{
+	struct lv_tcp *t = ctl->tcp;
+
+	if (t->n_open < ctl->cfg->tcp_max_clients)
+		return true;
+	for (struct conn *o = t->oldest; o; o = o->newer) {
+		if (is_idle(o)) {
+			close_conn(ctl, o, &ctl->stats.tcp_closed_limit);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void peer_of(struct conn *c, const struct sockaddr_storage *ss)
+{
+	c->family = ss->ss_family;
+	if (ss->ss_family == AF_INET)
+		memcpy(c->peer, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	else
+		memcpy(c->peer, &((const struct sockaddr_in6 *)ss)->sin6_addr,
+		       16);
+}
+
+static void admit(struct lv_control *ctl, int fd,
+		  const struct sockaddr_storage *ss)
+{
+	struct lv_tcp *t = ctl->tcp;
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
+	struct conn *c = calloc(1, sizeof(*c));
+	int one = 1;
+
+	if (c == NULL || track_fd(t, fd) != 0) {
+		free(c);
+		close(fd);
+		LV_STAT_INC(ctl->stats.tcp_closed_limit);
+		return;
+	}
+	c->fd = fd;
+	peer_of(c, ss);
+	if (from_same_client(t, c) >= ctl->cfg->tcp_max_per_client ||
+	    !make_room(ctl)) {
+		free(c);
+		close(fd);
+		LV_STAT_INC(ctl->stats.tcp_closed_limit);
+		return;
+	}
+	/* answers are written whole: no need to wait for more */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev.data.fd = fd;
+	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		free(c);
+		close(fd);
+		LV_STAT_INC(ctl->stats.tcp_closed_limit);
+		return;
+	}
+	t->by_fd[fd] = c;
+	t->n_open++;
+	touch(t, c);
+}
+
+static void accept_burst(struct lv_control *ctl, int lfd)
+{
+	for (unsigned i = 0; i < ACCEPT_BURST; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return; /* EAGAIN: the queue is empty */
+		LV_STAT_INC(ctl->stats.tcp_accepted);
+		admit(ctl, fd, &ss);
+	}
+}
+
+/* --- writing --- */
+
+static void want_write(struct lv_control *ctl, struct conn *c, bool on)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP |
+					   (on ? EPOLLOUT : 0u),
+				 .data.fd = c->fd};
+
+	if (c->want_write == on)
+		return;
+	c->want_write = on;
+	epoll_ctl(ctl->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Write what the socket takes. false when the connection is gone. */
+static bool flush(struct lv_control *ctl, struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n =
+		    send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			/* a partial write is not a complete one: resume
+			 * when the socket is writable again */
+			want_write(ctl, c, true);
+			return true;
+		}
+		if (n <= 0) {
+			close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
+			return false;
+		}
+		c->out_off += (size_t)n;
+		touch(ctl->tcp, c);
+	}
+	c->out_off = c->out_len = 0;
+	want_write(ctl, c, false);
+	return true;
+}
+
+/* Queue one answer (length-prefixed). false when the connection was closed
+ * for letting too much pile up. */
+static bool queue_answer(struct lv_control *ctl, struct conn *c,
+			 const uint8_t *a, size_t len)
+{
+	size_t pending = c->out_len - c->out_off;
+
+	if (pending + len > ctl->cfg->tcp_out_buffer) {
+		close_conn(ctl, c, &ctl->stats.tcp_closed_overflow);
+		return false;
+	}
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + len > c->out_cap) {
+		/* move the unsent part to the front before growing */
+		memmove(c->out, c->out + c->out_off, pending);
+		c->out_off = 0;
+		c->out_len = pending;
+		if (pending + len > c->out_cap) {
+			size_t cap = c->out_cap ? c->out_cap : 4096;
+			while (cap < pending + len)
+				cap *= 2;
+			uint8_t *n = realloc(c->out, cap);
+			if (n == NULL) {
+				close_conn(ctl, c,
+					   &ctl->stats.tcp_closed_overflow);
+				return false;
+			}
+			c->out = n;
+			c->out_cap = cap;
+		}
+	}
+	memcpy(c->out + c->out_len, a, len);
+	c->out_len += len;
+	return true;
+}
+
+/* --- reading --- */
+
+/* A complete query is in c->in: answer it into t->answer and queue it. */
+static bool answer_one(struct lv_control *ctl, struct conn *c)
+{
+	struct lv_tcp *t = ctl->tcp;
+	uint16_t qlen = (uint16_t)(c->in_len - 2);
+	uint8_t *dns = t->answer + 2;
+	uint16_t alen;
+
+	LV_STAT_INC(ctl->stats.tcp_queries);
+	memcpy(dns, c->in + 2, qlen);
+	c->in_len = 0;
+	alen = lv_control_answer(ctl, dns, qlen, UINT16_MAX, true);
+	if (alen == 0)
+		return true; /* a response or a runt: never answered */
+	lv_wire_put16(t->answer, alen);
+	return queue_answer(ctl, c, t->answer, 2u + alen);
+}
+
+/* Feed bytes into the connection's message reader; answer each complete
+ * message. false when the connection was closed meanwhile. */
+static bool feed(struct lv_control *ctl, struct conn *c, const uint8_t *p,
+		 size_t n)
+{
+	while (n > 0) {
+		uint32_t want = c->in_len < 2 ? 2 : 2u + lv_wire_get16(c->in);
+		size_t take = want - c->in_len < n ? want - c->in_len : n;
+		if (c->in_len + take > c->in_cap) {
+			uint32_t cap = c->in_cap ? c->in_cap : 512;
+			while (cap < c->in_len + take)
+				cap *= 2;
+			uint8_t *b = realloc(c->in, cap);
+			if (b == NULL) {
+				close_conn(ctl, c,
+					   &ctl->stats.tcp_closed_overflow);
+				return false;
+			}
+			c->in = b;
+			c->in_cap = cap;
+		}
+		memcpy(c->in + c->in_len, p, take);
+		c->in_len += (uint32_t)take;
+		p += take;
+		n -= take;
+		if (c->in_len >= 2 && c->in_len == 2u + lv_wire_get16(c->in) &&
+		    !answer_one(ctl, c))
+			return false;
+	}
+	return true;
+}
+
+static void on_readable(struct lv_control *ctl, struct conn *c)
+{
+	static uint8_t buf[READ_CHUNK];
+
+	for (unsigned i = 0; i < READS_PER_EVENT; i++) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			/* the client closed (or reset): what it asked is
+			 * answered, whatever is unsent has no reader */
+			close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
+			return;
+		}
+		touch(ctl->tcp, c);
+		if (!feed(ctl, c, buf, (size_t)n))
+			return;
+	}
+	flush(ctl, c);
+}
+
+void lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events)
+{
+	struct lv_tcp *t = ctl->tcp;
+	struct conn *c;
+
+	for (unsigned i = 0; i < t->n_listen; i++) {
+		if (t->listen_fds[i] == fd) {
+			accept_burst(ctl, fd);
+			return;
+		}
+	}
+	c = (unsigned)fd < t->by_fd_cap ? t->by_fd[fd] : NULL;
+	if (c == NULL)
+		return;
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
+		return;
+	}
+	if ((events & EPOLLOUT) && !flush(ctl, c))
+		return;
+	if (events & (EPOLLIN | EPOLLRDHUP))
+		on_readable(ctl, c);
+}
+
+bool lv_tcp_owns(const struct lv_control *ctl, int fd)
+{
+	const struct lv_tcp *t = ctl->tcp;
+
+	if (t == NULL)
+		return false;
+	for (unsigned i = 0; i < t->n_listen; i++)
+		if (t->listen_fds[i] == fd)
+			return true;
+	return (unsigned)fd < t->by_fd_cap && t->by_fd[fd] != NULL;
+}
+
+void lv_tcp_sweep(struct lv_control *ctl)
+{
+	struct lv_tcp *t = ctl->tcp;
+	uint64_t limit;
+
+	if (t == NULL || t->oldest == NULL)
+		return;
+	limit = now_ms() - ctl->cfg->tcp_idle_timeout_ms;
+	/* oldest first: stop at the first one still within its time */
+	while (t->oldest && t->oldest->last_active_ms < limit)
+		close_conn(ctl, t->oldest, &ctl->stats.tcp_closed_idle);
+}
+
+unsigned lv_tcp_open_connections(const struct lv_control *ctl)
+{
+	return ctl->tcp ? ctl->tcp->n_open : 0;
+}
+
+void lv_tcp_close(struct lv_control *ctl)
+{
+	struct lv_tcp *t = ctl->tcp;
+
+	if (t == NULL)
+		return;
+	while (t->oldest) {
+		struct conn *c = t->oldest;
+		unlink_conn(t, c);
+		close(c->fd);
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
+	for (unsigned i = 0; i < t->n_listen; i++)
+		close(t->listen_fds[i]);
+	free(t->by_fd);
+	free(t);
+	ctl->tcp = NULL;
+}
