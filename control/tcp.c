@@ -42,7 +42,8 @@ struct conn {
 	/* answers not yet written: out[out_off..out_len) */
 	uint8_t *out;
 	size_t out_off, out_len, out_cap;
-	bool want_write;
+	uint32_t events; /* registered with epoll */
+	bool peer_done;  /* the client shut its side: answer, then close */
 	struct conn *older, *newer; /* activity order */
 };
 
@@ -262,6 +263,9 @@ static void admit(struct lv_control *ctl, int fd,
 	struct lv_tcp *t = ctl->tcp;
 	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
 	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c)
+		c->events = ev.events;
 	int one = 1;
 
 	if (c == NULL || track_fd(t, fd) != 0) {
@@ -309,16 +313,18 @@ static void accept_burst(struct lv_control *ctl, int lfd)
 
 /* --- writing --- */
 
-static void want_write(struct lv_control *ctl, struct conn *c, bool on)
+/* Register what the connection waits for now: reading until the client
+ * shuts its side, writing while answers are unsent. */
+static void update_events(struct lv_control *ctl, struct conn *c)
 {
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP |
-					   (on ? EPOLLOUT : 0u),
-				 .data.fd = c->fd};
+	uint32_t want = (c->peer_done ? 0u : EPOLLIN | EPOLLRDHUP) |
+			(c->out_off < c->out_len ? EPOLLOUT : 0u);
+	struct epoll_event ev = {.events = want, .data.fd = c->fd};
 
-	if (c->want_write == on)
-		return;
-	c->want_write = on;
-	epoll_ctl(ctl->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	if (want != c->events) {
+		c->events = want;
+		epoll_ctl(ctl->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+	}
 }
 
 /* Write what the socket takes. false when the connection is gone. */
@@ -331,7 +337,7 @@ static bool flush(struct lv_control *ctl, struct conn *c)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			/* a partial write is not a complete one: resume
 			 * when the socket is writable again */
-			want_write(ctl, c, true);
+			update_events(ctl, c);
 			return true;
 		}
 		if (n <= 0) {
@@ -342,7 +348,13 @@ static bool flush(struct lv_control *ctl, struct conn *c)
 		touch(ctl->tcp, c);
 	}
 	c->out_off = c->out_len = 0;
-	want_write(ctl, c, false);
+	if (c->peer_done) {
+		/* RFC 7766 §6.2.4: a client may half-close after its last
+		 * query; everything it asked is answered, now it goes */
+		close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
+		return false;
+	}
+	update_events(ctl, c);
 	return true;
 }
 
@@ -443,9 +455,14 @@ static void on_readable(struct lv_control *ctl, struct conn *c)
 		ssize_t n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		if (n <= 0) {
-			/* the client closed (or reset): what it asked is
-			 * answered, whatever is unsent has no reader */
+		if (n == 0) {
+			/* the client shut its side: write what is owed
+			 * (flush closes the connection once it is sent) */
+			c->peer_done = true;
+			break;
+		}
+		if (n < 0) {
+			/* a reset: whatever is unsent has no reader */
 			close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
 			return;
 		}
