@@ -22,6 +22,7 @@ then run on any thread.
 Every wait is bounded by a deadline.
 """
 import errno
+import select
 import socket
 import struct
 import threading
@@ -136,9 +137,12 @@ class Conn:
         """Non-blocking: False once the server has closed or reset."""
         if self.eof:
             return False
+        # a socket with a timeout would wait in recv even with MSG_DONTWAIT
+        if not select.select([self.sock], [], [], 0)[0]:
+            return True
         try:
             data = self.sock.recv(65536, socket.MSG_DONTWAIT | socket.MSG_PEEK)
-        except BlockingIOError:
+        except (BlockingIOError, socket.timeout):
             return True
         except OSError as e:
             self.error, self.eof = e, True
@@ -153,6 +157,35 @@ class Conn:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                  struct.pack("ii", 1, 0))
         self.sock.close()
+
+
+def close_times(conns, timeout):
+    """Watch several connections at once: {index: seconds from its connect
+    to the server's close (EOF or reset)}, None for those still open after
+    timeout s. Data that arrives meanwhile is kept in each Conn."""
+    deadline = time.monotonic() + timeout
+    out = {i: None for i in range(len(conns))}
+    while time.monotonic() < deadline:
+        live_ = {c.sock: i for i, c in enumerate(conns) if out[i] is None and not c.eof}
+        if not live_:
+            break
+        r, _, _ = select.select(list(live_), [], [], max(0.0, deadline - time.monotonic()))
+        now = time.monotonic()
+        for s in r:
+            i = live_[s]
+            c = conns[i]
+            try:
+                d = s.recv(65536, socket.MSG_DONTWAIT)
+            except (BlockingIOError, socket.timeout):
+                continue
+            except OSError as e:
+                c.error, d = e, b""
+            if d:
+                c.buf += d
+                continue
+            c.eof = True
+            out[i] = now - c.connected_at
+    return out
 
 
 def listening(net, family=4, timeout=3.0):
