@@ -26,6 +26,7 @@ answer to a query that has one; the OPT's payload field is not compared
 import os
 import re
 import statistics
+import subprocess
 import threading
 import time
 
@@ -236,7 +237,7 @@ def test_slow_reader_and_vanishing_client(tcp_env, zones):
     orc = _tcp_oracle(zones)
     big = Query(BIG, "TXT", edns=Edns(1232))
     slow_sent = _with_ids([big], 256, first=0x1000)
-    res = {"slow": None, "closers": 0, "errors": []}
+    res = {"slow": None, "closers": 0, "errors": [], "ss": None}
 
     def disturb():
         try:
@@ -252,6 +253,11 @@ def test_slow_reader_and_vanishing_client(tcp_env, zones):
                 k += 1
                 time.sleep(0.15)
             time.sleep(max(0.0, t_end - time.monotonic()))
+            # what the kernel holds for the slow reader (the rest waits in levee)
+            ss = subprocess.run(["ss", "-tnH", "state", "established", "( sport = :53 )"],
+                                capture_output=True, text=True, timeout=10).stdout
+            res["ss"] = [l for l in ss.splitlines()
+                         if f"{net.client4}:{slow.sock.getsockname()[1]}" in l]
             got = slow.read(len(slow_sent), timeout=15)
             res["slow"] = (got, slow.eof, slow.error)
             slow.close()
@@ -297,7 +303,8 @@ def test_slow_reader_and_vanishing_client(tcp_env, zones):
     else:
         got, eof, err = res["slow"]
         p, _ = _check_all(got, slow_sent, orc, DEFAULT_KEEPALIVE)
-        print(f"slow reader: {len(got)}/{len(slow_sent)} answers, EOF={eof} error={err}")
+        print(f"slow reader: {len(got)}/{len(slow_sent)} answers, EOF={eof} error={err}; "
+              f"levee's socket before reading (Recv-Q Send-Q): {res['ss']}")
         slow_bad += [f"slow reader: {x}" for x in p]
     mid = env.lv.stats()          # levee still runs and answers SIGUSR1
     st = stop_ok(env)
@@ -493,3 +500,69 @@ def test_max_clients_closes_oldest_idle(tcp_env):
     assert mid["tcp_accepted"] == 30 + env.tcp_probes, tcp_stats(mid)
     assert mid["tcp_closed_limit"] == 10, tcp_stats(mid)
     assert mid["tcp_open"] == 20, tcp_stats(mid)
+
+
+# --- extra: per-client limit, split reads -------------------------------------
+
+def test_max_per_client(tcp_env):
+    """--tcp-max-per-client 5: of 8 connections from one client address at
+    most 5 stay open, and those answer; the others are closed at once and
+    counted in tcp_closed_limit."""
+    env = tcp_env(extra=("--tcp-max-per-client", "5"))
+    net = env.net
+    conns = []
+    try:
+        for k in range(8):
+            conns.append(tcp.Conn(net, 4, timeout=3.0))
+            time.sleep(0.03)
+        time.sleep(0.5)
+        open_ = [k for k, c in enumerate(conns) if c.is_open()]
+        answered = []
+        for k in open_:
+            conns[k].send([Query("www.levee.test.", "A").wire(id=k)])
+            g = conns[k].read(1, timeout=2.0)
+            if g and tcp.msg_id(g[0]) == k:
+                answered.append(k)
+        mid = env.lv.stats()
+        print(f"open {open_}, answered {answered}; stats {tcp_stats(mid)}")
+    finally:
+        for c in conns:
+            c.close()
+    stop_ok(env)
+    assert len(open_) <= 5, f"{len(open_)} connections from one client open, limit 5"
+    assert answered == open_ and len(open_) == 5, (open_, answered)
+    assert mid["tcp_closed_limit"] == 3 and mid["tcp_open"] == 5, tcp_stats(mid)
+
+
+def test_query_split_over_segments(tcp_env, zones):
+    """A query written one byte per segment (TCP_NODELAY, 10 ms apart), a
+    length prefix split in two around a pause, and two queries in one
+    segment with a third's first byte: each answered, full answer."""
+    env = tcp_env()
+    orc = _tcp_oracle(zones)
+    q = {i: Query(BIG, "TXT", id=i, edns=Edns(1232)) for i in (1, 2, 3, 4)}
+    c = tcp.Conn(env.net, 4)
+    problems = []
+    try:
+        data = tcp.frame(q[1].wire())
+        for b in range(len(data)):                 # one byte per segment
+            c.send_raw(data[b:b + 1])
+            time.sleep(0.01)
+        got = c.read(1, timeout=3)
+        f2 = tcp.frame(q[2].wire())
+        c.send_raw(f2[:1])                        # half a length prefix
+        time.sleep(0.3)
+        c.send_raw(f2[1:])
+        got += c.read(1, timeout=3)
+        f3, f4 = tcp.frame(q[3].wire()), tcp.frame(q[4].wire())
+        c.send_raw(f3 + f4[:1])                   # a whole query and one byte
+        time.sleep(0.3)
+        c.send_raw(f4[1:])
+        got += c.read(2, timeout=3)
+    finally:
+        c.close()
+    p, _ = _check_all(got, q, orc, DEFAULT_KEEPALIVE)
+    problems += p
+    print(f"{len(got)} answers to 4 split queries")
+    stop_ok(env)
+    assert not problems, "\n".join(problems)
