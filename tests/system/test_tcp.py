@@ -32,7 +32,7 @@ import time
 
 import pytest
 
-from lvtest import live, netns, tcp
+from lvtest import knot, live, netns, tcp
 from lvtest.dnsq import Edns, Query
 from test_live import live_env, live_ok  # noqa: F401 (fixtures)
 from test_replay import replay_queries
@@ -212,8 +212,22 @@ def test_short_connection_churn(tcp_env):
           f"{lat[int(len(lat) * 0.99) - 1] * 1000 if lat else 0:.1f} ms, max "
           f"{lat[-1] * 1000 if lat else 0:.1f} ms; over 1 s: "
           f"{sum(1 for x in lat if x > 1.0)}; failures {kinds}")
+    after = {}
+    if r["failures"]:      # diagnostics: does the port still pass UDP, and TCP?
+        try:
+            with env.net.inside():
+                a = knot.udp_query(Query("www.levee.test.", "A").wire(id=7),
+                                   env.net.service4, 53, timeout=2.0)
+            after["udp"] = a is not None
+        except Exception as e:      # noqa: BLE001
+            after["udp"] = repr(e)
+        r2 = tcp.churn(env.net, 4, Query("www.levee.test.", "A"), 5, 1, max_seconds=5,
+                       timeout=2.0)
+        after["tcp"] = f"{r2['answered']}/5 answered, {r2['failures'][:2]}"
+        after["stats"] = {k: v for k, v in env.lv.stats().items() if v}
+        print(f"after the failures: {after}")
     st = stop_ok(env)
-    assert not r["failures"], f"{len(r['failures'])} failures {kinds}: " + \
+    assert not r["failures"], f"{len(r['failures'])} failures {kinds}: {after}; " + \
         "; ".join(t for _, t in r["failures"][:10])
     assert r["stuck_threads"] == 0
     assert r["answered"] == total, f"only {r['done']} started within {limit}s"
