@@ -210,6 +210,8 @@ void lv_control_print_stats(const struct lv_control *ctl)
 		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
 	}
 	printf("tcp_open %u\n", lv_tcp_open_connections(ctl));
+	if (ctl->pool)
+		printf("mbufs_free %u\n", rte_mempool_avail_count(ctl->pool));
 	/* per worker: how evenly RSS or the kernel's fan-out spread flows */
 	for (unsigned i = 0; i < ctl->n_workers; i++)
 		if (ctl->workers[i])

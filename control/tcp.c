@@ -80,9 +80,17 @@ static void unlink_conn(struct lv_tcp *t, struct conn *c)
 	c->older = c->newer = NULL;
 }
 
+static bool in_list(const struct lv_tcp *t, const struct conn *c)
+{
+	return c->older != NULL || c->newer != NULL || t->oldest == c;
+}
+
 static void touch(struct lv_tcp *t, struct conn *c)
 {
-	unlink_conn(t, c);
+	/* a new connection is not in the list yet: unlinking it would read
+	 * its NULL links as "head and tail" and empty the list */
+	if (in_list(t, c))
+		unlink_conn(t, c);
 	c->last_active_ms = now_ms();
 	c->older = t->newest;
 	if (t->newest)
