@@ -34,6 +34,12 @@
 #include "levee/tcp.h"
 
 #define MBUF_HEADROOM_SLACK 256
+/* frames for the kernel waiting per worker: ARP, ND, ping and TCP come in
+ * bursts far smaller than DNS; a full ring drops (counted) rather than
+ * drain the pool the ports receive into */
+#define LV_KERNEL_RING 1024
+/* an AF_XDP socket's fill and completion rings (libxdp defaults) */
+#define LV_XDP_RINGS 4096
 
 /* Zones, checked before EAL starts so a bad zone fails fast. */
 static int load_zones(struct lv_control *ctl)
@@ -81,9 +87,15 @@ static int build_filter(struct lv_control *ctl)
 static int create_pool(struct lv_control *ctl, uint32_t max_frame)
 {
 	const struct lv_config *cfg = ctl->cfg;
+	/* every ring a worker's mbufs can wait in: RX and TX descriptors,
+	 * the miss and reply rings, the exception ring, an AF_XDP socket's
+	 * fill and completion rings, the bursts in flight */
 	unsigned per_worker = LV_PORT_RX_DESC + LV_PORT_TX_DESC +
-			      2 * cfg->miss_ring_size + 4 * LV_BURST;
-	unsigned n = cfg->mbufs ? cfg->mbufs : per_worker * cfg->workers + 2048;
+			      2 * cfg->miss_ring_size + LV_KERNEL_RING +
+			      LV_XDP_RINGS + 4 * LV_BURST;
+	/* and the TAP's descriptors, the control plane's bursts and the
+	 * per-lcore caches */
+	unsigned n = cfg->mbufs ? cfg->mbufs : per_worker * cfg->workers + 4096;
 	unsigned room = RTE_MBUF_DEFAULT_DATAROOM;
 
 	if (max_frame > room)
@@ -166,8 +178,7 @@ static int create_workers(struct lv_control *ctl)
 		    make_ring("reply", i, ctl->cfg->miss_ring_size);
 		/* live ports hand the kernel's traffic to the control plane */
 		if (!ctl->replay)
-			w->to_kernel =
-			    make_ring("kernel", i, ctl->cfg->miss_ring_size);
+			w->to_kernel = make_ring("kernel", i, LV_KERNEL_RING);
 		ctl->workers[i++] = w;
 		if (w->to_control == NULL || w->queues[0].replies == NULL ||
 		    (!ctl->replay && w->to_kernel == NULL)) {
@@ -212,6 +223,18 @@ void lv_control_print_stats(const struct lv_control *ctl)
 	printf("tcp_open %u\n", lv_tcp_open_connections(ctl));
 	if (ctl->pool)
 		printf("mbufs_free %u\n", rte_mempool_avail_count(ctl->pool));
+	/* what the driver saw: frames it could not hand over count here */
+	struct rte_eth_stats es;
+	if (ctl->port.started && rte_eth_stats_get(ctl->port.port_id, &es) == 0)
+		printf("port_ipackets %llu\nport_imissed %llu\nport_ierrors "
+		       "%llu\nport_rx_nombuf %llu\nport_opackets %llu\n"
+		       "port_oerrors %llu\n",
+		       (unsigned long long)es.ipackets,
+		       (unsigned long long)es.imissed,
+		       (unsigned long long)es.ierrors,
+		       (unsigned long long)es.rx_nombuf,
+		       (unsigned long long)es.opackets,
+		       (unsigned long long)es.oerrors);
 	/* per worker: how evenly RSS or the kernel's fan-out spread flows */
 	for (unsigned i = 0; i < ctl->n_workers; i++)
 		if (ctl->workers[i])
