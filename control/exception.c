@@ -108,18 +108,7 @@ static bool address_in_use(const struct lv_addr *a)
 	int fd = socket(a->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	bool in_use;
 
-	memset(&ss, 0, sizeof(ss));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		memcpy(&s4->sin_addr, a->addr, 4);
-		sl = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		memcpy(&s6->sin6_addr, a->addr, 16);
-		sl = sizeof(*s6);
-	}
+	sl = lv_addr_to_sockaddr(a, 0, &ss);
 	in_use = fd >= 0 && bind(fd, (struct sockaddr *)&ss, sl) == 0;
 	if (fd >= 0)
 		close(fd);

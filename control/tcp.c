@@ -134,24 +134,10 @@ static int listen_one(const struct lv_addr *a, int backlog, char *err,
 	int fd =
 	    socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-	memset(&ss, 0, sizeof(ss));
 	inet_ntop(a->family, a->addr, text, sizeof(text));
-	if (a->family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(53);
-		memcpy(&s4->sin_addr, a->addr, 4);
-		sl = sizeof(*s4);
-	} else {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(53);
-		memcpy(&s6->sin6_addr, a->addr, 16);
-		sl = sizeof(*s6);
-		if (fd >= 0)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
-				   sizeof(one));
-	}
+	sl = lv_addr_to_sockaddr(a, 53, &ss);
+	if (fd >= 0 && a->family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||

@@ -139,6 +139,11 @@ int lv_config_reload(const struct lv_config *old, struct lv_config *fresh,
  */
 int lv_config_parse_addr(const char *s, struct lv_addr *a);
 
+/* a and port as a socket address in ss; returns its length. Any thread. */
+struct sockaddr_storage;
+unsigned lv_addr_to_sockaddr(const struct lv_addr *a, uint16_t port,
+			     struct sockaddr_storage *ss);
+
 /* "256M", "1G", "4096" → bytes (K, M, G are powers of 1024). 0 or -1. */
 int lv_config_parse_size(const char *s, uint64_t *out);
 
