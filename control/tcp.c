@@ -151,23 +151,39 @@ static int listen_one(const struct lv_addr *a, int backlog, char *err,
 	return fd;
 }
 
-/* Bursts of short connections need a deep accept queue: the kernel caps
- * the backlog at net.core.somaxconn. Warn, never change it. */
-static int pick_backlog(void)
+/* An integer sysctl, or -1 when it cannot be read. */
+static long read_sysctl(const char *path)
 {
-	FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
-	int somaxconn = BACKLOG_WANTED;
+	FILE *f = fopen(path, "r");
+	long v = -1;
 
 	if (f) {
-		if (fscanf(f, "%d", &somaxconn) != 1)
-			somaxconn = BACKLOG_WANTED;
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
 		fclose(f);
 	}
-	if (somaxconn < BACKLOG_WANTED)
-		lv_warn("TCP: net.core.somaxconn is %d; bursts of connections "
+	return v;
+}
+
+/* Bursts of short connections need a deep accept queue (capped by
+ * net.core.somaxconn) and room for half-open connections
+ * (net.ipv4.tcp_max_syn_backlog). Warn, never change them. */
+static int pick_backlog(void)
+{
+	long somaxconn = read_sysctl("/proc/sys/net/core/somaxconn");
+	long syn = read_sysctl("/proc/sys/net/ipv4/tcp_max_syn_backlog");
+
+	if (somaxconn >= 0 && somaxconn < BACKLOG_WANTED)
+		lv_warn("TCP: net.core.somaxconn is %ld; bursts of connections "
 			"want %d (sysctl -w net.core.somaxconn=%d)",
 			somaxconn, BACKLOG_WANTED, BACKLOG_WANTED);
-	return somaxconn < BACKLOG_WANTED ? somaxconn : BACKLOG_WANTED;
+	if (syn >= 0 && syn < BACKLOG_WANTED)
+		lv_warn("TCP: net.ipv4.tcp_max_syn_backlog is %ld; bursts of "
+			"connections want %d (sysctl -w "
+			"net.ipv4.tcp_max_syn_backlog=%d)",
+			syn, BACKLOG_WANTED, BACKLOG_WANTED);
+	return somaxconn >= 0 && somaxconn < BACKLOG_WANTED ? (int)somaxconn
+							    : BACKLOG_WANTED;
 }
 
 static int track_fd(struct lv_tcp *t, int fd)
