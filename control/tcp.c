@@ -177,11 +177,11 @@ static int pick_backlog(void)
 		lv_warn("TCP: net.core.somaxconn is %ld; bursts of connections "
 			"want %d (sysctl -w net.core.somaxconn=%d)",
 			somaxconn, BACKLOG_WANTED, BACKLOG_WANTED);
-	if (syn >= 0 && syn < BACKLOG_WANTED)
+	if (syn >= 0 && syn < SYN_BACKLOG_WANTED)
 		lv_warn("TCP: net.ipv4.tcp_max_syn_backlog is %ld; bursts of "
 			"connections want %d (sysctl -w "
 			"net.ipv4.tcp_max_syn_backlog=%d)",
-			syn, BACKLOG_WANTED, BACKLOG_WANTED);
+			syn, SYN_BACKLOG_WANTED, SYN_BACKLOG_WANTED);
 	return somaxconn >= 0 && somaxconn < BACKLOG_WANTED ? (int)somaxconn
 							    : BACKLOG_WANTED;
 }
