@@ -26,10 +26,11 @@
 #include "levee/log.h"
 #include "levee/tcp.h"
 
-#define ACCEPT_BURST    64          /* connections accepted per wake-up */
-#define READ_CHUNK      (64 * 1024) /* bytes read per recv */
-#define READS_PER_EVENT 16          /* a busy client cannot starve others */
-#define BACKLOG_WANTED  4096        /* listen backlog for connection bursts */
+#define ACCEPT_BURST       64          /* connections accepted per wake-up */
+#define READ_CHUNK         (64 * 1024) /* bytes read per recv */
+#define READS_PER_EVENT    16          /* a busy client cannot starve others */
+#define BACKLOG_WANTED     4096 /* listen backlog for connection bursts */
+#define SYN_BACKLOG_WANTED 1024 /* half-open ones (SYN cookies beyond) */
 
 struct conn {
 	int fd;
