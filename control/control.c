@@ -25,6 +25,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_random.h>
 
 #include "levee/control.h"
@@ -82,6 +83,97 @@ static int build_filter(struct lv_control *ctl)
 	return 0;
 }
 
+/*
+ * The AF_XDP PMD of DPDK 22.11 (xdp_umem_configure) registers as its UMEM
+ * the area from the pool's first memory chunk (page-aligned) of
+ * populated_size x rte_mempool_calc_obj_size() bytes: it takes the mbufs
+ * for packed end to end. A default pool is not: objects may not cross a
+ * page (4 KiB without hugepages: one 2368-byte mbuf per page), so 42 % of
+ * the mbufs lie beyond the UMEM. The kernel silently skips such addresses
+ * on the fill ring and rejects them on the TX ring (tx_invalid_descs, the
+ * mbuf never completes), and the fill ring, refilled one for one with what
+ * is received, empties: the port goes deaf. Fixed in DPDK 24.07 (commit
+ * 97039941b2, "net/af_xdp: parse UMEM map info from mempool").
+ *
+ * Packed: no IOVA-contiguity demand, so objects follow each other at the
+ * object size (vdev ports do no DMA; PCI ports keep the default pool).
+ */
+static struct rte_mempool *pool_create_packed(const char *name, unsigned n,
+					      unsigned cache,
+					      uint16_t data_room, int socket)
+{
+	struct rte_pktmbuf_pool_private priv = {
+	    .mbuf_data_room_size = data_room,
+	    .mbuf_priv_size = 0,
+	};
+	struct rte_mempool *mp = rte_mempool_create_empty(
+	    name, n, sizeof(struct rte_mbuf) + data_room, cache, sizeof(priv),
+	    socket, RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+
+	if (mp == NULL)
+		return NULL;
+	if (rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL) !=
+	    0)
+		goto fail;
+	rte_pktmbuf_pool_init(mp, &priv);
+	if (rte_mempool_populate_default(mp) < 0 || mp->populated_size != n)
+		goto fail;
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	return mp;
+fail:
+	rte_mempool_free(mp);
+	rte_errno = ENOMEM;
+	return NULL;
+}
+
+struct umem_span {
+	uintptr_t base;
+	uint64_t size;
+	uint32_t frame;
+	uint32_t header;
+	unsigned outside;
+};
+
+static void check_in_umem(struct rte_mempool *mp, void *arg, void *obj,
+			  unsigned idx)
+{
+	struct umem_span *u = arg;
+	uintptr_t start = (uintptr_t)obj - u->header;
+
+	(void)mp;
+	(void)idx;
+	if (start < u->base || start - u->base + u->frame > u->size)
+		u->outside++;
+}
+
+/* Does the UMEM the 22.11 PMD will derive cover every mbuf? */
+static bool pool_fits_umem(struct rte_mempool *mp)
+{
+	struct rte_mempool_memhdr *first = STAILQ_FIRST(&mp->mem_list);
+	uintptr_t addr = (uintptr_t)first->addr;
+	struct umem_span u = {
+	    .base = addr & ~(uintptr_t)(getpagesize() - 1),
+	    .frame = rte_mempool_calc_obj_size(mp->elt_size, mp->flags, NULL),
+	    .header = mp->header_size,
+	};
+
+	u.size = (uint64_t)mp->populated_size * u.frame + (addr - u.base);
+	rte_mempool_obj_iter(mp, check_in_umem, &u);
+	if (u.outside)
+		lv_err("mbuf pool: %u of %u mbufs beyond the UMEM's %llu bytes",
+		       u.outside, mp->populated_size,
+		       (unsigned long long)u.size);
+	return u.outside == 0;
+}
+
+/* An AF_XDP port, given as af_xdp:IF or as raw net_af_xdp devargs. */
+static bool uses_umem(const struct lv_port_plan *plan)
+{
+	return plan->kind == LV_PORT_AF_XDP ||
+	       (plan->kind == LV_PORT_DEVARGS &&
+		strncmp(plan->devargs, "net_af_xdp", 10) == 0);
+}
+
 /* Mbufs: every RX and TX descriptor, both rings per worker, bursts in
  * flight, and the per-lcore caches. */
 static int create_pool(struct lv_control *ctl, uint32_t max_frame)
@@ -103,12 +195,23 @@ static int create_pool(struct lv_control *ctl, uint32_t max_frame)
 	if ((unsigned)cfg->udp_max + MBUF_HEADROOM_SLACK > room)
 		room = (unsigned)cfg->udp_max + MBUF_HEADROOM_SLACK;
 
-	ctl->pool = rte_pktmbuf_pool_create(
-	    "lv_mbufs", n, 256, 0, (uint16_t)(room + RTE_PKTMBUF_HEADROOM),
-	    (int)rte_socket_id());
+	if (uses_umem(&ctl->plan))
+		ctl->pool = pool_create_packed(
+		    "lv_mbufs", n, 256, (uint16_t)(room + RTE_PKTMBUF_HEADROOM),
+		    (int)rte_socket_id());
+	else
+		ctl->pool = rte_pktmbuf_pool_create(
+		    "lv_mbufs", n, 256, 0,
+		    (uint16_t)(room + RTE_PKTMBUF_HEADROOM),
+		    (int)rte_socket_id());
 	if (ctl->pool == NULL) {
 		lv_err("mbuf pool of %u x %u bytes: %s", n, room,
 		       rte_strerror(rte_errno));
+		return -1;
+	}
+	if (uses_umem(&ctl->plan) && !pool_fits_umem(ctl->pool)) {
+		lv_err("mbuf pool: not one packed area; the AF_XDP port's UMEM "
+		       "would not cover every mbuf");
 		return -1;
 	}
 	return 0;

@@ -12,7 +12,7 @@ then connects once to port 53 over TCP: while nothing listens there
 (connection refused) the test is skipped, and so is a test whose --tcp-*
 option the binary does not know yet.
 
-LVTEST_TCP_DRIVERS (default af_packet; "af_packet,af_xdp" for both) picks
+LVTEST_TCP_DRIVERS (default "af_packet,af_xdp"; one of them alone) picks
 the drivers. LVTEST_TCP_STANDIN=1 answers TCP with a Python stand-in
 (lvtest/tcp.py StandIn) bound to the service addresses on the TAP instead
 of levee's server: a self-test of the harness through the exception path;
@@ -37,7 +37,7 @@ from lvtest.dnsq import Edns, Query
 from test_live import live_env, live_ok  # noqa: F401 (fixtures)
 from test_replay import replay_queries
 
-DRIVERS = tuple(d for d in os.environ.get("LVTEST_TCP_DRIVERS", "af_packet").split(",") if d)
+DRIVERS = tuple(d for d in os.environ.get("LVTEST_TCP_DRIVERS", "af_packet,af_xdp").split(",") if d)
 STANDIN = os.environ.get("LVTEST_TCP_STANDIN") == "1"
 UDP_MAX = 1232
 DEFAULT_KEEPALIVE = 100          # --tcp-idle-timeout default 10000 ms, in 100 ms
