@@ -24,55 +24,6 @@
 #include "levee/hash.h"
 #include "levee/zone.h"
 
-/*
- * A private copy of lv_cache_entry_new() for when control/cache.c is not
- * linked in: weak, so the real one wins whenever the archive provides it.
- */
-__attribute__((weak)) struct lv_cache_entry *
-lv_cache_entry_new(const struct lv_cache_entry_spec *s, uint64_t seed)
-{
-	size_t size = sizeof(struct lv_cache_entry) + s->name_len +
-		      s->wire_len + 2 + s->rr_count * sizeof(*s->rrs) +
-		      s->rrset_count * sizeof(*s->rrsets);
-	struct lv_cache_entry *e = calloc(1, size);
-	uint8_t *p = e->data;
-
-	memcpy(p, s->name, s->name_len);
-	e->name = p;
-	p += s->name_len;
-	memcpy(p, s->wire, s->wire_len);
-	e->wire = p;
-	p += s->wire_len + ((s->name_len + s->wire_len) & 1);
-	memcpy(p, s->rrs, s->rr_count * sizeof(*s->rrs));
-	e->rrs = (const struct lv_cache_rr *)p;
-	p += s->rr_count * sizeof(*s->rrs);
-	memcpy(p, s->rrsets, s->rrset_count * sizeof(*s->rrsets));
-	e->rrsets = (const struct lv_cache_rrset *)p;
-	e->hash = lv_cache_key_hash(seed, s->name, s->name_len, s->qtype,
-				    s->qclass, s->do_bit);
-	e->qtype = s->qtype;
-	e->qclass = s->qclass;
-	e->name_len = s->name_len;
-	e->do_bit = s->do_bit;
-	e->origin = s->origin;
-	e->rcode = s->rcode;
-	e->flags = s->flags;
-	e->ancount = s->ancount;
-	e->nscount = s->nscount;
-	e->arcount = s->arcount;
-	e->wire_len = s->wire_len;
-	e->rr_count = s->rr_count;
-	e->rrset_count = s->rrset_count;
-	e->zone_id = s->zone_id;
-	e->min_ttl = s->min_ttl;
-	return e;
-}
-
-__attribute__((weak)) void lv_cache_entry_free(struct lv_cache_entry *e)
-{
-	free(e);
-}
-
 static char data_dir[512];
 
 static void find_data_dir(void)
