@@ -452,10 +452,9 @@ static void stop_workers(struct lv_control *ctl)
 	}
 }
 
+/* Undo start(). Workers are stopped by whoever launched them. */
 static void teardown(struct lv_control *ctl)
 {
-	if (ctl->eal_up)
-		stop_workers(ctl);
 	lv_control_events_fini(ctl);
 	/* host settings back as they were, before the port goes away */
 	if (ctl->eal_up)

@@ -62,7 +62,7 @@ int lv_local_open(struct lv_control *ctl)
 	return 0;
 }
 
-bool lv_local_owns(const struct lv_control *ctl, int fd)
+static bool owns(const struct lv_control *ctl, int fd)
 {
 	for (unsigned i = 0; i < ctl->n_local; i++)
 		if (ctl->local_fds[i] == fd)
@@ -70,17 +70,19 @@ bool lv_local_owns(const struct lv_control *ctl, int fd)
 	return false;
 }
 
-void lv_local_serve(struct lv_control *ctl, int fd)
+bool lv_local_serve(struct lv_control *ctl, int fd)
 {
 	static uint8_t buf[LOCAL_BUF];
 	struct sockaddr_storage from;
 
+	if (!owns(ctl, fd))
+		return false;
 	for (unsigned i = 0; i < LOCAL_BURST; i++) {
 		socklen_t fl = sizeof(from);
 		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0,
 				     (struct sockaddr *)&from, &fl);
 		if (n < 0)
-			return; /* EAGAIN: all answered */
+			return true; /* EAGAIN: all answered */
 		LV_STAT_INC(ctl->stats.local_queries);
 		uint16_t len = lv_control_answer(
 		    ctl, buf, (uint16_t)n, (uint16_t)(sizeof(buf) - 1), false);
@@ -91,6 +93,7 @@ void lv_local_serve(struct lv_control *ctl, int fd)
 		if (sendto(fd, buf, len, 0, (struct sockaddr *)&from, fl) < 0)
 			LV_STAT_INC(ctl->stats.drop[LV_DROP_TX_FULL]);
 	}
+	return true;
 }
 
 void lv_local_close(struct lv_control *ctl)

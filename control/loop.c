@@ -119,9 +119,7 @@ static void wait_events(struct lv_control *ctl, bool busy)
 			uint64_t v;
 			if (read(ctl->reload_efd, &v, sizeof(v)) == sizeof(v))
 				lv_reload_finish(ctl);
-		} else if (lv_local_owns(ctl, ev[i].data.fd)) {
-			lv_local_serve(ctl, ev[i].data.fd);
-		} else if (lv_tcp_owns(ctl, ev[i].data.fd)) {
+		} else if (!lv_local_serve(ctl, ev[i].data.fd)) {
 			lv_tcp_event(ctl, ev[i].data.fd, ev[i].events);
 		}
 	}

@@ -484,40 +484,29 @@ static void on_readable(struct lv_control *ctl, struct conn *c)
 	flush(ctl, c);
 }
 
-void lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events)
+bool lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events)
 {
 	struct lv_tcp *t = ctl->tcp;
 	struct conn *c;
 
+	if (t == NULL)
+		return false;
 	for (unsigned i = 0; i < t->n_listen; i++) {
 		if (t->listen_fds[i] == fd) {
 			accept_burst(ctl, fd);
-			return;
+			return true;
 		}
 	}
 	c = (unsigned)fd < t->by_fd_cap ? t->by_fd[fd] : NULL;
 	if (c == NULL)
-		return;
-	if (events & (EPOLLERR | EPOLLHUP)) {
-		close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
-		return;
-	}
-	if ((events & EPOLLOUT) && !flush(ctl, c))
-		return;
-	if (events & (EPOLLIN | EPOLLRDHUP))
-		on_readable(ctl, c);
-}
-
-bool lv_tcp_owns(const struct lv_control *ctl, int fd)
-{
-	const struct lv_tcp *t = ctl->tcp;
-
-	if (t == NULL)
 		return false;
-	for (unsigned i = 0; i < t->n_listen; i++)
-		if (t->listen_fds[i] == fd)
-			return true;
-	return (unsigned)fd < t->by_fd_cap && t->by_fd[fd] != NULL;
+	if (events & (EPOLLERR | EPOLLHUP))
+		close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
+	else if (!(events & EPOLLOUT) || flush(ctl, c)) {
+		if (events & (EPOLLIN | EPOLLRDHUP))
+			on_readable(ctl, c);
+	}
+	return true;
 }
 
 void lv_tcp_sweep(struct lv_control *ctl)

@@ -20,11 +20,9 @@ struct lv_control;
  * loop's epoll. 0, or -1 with a one-line error naming the address. */
 int lv_local_open(struct lv_control *ctl);
 
-/* Is fd one of the sockets? */
-bool lv_local_owns(const struct lv_control *ctl, int fd);
-
-/* Answer what is waiting on socket fd (bounded per call). */
-void lv_local_serve(struct lv_control *ctl, int fd);
+/* If fd is one of the sockets, answer what is waiting on it (bounded per
+ * call) and return true; false for any other fd. */
+bool lv_local_serve(struct lv_control *ctl, int fd);
 
 /* Close the sockets. Safe twice. */
 void lv_local_close(struct lv_control *ctl);

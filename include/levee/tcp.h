@@ -26,11 +26,9 @@ struct lv_tcp;
  * event loop's epoll. 0, or -1 with a one-line error naming the address. */
 int lv_tcp_open(struct lv_control *ctl);
 
-/* Does the TCP server own fd (a listener or a connection)? */
-bool lv_tcp_owns(const struct lv_control *ctl, int fd);
-
-/* epoll reported events on fd (one of the server's). */
-void lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events);
+/* epoll reported events on fd: serve it if it is one of the server's (a
+ * listener or a connection). Returns whether it was. */
+bool lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events);
 
 /* Close connections idle longer than the timeout. Cheap: call each round. */
 void lv_tcp_sweep(struct lv_control *ctl);
