@@ -41,11 +41,26 @@ enum setting {
 	S_LOG_LEVEL,
 	S_CACHE_MEMORY,
 	S_CACHE_ENTRIES,
+	S_IXFR_HISTORY,
 	S_COUNT
 };
 
 /* Options that are not settings; values above any character. */
-enum { O_CONFIG = 256 + S_COUNT, O_ZONE, O_ADDRESS, O_GATEWAY, O_NO_IN_MEMORY };
+enum {
+	O_CONFIG = 256 + S_COUNT,
+	O_ZONE,
+	O_ADDRESS,
+	O_GATEWAY,
+	O_NO_IN_MEMORY,
+	O_KEY,
+	O_ALLOW_TRANSFER,
+	O_NOTIFY,
+	O_TCP_LISTEN
+};
+
+/* Lists whose items are strings with a grammar of their own, the same on
+ * the command line and in the file. */
+enum list_kind { L_ACL, L_NOTIFY, L_TCP_LISTEN };
 
 static const struct {
 	const char *option;  /* long option without "--"; NULL: file only */
@@ -66,6 +81,7 @@ static const struct {
     [S_LOG_LEVEL] = {"log-level", "server", "log-level"},
     [S_CACHE_MEMORY] = {"cache-memory", "cache", "memory"},
     [S_CACHE_ENTRIES] = {"cache-entries", "cache", "entries"},
+    [S_IXFR_HISTORY] = {"ixfr-history", "transfer", "ixfr-history"},
 };
 
 static const char *const log_levels[] = {"error", "warning", "info", "debug"};
@@ -75,6 +91,13 @@ static const char *const log_levels[] = {"error", "warning", "info", "debug"};
 	"an IPv4 or IPv6 address with an optional /PREFIX (0..32, 0..128)"
 #define ZONE_EXPECTED "ORIGIN=FILE (a domain name, \"=\", a zone file)"
 #define NAME_EXPECTED "a domain name"
+#define ACL_EXPECTED                                                           \
+	"PREFIX, key=NAME or PREFIX,key=NAME (PREFIX: an address with an "     \
+	"optional /LEN)"
+#define REMOTE_EXPECTED   "ADDR[@PORT][,key=NAME]"
+#define LISTEN_EXPECTED   "ADDR[@PORT]"
+#define KEY_EXPECTED      "[ALGORITHM:]NAME:SECRET (SECRET in base64)"
+#define DEFAULT_ALGORITHM "hmac-sha256"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -332,6 +355,10 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 	case S_CACHE_ENTRIES:
 		snprintf(buf, len, "an integer 0..%u", LV_CONFIG_ENTRIES_MAX);
 		break;
+	case S_IXFR_HISTORY:
+		snprintf(buf, len, "an integer 0..%u",
+			 LV_CONFIG_IXFR_HISTORY_MAX);
+		break;
 	default:
 		snprintf(buf, len, "a value");
 	}
@@ -382,6 +409,11 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 		if (u > LV_CONFIG_ENTRIES_MAX)
 			return -1;
 		cfg->cache_entries = (uint32_t)u;
+		return 0;
+	case S_IXFR_HISTORY:
+		if (u > LV_CONFIG_IXFR_HISTORY_MAX)
+			return -1;
+		cfg->ixfr_history = (uint32_t)u;
 		return 0;
 	default:
 		return -1;
@@ -458,6 +490,7 @@ static int add_zone(struct lv_config *cfg, const char *origin, const char *file,
 		return -1;
 	cfg->zones = z;
 	z = &cfg->zones[cfg->n_zones];
+	memset(z, 0, sizeof(*z));
 	z->origin = strdup(origin);
 	z->file = strdup(file);
 	z->where = strdup(where);
@@ -540,6 +573,256 @@ static int check_duplicate_zones(const struct lv_config *cfg, char *err,
 	return 0;
 }
 
+/* ---- transfer lists -------------------------------------------------- */
+
+/* "key=NAME" → a copy of NAME; NULL when s is not that (or no memory:
+ * *oom set). */
+static char *key_ref(const char *s, bool *oom_)
+{
+	char *k;
+
+	if (strncmp(s, "key=", 4) != 0 || check_dname(s + 4) < 0)
+		return NULL;
+	if ((k = strdup(s + 4)) == NULL)
+		*oom_ = true;
+	return k;
+}
+
+/* "ADDR" or "ADDR@PORT" (no prefix length). */
+static int parse_host_port(const char *s, size_t n, struct lv_addr *a,
+			   uint16_t *port)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+	const char *at = memchr(s, '@', n);
+	uint64_t p = 53;
+
+	if (n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[at ? (size_t)(at - s) : n] = '\0';
+	if (strchr(buf, '/') || lv_config_parse_addr(buf, a) < 0)
+		return -1;
+	if (at) {
+		char num[8];
+		size_t pn = n - (size_t)(at - s) - 1;
+		if (pn == 0 || pn >= sizeof(num))
+			return -1;
+		memcpy(num, at + 1, pn);
+		num[pn] = '\0';
+		if (parse_u64(num, &p) < 0 || p == 0 || p > 65535)
+			return -1;
+	}
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* Parse one ACL item into *acl. 0, -1 bad, -2 out of memory. */
+static int parse_acl(const char *s, struct lv_acl_conf *acl)
+{
+	const char *comma = strchr(s, ',');
+	bool no_mem = false;
+
+	memset(acl, 0, sizeof(*acl));
+	if (strncmp(s, "key=", 4) == 0) {
+		acl->key = key_ref(s, &no_mem);
+		return acl->key ? 0 : no_mem ? -2 : -1;
+	}
+	char buf[INET6_ADDRSTRLEN + 8];
+	size_t n = comma ? (size_t)(comma - s) : strlen(s);
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (lv_config_parse_addr(buf, &acl->prefix) < 0)
+		return -1;
+	acl->has_prefix = true;
+	if (comma && (acl->key = key_ref(comma + 1, &no_mem)) == NULL)
+		return no_mem ? -2 : -1;
+	return 0;
+}
+
+/* Parse a NOTIFY target (keyed: may carry ",key=NAME") or a listener. */
+static int parse_remote(const char *s, bool keyed, struct lv_remote_conf *r)
+{
+	const char *comma = strchr(s, ',');
+	size_t n = comma ? (size_t)(comma - s) : strlen(s);
+	bool no_mem = false;
+
+	memset(r, 0, sizeof(*r));
+	if (n == 0 || parse_host_port(s, n, &r->addr, &r->port) < 0)
+		return -1;
+	if (comma && (!keyed || (r->key = key_ref(comma + 1, &no_mem)) == NULL))
+		return no_mem ? -2 : -1;
+	return 0;
+}
+
+static void *grow(void *list, unsigned n, size_t size)
+{
+	return realloc(list, (n + 1) * size);
+}
+
+/* Parse s as an item of kind and append it to its list: zone z's own
+ * (NULL: the global one). 0, -1 bad value, -2 out of memory. */
+static int add_list_item(struct lv_config *cfg, struct lv_zone_conf *z,
+			 enum list_kind kind, const char *s)
+{
+	struct lv_acl_conf acl;
+	struct lv_remote_conf r;
+	int rc = kind == L_ACL ? parse_acl(s, &acl)
+			       : parse_remote(s, kind == L_NOTIFY, &r);
+	struct lv_acl_conf **al = z ? &z->acl : &cfg->acl;
+	unsigned *an = z ? &z->n_acl : &cfg->n_acl;
+	struct lv_remote_conf **rl = kind == L_TCP_LISTEN ? &cfg->tcp_listen
+				     : z                  ? &z->notify
+							  : &cfg->notify;
+	unsigned *rn = kind == L_TCP_LISTEN ? &cfg->n_tcp_listen
+		       : z                  ? &z->n_notify
+					    : &cfg->n_notify;
+	void *l;
+
+	if (rc < 0)
+		return rc;
+	if (kind == L_ACL) {
+		if ((l = grow(*al, *an, sizeof(acl))) == NULL) {
+			free(acl.key);
+			return -2;
+		}
+		*al = l;
+		(*al)[(*an)++] = acl;
+		return 0;
+	}
+	if ((l = grow(*rl, *rn, sizeof(r))) == NULL) {
+		free(r.key);
+		return -2;
+	}
+	*rl = l;
+	(*rl)[(*rn)++] = r;
+	return 0;
+}
+
+static const char *list_expected(enum list_kind kind)
+{
+	return kind == L_ACL      ? ACL_EXPECTED
+	       : kind == L_NOTIFY ? REMOTE_EXPECTED
+				  : LISTEN_EXPECTED;
+}
+
+static int add_key(struct lv_config *cfg, const char *name, const char *alg,
+		   const char *secret, const char *where)
+{
+	struct lv_key_conf *k = grow(cfg->keys, cfg->n_keys, sizeof(*k));
+
+	if (k == NULL)
+		return -2;
+	cfg->keys = k;
+	k = &cfg->keys[cfg->n_keys++];
+	k->name = strdup(name);
+	k->algorithm = strdup(alg ? alg : DEFAULT_ALGORITHM);
+	k->secret = strdup(secret);
+	k->where = strdup(where);
+	return k->name && k->algorithm && k->secret && k->where ? 0 : -2;
+}
+
+/* --key [ALGORITHM:]NAME:SECRET, the form kdig -y takes. */
+static int parse_key_option(struct lv_config *cfg, const char *s)
+{
+	const char *c1 = strchr(s, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	char alg[64], name[LDNS_MAX_DOMAINLEN * 4 + 1];
+	const char *n0 = c2 ? c1 + 1 : s, *n1 = c2 ? c2 : c1;
+
+	if (c1 == NULL || (c2 && (size_t)(c1 - s) >= sizeof(alg)) ||
+	    (size_t)(n1 - n0) >= sizeof(name) || n1 == n0 || n1[1] == '\0')
+		return -1;
+	snprintf(name, sizeof(name), "%.*s", (int)(n1 - n0), n0);
+	if (c2)
+		snprintf(alg, sizeof(alg), "%.*s", (int)(c1 - s), s);
+	if (check_dname(name) < 0 || (c2 && alg[0] == '\0'))
+		return -1;
+	return add_key(cfg, name, c2 ? alg : NULL, n1 + 1, "--key");
+}
+
+static const struct lv_key_conf *find_key(const struct lv_config *cfg,
+					  const char *name)
+{
+	for (unsigned i = 0; i < cfg->n_keys; i++)
+		if (same_origin(cfg->keys[i].name, name))
+			return &cfg->keys[i];
+	return NULL;
+}
+
+static int check_key_ref(const struct lv_config *cfg, const char *key,
+			 const char *in, char *err, size_t errlen)
+{
+	if (key == NULL || find_key(cfg, key) != NULL)
+		return 0;
+	return fail(err, errlen,
+		    "%s: key \"%s\" is not defined (keys: or --key)", in, key);
+}
+
+/* Keys are unique; every key an ACL or NOTIFY target names exists. */
+static int check_keys(const struct lv_config *cfg, char *err, size_t errlen)
+{
+	char in[64 + 4096];
+
+	for (unsigned i = 1; i < cfg->n_keys; i++)
+		for (unsigned j = 0; j < i; j++)
+			if (same_origin(cfg->keys[i].name, cfg->keys[j].name))
+				return fail(err, errlen,
+					    "%s: duplicate key \"%s\" (first "
+					    "at %s)",
+					    cfg->keys[i].where,
+					    cfg->keys[i].name,
+					    cfg->keys[j].where);
+	for (unsigned i = 0; i < cfg->n_acl; i++)
+		if (check_key_ref(cfg, cfg->acl[i].key, "transfer.allow", err,
+				  errlen) < 0)
+			return -1;
+	for (unsigned i = 0; i < cfg->n_notify; i++)
+		if (check_key_ref(cfg, cfg->notify[i].key, "transfer.notify",
+				  err, errlen) < 0)
+			return -1;
+	for (unsigned z = 0; z < cfg->n_zones; z++) {
+		const struct lv_zone_conf *zc = &cfg->zones[z];
+		snprintf(in, sizeof(in), "%s: zone %s", zc->where, zc->origin);
+		for (unsigned i = 0; i < zc->n_acl; i++)
+			if (check_key_ref(cfg, zc->acl[i].key, in, err,
+					  errlen) < 0)
+				return -1;
+		for (unsigned i = 0; i < zc->n_notify; i++)
+			if (check_key_ref(cfg, zc->notify[i].key, in, err,
+					  errlen) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+static const struct lv_zone_conf *zone_conf(const struct lv_config *cfg,
+					    const char *origin)
+{
+	for (unsigned i = 0; i < cfg->n_zones; i++)
+		if (same_origin(cfg->zones[i].origin, origin))
+			return &cfg->zones[i];
+	return NULL;
+}
+
+void lv_config_zone_acl(const struct lv_config *cfg, const char *origin,
+			const struct lv_acl_conf **acl, unsigned *n)
+{
+	const struct lv_zone_conf *z = zone_conf(cfg, origin);
+
+	*acl = z && z->has_acl ? z->acl : cfg->acl;
+	*n = z && z->has_acl ? z->n_acl : cfg->n_acl;
+}
+
+void lv_config_zone_notify(const struct lv_config *cfg, const char *origin,
+			   const struct lv_remote_conf **notify, unsigned *n)
+{
+	const struct lv_zone_conf *z = zone_conf(cfg, origin);
+
+	*notify = z && z->has_notify ? z->notify : cfg->notify;
+	*n = z && z->has_notify ? z->n_notify : cfg->n_notify;
+}
+
 /* ---- life cycle ------------------------------------------------------ */
 
 void lv_config_init(struct lv_config *cfg)
@@ -555,11 +838,26 @@ void lv_config_init(struct lv_config *cfg)
 	cfg->tcp_max_clients = 4096;
 	cfg->tcp_max_per_client = 512;
 	cfg->tcp_out_buffer = 1u << 20;
+	cfg->ixfr_history = LV_CONFIG_IXFR_HISTORY_DEF;
 	cfg->mbufs = 0;
 	cfg->hugepages = LV_HUGE_AUTO;
 	cfg->in_memory = true;
 	cfg->log_level = strdup("info"); /* NULL on OOM: readers check */
 	cfg->iface_kind = LV_IFACE_NONE;
+}
+
+static void free_acl(struct lv_acl_conf *a, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(a[i].key);
+	free(a);
+}
+
+static void free_remotes(struct lv_remote_conf *r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(r[i].key);
+	free(r);
 }
 
 static void free_strv(char **v, int n)
@@ -574,11 +872,24 @@ void lv_config_free(struct lv_config *cfg)
 	if (cfg == NULL)
 		return;
 	for (unsigned i = 0; i < cfg->n_zones; i++) {
-		free(cfg->zones[i].origin);
-		free(cfg->zones[i].file);
-		free(cfg->zones[i].where);
+		struct lv_zone_conf *z = &cfg->zones[i];
+		free(z->origin);
+		free(z->file);
+		free(z->where);
+		free_acl(z->acl, z->n_acl);
+		free_remotes(z->notify, z->n_notify);
 	}
 	free(cfg->zones);
+	for (unsigned i = 0; i < cfg->n_keys; i++) {
+		free(cfg->keys[i].name);
+		free(cfg->keys[i].algorithm);
+		free(cfg->keys[i].secret);
+		free(cfg->keys[i].where);
+	}
+	free(cfg->keys);
+	free_acl(cfg->acl, cfg->n_acl);
+	free_remotes(cfg->notify, cfg->n_notify);
+	free_remotes(cfg->tcp_listen, cfg->n_tcp_listen);
 	free(cfg->addrs);
 	free(cfg->gateways);
 	free(cfg->config_file);
@@ -599,7 +910,8 @@ struct yfile {
 	size_t errlen;
 };
 
-static const char *const top_keys[] = {"server", "cache", "zones", "eal"};
+static const char *const top_keys[] = {"server", "cache",    "zones",
+				       "eal",    "transfer", "keys"};
 static const char *const server_keys[] = {
     "interface",           "workers",
     "addresses",           "udp-max-payload",
@@ -607,15 +919,20 @@ static const char *const server_keys[] = {
     "in-memory",           "log-level",
     "idle-sleep-us",       "gateways",
     "tcp-idle-timeout-ms", "tcp-max-clients",
-    "tcp-max-per-client",  "tcp-out-buffer"};
+    "tcp-max-per-client",  "tcp-out-buffer",
+    "tcp-listen"};
 static const int server_ids[] = {
-    S_IFACE,          S_WORKERS,   -1,          S_UDP_MAX,
-    S_MISS_RING,      S_HUGEPAGES, S_IN_MEMORY, S_LOG_LEVEL,
-    S_IDLE_SLEEP,     -2,          S_TCP_IDLE,  S_TCP_MAX,
-    S_TCP_PER_CLIENT, S_TCP_OUTBUF};
+    S_IFACE,          S_WORKERS,    -1,          S_UDP_MAX,
+    S_MISS_RING,      S_HUGEPAGES,  S_IN_MEMORY, S_LOG_LEVEL,
+    S_IDLE_SLEEP,     -2,           S_TCP_IDLE,  S_TCP_MAX,
+    S_TCP_PER_CLIENT, S_TCP_OUTBUF, -3};
 static const char *const cache_keys[] = {"memory", "entries"};
 static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
-static const char *const zone_keys[] = {"origin", "file"};
+static const char *const zone_keys[] = {"origin", "file", "allow-transfer",
+					"notify"};
+static const char *const transfer_keys[] = {"allow", "notify", "ixfr-history"};
+static const int transfer_ids[] = {-4, -5, S_IXFR_HISTORY};
+static const char *const key_keys[] = {"name", "algorithm", "secret"};
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -803,6 +1120,121 @@ static int yaml_addresses(struct yfile *y, const yaml_node_t *v)
 	return 0;
 }
 
+/* A list of strings of the given kind (or one), appended to zone z's
+ * list (NULL: the global one). in names the key for messages. */
+static int yaml_list(struct yfile *y, const yaml_node_t *v, enum list_kind kind,
+		     struct lv_zone_conf *z, const char *in)
+{
+	const yaml_node_item_t *it;
+
+	if (v->type == YAML_MAPPING_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: expected a list of %s, got a mapping",
+			    y->path, line_of(v), in, list_expected(kind));
+	if (v->type == YAML_SCALAR_NODE) {
+		if (is_null(v))
+			return 0;
+		int rc = add_list_item(y->cfg, z, kind, scalar(v));
+		if (rc == -2)
+			return oom(y->err, y->errlen);
+		if (rc < 0)
+			return fail(y->err, y->errlen,
+				    "%s:%lu: %s: expected %s, got \"%s\"",
+				    y->path, line_of(v), in,
+				    list_expected(kind), scalar(v));
+		return 0;
+	}
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		const yaml_node_t *n = node(y, *it);
+		if (n->type != YAML_SCALAR_NODE)
+			return fail(y->err, y->errlen,
+				    "%s:%lu: %s: expected %s, got %s", y->path,
+				    line_of(n), in, list_expected(kind),
+				    kind_of(n));
+		if (yaml_list(y, n, kind, z, in) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One key of a section: ids >= 0 are settings, the rest lists. */
+static int yaml_section_value(struct yfile *y, const char *section,
+			      const char *key, int id, const yaml_node_t *v)
+{
+	char in[64];
+
+	snprintf(in, sizeof(in), "%s.%s", section, key);
+	switch (id) {
+	case -1:
+		return yaml_addresses(y, v);
+	case -2:
+		return yaml_gateways(y, v);
+	case -3:
+		return yaml_list(y, v, L_TCP_LISTEN, NULL, in);
+	case -4:
+		return yaml_list(y, v, L_ACL, NULL, in);
+	case -5:
+		return yaml_list(y, v, L_NOTIFY, NULL, in);
+	default:
+		return yaml_setting(y, (enum setting)id, v);
+	}
+}
+
+/* keys: a list of {name, algorithm, secret}; algorithm may be left out. */
+static int yaml_keys(struct yfile *y, const yaml_node_t *v)
+{
+	const yaml_node_item_t *it;
+	unsigned i = 0;
+	char in[32], where[64 + 4096];
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: keys: expected a list of {name, "
+			    "algorithm, secret} mappings, got %s",
+			    y->path, line_of(v), kind_of(v));
+	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		const yaml_node_t *item = node(y, *it), *n[3] = {0};
+		snprintf(in, sizeof(in), "keys[%u]", i);
+		if (item->type != YAML_MAPPING_NODE)
+			return fail(y->err, y->errlen,
+				    "%s:%lu: %s: expected a mapping with name, "
+				    "algorithm and secret, got %s",
+				    y->path, line_of(item), in, kind_of(item));
+		for (const yaml_node_pair_t *p = item->data.mapping.pairs.start;
+		     p < item->data.mapping.pairs.top; p++) {
+			int k = map_key(y, item, p, in, key_keys, 3);
+			if (k < 0)
+				return -1;
+			n[k] = node(y, p->value);
+			if (n[k]->type != YAML_SCALAR_NODE || is_null(n[k]))
+				return fail(y->err, y->errlen,
+					    "%s:%lu: %s.%s: expected a value",
+					    y->path, line_of(n[k]), in,
+					    key_keys[k]);
+		}
+		if (n[0] == NULL || n[2] == NULL)
+			return fail(y->err, y->errlen,
+				    "%s:%lu: %s: missing \"%s\"", y->path,
+				    line_of(item), in,
+				    n[0] == NULL ? "name" : "secret");
+		if (check_dname(scalar(n[0])) < 0)
+			return fail(y->err, y->errlen,
+				    "%s:%lu: %s.name: expected " NAME_EXPECTED
+				    ", got \"%s\"",
+				    y->path, line_of(n[0]), in, scalar(n[0]));
+		snprintf(where, sizeof(where), "%s:%lu", y->path,
+			 line_of(item));
+		if (add_key(y->cfg, scalar(n[0]), n[1] ? scalar(n[1]) : NULL,
+			    scalar(n[2]), where) < 0)
+			return oom(y->err, y->errlen);
+	}
+	return 0;
+}
+
 /* server: and cache: mappings of settings. */
 static int yaml_section(struct yfile *y, const yaml_node_t *v, const char *name,
 			const char *const *keys, const int *ids, int nkeys)
@@ -822,9 +1254,7 @@ static int yaml_section(struct yfile *y, const yaml_node_t *v, const char *name,
 
 		if (i < 0)
 			return -1;
-		if ((ids[i] >= 0    ? yaml_setting(y, ids[i], val)
-		     : ids[i] == -1 ? yaml_addresses(y, val)
-				    : yaml_gateways(y, val)) < 0)
+		if (yaml_section_value(y, name, keys[i], ids[i], val) < 0)
 			return -1;
 	}
 	return 0;
@@ -884,6 +1314,28 @@ static int yaml_add_zone(struct yfile *y, unsigned i, const yaml_node_t *item,
 	return rc < 0 ? oom(y->err, y->errlen) : 0;
 }
 
+/* zones[i].allow-transfer and .notify, for the zone just added. */
+static int yaml_zone_lists(struct yfile *y, unsigned i, const yaml_node_t *acl,
+			   const yaml_node_t *notify)
+{
+	struct lv_zone_conf *z = &y->cfg->zones[y->cfg->n_zones - 1];
+	char in[64];
+
+	if (acl) {
+		z->has_acl = true;
+		snprintf(in, sizeof(in), "zones[%u].allow-transfer", i);
+		if (yaml_list(y, acl, L_ACL, z, in) < 0)
+			return -1;
+	}
+	if (notify) {
+		z->has_notify = true;
+		snprintf(in, sizeof(in), "zones[%u].notify", i);
+		if (yaml_list(y, notify, L_NOTIFY, z, in) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int yaml_zones(struct yfile *y, const yaml_node_t *v)
 {
 	const yaml_node_item_t *it;
@@ -899,7 +1351,7 @@ static int yaml_zones(struct yfile *y, const yaml_node_t *v)
 			    y->path, line_of(v), kind_of(v));
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
 	     it++, i++) {
-		const yaml_node_t *item = node(y, *it), *n[2] = {NULL, NULL};
+		const yaml_node_t *item = node(y, *it), *n[4] = {0};
 
 		snprintf(in, sizeof(in), "zones[%u]", i);
 		if (item->type != YAML_MAPPING_NODE)
@@ -910,13 +1362,14 @@ static int yaml_zones(struct yfile *y, const yaml_node_t *v)
 			    y->path, line_of(item), in, kind_of(item));
 		for (const yaml_node_pair_t *p = item->data.mapping.pairs.start;
 		     p < item->data.mapping.pairs.top; p++) {
-			int k = map_key(y, item, p, in, zone_keys, 2);
+			int k = map_key(y, item, p, in, zone_keys, 4);
 
 			if (k < 0)
 				return -1;
 			n[k] = node(y, p->value);
 		}
-		if (yaml_add_zone(y, i, item, n[0], n[1]) < 0)
+		if (yaml_add_zone(y, i, item, n[0], n[1]) < 0 ||
+		    yaml_zone_lists(y, i, n[2], n[3]) < 0)
 			return -1;
 	}
 	return 0;
@@ -957,13 +1410,14 @@ static int yaml_root(struct yfile *y, const yaml_node_t *root)
 	if (root->type != YAML_MAPPING_NODE)
 		return fail(y->err, y->errlen,
 			    "%s:%lu: expected a mapping of sections (server, "
-			    "cache, zones, eal), got %s",
+			    "cache, zones, eal, transfer, keys), got %s",
 			    y->path, line_of(root), kind_of(root));
 	for (p = root->data.mapping.pairs.start;
 	     rc == 0 && p < root->data.mapping.pairs.top; p++) {
 		const yaml_node_t *v = node(y, p->value);
 
-		switch (map_key(y, root, p, "the top level", top_keys, 4)) {
+		switch (map_key(y, root, p, "the top level", top_keys,
+				N_OF(top_keys))) {
 		case 0:
 			rc = yaml_section(y, v, "server", server_keys,
 					  server_ids, N_OF(server_keys));
@@ -977,6 +1431,13 @@ static int yaml_root(struct yfile *y, const yaml_node_t *root)
 			break;
 		case 3:
 			rc = yaml_eal(y, v);
+			break;
+		case 4:
+			rc = yaml_section(y, v, "transfer", transfer_keys,
+					  transfer_ids, N_OF(transfer_keys));
+			break;
+		case 5:
+			rc = yaml_keys(y, v);
 			break;
 		default:
 			rc = -1;
@@ -1038,6 +1499,11 @@ int lv_config_load_file(const char *path, struct lv_config *cfg, char *err,
 		rc = yaml_root(&y, yaml_document_get_root_node(&doc));
 		if (rc == 0)
 			rc = check_duplicate_zones(cfg, err, errlen);
+		if (rc == 0 && check_keys(cfg, err, errlen) < 0) {
+			char why[512];
+			snprintf(why, sizeof(why), "%s", err);
+			rc = fail(err, errlen, "%s: %s", path, why);
+		}
 	}
 	yaml_document_delete(&doc);
 out:
@@ -1062,6 +1528,12 @@ struct cli {
 	unsigned n_addrs;
 	struct lv_addr *gateways;
 	unsigned n_gateways;
+	/* --key, --allow-transfer, --notify, --tcp-listen, in order */
+	struct {
+		int opt;
+		const char *arg;
+	} * lists;
+	unsigned n_lists;
 	int eal_first; /* index in argv of the first EAL argument */
 	bool help, version;
 };
@@ -1085,6 +1557,11 @@ static const struct option long_options[] = {
     {"hugepages", required_argument, NULL, 256 + S_HUGEPAGES},
     {"log-level", required_argument, NULL, 256 + S_LOG_LEVEL},
     {"no-in-memory", no_argument, NULL, O_NO_IN_MEMORY},
+    {"key", required_argument, NULL, O_KEY},
+    {"allow-transfer", required_argument, NULL, O_ALLOW_TRANSFER},
+    {"notify", required_argument, NULL, O_NOTIFY},
+    {"tcp-listen", required_argument, NULL, O_TCP_LISTEN},
+    {"ixfr-history", required_argument, NULL, 256 + S_IXFR_HISTORY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -1101,6 +1578,14 @@ static void option_expected(int val, char *buf, size_t len)
 		snprintf(buf, len, ADDR_EXPECTED);
 	else if (val == O_GATEWAY)
 		snprintf(buf, len, GW_EXPECTED);
+	else if (val == O_KEY)
+		snprintf(buf, len, KEY_EXPECTED);
+	else if (val == O_ALLOW_TRANSFER)
+		snprintf(buf, len, ACL_EXPECTED);
+	else if (val == O_NOTIFY)
+		snprintf(buf, len, REMOTE_EXPECTED);
+	else if (val == O_TCP_LISTEN)
+		snprintf(buf, len, LISTEN_EXPECTED);
 	else
 		setting_expected((enum setting)(val - 256), buf, len);
 }
@@ -1111,6 +1596,20 @@ static const char *option_name(int val)
 		if (o->val == val)
 			return o->name;
 	return "?";
+}
+
+static int apply_list_option(struct lv_config *cfg, int val, const char *arg)
+{
+	switch (val) {
+	case O_KEY:
+		return parse_key_option(cfg, arg);
+	case O_ALLOW_TRANSFER:
+		return add_list_item(cfg, NULL, L_ACL, arg);
+	case O_NOTIFY:
+		return add_list_item(cfg, NULL, L_NOTIFY, arg);
+	default:
+		return add_list_item(cfg, NULL, L_TCP_LISTEN, arg);
+	}
 }
 
 static int cli_zone(struct cli *c, const char *v)
@@ -1148,6 +1647,24 @@ static int cli_address(struct cli *c, const char *v)
 	return 0;
 }
 
+/* A list option: checked now (into scratch), applied later. */
+static int cli_list(struct cli *c, int val, const char *arg,
+		    struct lv_config *scratch)
+{
+	int rc = apply_list_option(scratch, val, arg);
+	void *l;
+
+	if (rc < 0)
+		return rc;
+	if ((l = realloc(c->lists, (c->n_lists + 1) * sizeof(*c->lists))) ==
+	    NULL)
+		return -2;
+	c->lists = l;
+	c->lists[c->n_lists].opt = val;
+	c->lists[c->n_lists++].arg = arg;
+	return 0;
+}
+
 /* One option and its value. 0, -1 bad value, -2 out of memory. */
 static int cli_option(struct cli *c, int val, const char *arg,
 		      struct lv_config *scratch)
@@ -1179,6 +1696,11 @@ static int cli_option(struct cli *c, int val, const char *arg,
 	case O_NO_IN_MEMORY:
 		c->no_in_memory = true;
 		return 0;
+	case O_KEY:
+	case O_ALLOW_TRANSFER:
+	case O_NOTIFY:
+	case O_TCP_LISTEN:
+		return cli_list(c, val, arg, scratch);
 	default:
 		/* check now, so a bad option is reported before the file is
 		 * read; the value is applied over the file later */
@@ -1280,6 +1802,10 @@ static int cli_apply(const struct cli *c, int argc, char **argv,
 				    "--gateway: expected " GW_EXPECTED
 				    " (one per address family)");
 	}
+	for (unsigned i = 0; i < c->n_lists; i++)
+		if (apply_list_option(cfg, c->lists[i].opt, c->lists[i].arg) <
+		    0)
+			return oom(err, errlen); /* checked when collected */
 	for (int i = c->eal_first; i < argc; i++)
 		if (add_eal(cfg, argv[i]) < 0)
 			return oom(err, errlen);
@@ -1295,7 +1821,9 @@ static int check_complete(const struct lv_config *cfg, char *err, size_t errlen)
 			    "zones: in the config");
 	if (cfg->iface == NULL)
 		return fail(err, errlen, "no interface: give --iface");
-	return check_duplicate_zones(cfg, err, errlen);
+	if (check_duplicate_zones(cfg, err, errlen) < 0)
+		return -1;
+	return check_keys(cfg, err, errlen);
 }
 
 static int save_argv(struct lv_config *cfg, int argc, char **argv)
@@ -1343,6 +1871,7 @@ out:
 	free(c.zones);
 	free(c.addrs);
 	free(c.gateways);
+	free(c.lists);
 	return rc;
 }
 
@@ -1396,6 +1925,16 @@ void lv_config_usage(FILE *f)
 	    "  --no-in-memory         do not give the EAL --in-memory\n"
 	    "  --log-level LEVEL      error | warning | info | debug "
 	    "(default info)\n"
+	    "  --tcp-listen ADDR[@PORT]  also serve TCP on this host "
+	    "socket (repeatable)\n"
+	    "  --key [ALG:]NAME:SECRET   a TSIG key (default hmac-sha256; "
+	    "repeatable)\n"
+	    "  --allow-transfer ACL   PREFIX, key=NAME or PREFIX,key=NAME "
+	    "may transfer (repeatable)\n"
+	    "  --notify ADDR[@PORT][,key=NAME]  send NOTIFY there after "
+	    "a reload (repeatable)\n"
+	    "  --ixfr-history N       differences kept per zone for IXFR, "
+	    "0..%u (default %u)\n"
 	    "  -h, --help             print this and exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "\n"
@@ -1403,5 +1942,6 @@ void lv_config_usage(FILE *f)
 	    "See docs/configuration.md for the file's keys.\n",
 	    LV_CONFIG_WORKERS_MAX, LV_CONFIG_UDP_MIN, LV_CONFIG_UDP_MAX,
 	    LV_CONFIG_RING_MIN, LV_CONFIG_RING_MAX, LV_CONFIG_IDLE_POLLS,
-	    LV_CONFIG_IDLE_SLEEP_MAX, LV_CONFIG_IDLE_SLEEP_DEFAULT);
+	    LV_CONFIG_IDLE_SLEEP_MAX, LV_CONFIG_IDLE_SLEEP_DEFAULT,
+	    LV_CONFIG_IXFR_HISTORY_MAX, LV_CONFIG_IXFR_HISTORY_DEF);
 }

@@ -17,18 +17,51 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct lv_addr {
+	int family;         /* AF_INET or AF_INET6 */
+	uint8_t addr[16];   /* network order; IPv4 in the first 4 bytes */
+	uint8_t prefix_len; /* 32 or 128 when none was given */
+};
+
+/* A TSIG key (RFC 8945): checked when the keyring is built at start-up. */
+struct lv_key_conf {
+	char *name;      /* as written */
+	char *algorithm; /* "hmac-sha256" unless given */
+	char *secret;    /* base64 */
+	char *where;     /* "FILE:LINE" or "--key" */
+};
+
+/* Who may transfer a zone: "PREFIX", "key=NAME" or "PREFIX,key=NAME".
+ * A query matches when its source is in prefix (any source when !has_prefix)
+ * and, when key is set, it is signed with that key. */
+struct lv_acl_conf {
+	bool has_prefix;
+	struct lv_addr prefix;
+	char *key; /* NULL: unsigned queries match too */
+};
+
+/* A remote server: "ADDR[@PORT][,key=NAME]" (NOTIFY targets) or
+ * "ADDR[@PORT]" (extra TCP listeners). */
+struct lv_remote_conf {
+	struct lv_addr addr; /* prefix_len is the full length */
+	uint16_t port;       /* 53 unless given */
+	char *key;           /* NULL: unsigned */
+};
+
 struct lv_zone_conf {
 	char *origin; /* as written, absolute or not */
 	char *file;   /* relative paths from a config file are already
 	               * joined to the file's directory */
 	char *where;  /* where it was configured, for messages:
 	               * "FILE:LINE" or "--zone ORIGIN=FILE" */
-};
-
-struct lv_addr {
-	int family;         /* AF_INET or AF_INET6 */
-	uint8_t addr[16];   /* network order; IPv4 in the first 4 bytes */
-	uint8_t prefix_len; /* 32 or 128 when none was given */
+	/* the zone's own transfer ACL and NOTIFY targets (zones[].allow-
+	 * transfer, zones[].notify); when not given (has_* false), the
+	 * transfer section's apply */
+	bool has_acl, has_notify;
+	struct lv_acl_conf *acl;
+	unsigned n_acl;
+	struct lv_remote_conf *notify;
+	unsigned n_notify;
 };
 
 enum lv_hugepages { LV_HUGE_AUTO = 0, LV_HUGE_ON, LV_HUGE_OFF };
@@ -57,6 +90,8 @@ enum lv_iface_kind {
 #define LV_CONFIG_IDLE_SLEEP_DEFAULT 50
 #define LV_CONFIG_RING_MIN           64
 #define LV_CONFIG_RING_MAX           1048576
+#define LV_CONFIG_IXFR_HISTORY_MAX   1000
+#define LV_CONFIG_IXFR_HISTORY_DEF   16
 
 /*
  * Filled by lv_config_parse() or lv_config_load_file(); owned by the caller.
@@ -80,9 +115,20 @@ struct lv_config {
 	uint32_t tcp_max_clients;     /* default 4096 */
 	uint32_t tcp_max_per_client;  /* default 512 */
 	uint64_t tcp_out_buffer;      /* bytes, default 1 MiB */
-	uint32_t idle_sleep_us;       /* a worker sleeps this long after
+	/* TCP on ordinary host sockets, besides the service addresses */
+	struct lv_remote_conf *tcp_listen;
+	unsigned n_tcp_listen;
+	/* zone transfers (docs/transfers.md) */
+	struct lv_key_conf *keys;
+	unsigned n_keys;
+	struct lv_acl_conf *acl; /* transfer.allow: zones without their own */
+	unsigned n_acl;
+	struct lv_remote_conf *notify; /* transfer.notify: likewise */
+	unsigned n_notify;
+	uint32_t ixfr_history;  /* differences kept per zone, default 16 */
+	uint32_t idle_sleep_us; /* a worker sleeps this long after
 				 * LV_CONFIG_IDLE_POLLS empty polls; 0: never */
-	uint32_t mbufs;               /* mbuf pool size; 0: derived */
+	uint32_t mbufs;         /* mbuf pool size; 0: derived */
 	enum lv_hugepages hugepages;
 	bool in_memory;  /* EAL --in-memory, default true */
 	char *log_level; /* "error", "warning", "info" (default), "debug" */
@@ -143,6 +189,13 @@ int lv_config_parse_addr(const char *s, struct lv_addr *a);
 struct sockaddr_storage;
 unsigned lv_addr_to_sockaddr(const struct lv_addr *a, uint16_t port,
 			     struct sockaddr_storage *ss);
+
+/* The transfer ACL and NOTIFY targets that apply to zone `origin`: its
+ * own when configured, else the transfer section's. Any thread. */
+void lv_config_zone_acl(const struct lv_config *cfg, const char *origin,
+			const struct lv_acl_conf **acl, unsigned *n);
+void lv_config_zone_notify(const struct lv_config *cfg, const char *origin,
+			   const struct lv_remote_conf **notify, unsigned *n);
 
 /* "256M", "1G", "4096" → bytes (K, M, G are powers of 1024). 0 or -1. */
 int lv_config_parse_size(const char *s, uint64_t *out);

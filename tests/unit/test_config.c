@@ -669,18 +669,113 @@ static void test_reload(void **state)
 	unlink(path);
 }
 
+/* keys:, transfer:, per-zone allow-transfer/notify, tcp-listen, and the
+ * same through the command line. */
+static void test_transfer(void **state)
+{
+	const struct lv_acl_conf *acl;
+	const struct lv_remote_conf *nt;
+	struct lv_config c;
+	unsigned n;
+
+	(void)state;
+	assert_int_equal(run(&c, "--config", data("transfer.yaml"), "--key",
+			     "hmac-sha1:cli-key:Y2xp", "--allow-transfer",
+			     "key=cli-key", "--ixfr-history", "5", "--notify",
+			     "192.0.2.9", "--tcp-listen", "[::1]", NULL),
+			 -1);
+	assert_string_equal(err, "--tcp-listen: expected ADDR[@PORT], got "
+				 "\"[::1]\"");
+	lv_config_free(&c);
+	assert_int_equal(run(&c, "--config", data("transfer.yaml"), "--key",
+			     "hmac-sha1:cli-key:Y2xp", "--allow-transfer",
+			     "key=cli-key", "--ixfr-history", "5", "--notify",
+			     "192.0.2.9", "--zone", "example.org=x.zone", NULL),
+			 0);
+	assert_int_equal(c.n_keys, 3);
+	assert_string_equal(c.keys[0].name, "xfr-key.");
+	assert_string_equal(c.keys[0].algorithm, "hmac-sha512");
+	assert_string_equal(c.keys[1].algorithm, "hmac-sha256");
+	assert_string_equal(c.keys[2].name, "cli-key");
+	assert_string_equal(c.keys[2].algorithm, "hmac-sha1");
+	assert_string_equal(c.keys[2].secret, "Y2xp");
+	assert_int_equal(c.ixfr_history, 5);
+	assert_int_equal(c.n_tcp_listen, 2);
+	assert_int_equal(c.tcp_listen[0].port, 5353);
+	assert_int_equal(c.tcp_listen[1].port, 53);
+	assert_int_equal(c.tcp_listen[1].addr.family, AF_INET6);
+	/* example.com and the command-line zone: the global lists */
+	lv_config_zone_acl(&c, "EXAMPLE.com", &acl, &n);
+	assert_int_equal(n, 4);
+	assert_true(acl[0].has_prefix);
+	assert_int_equal(acl[0].prefix.prefix_len, 24);
+	assert_null(acl[0].key);
+	assert_false(acl[1].has_prefix);
+	assert_string_equal(acl[1].key, "xfr-key.");
+	assert_true(acl[2].has_prefix);
+	assert_int_equal(acl[2].prefix.family, AF_INET6);
+	assert_string_equal(acl[2].key, "xfr-key");
+	assert_string_equal(acl[3].key, "cli-key");
+	lv_config_zone_notify(&c, "example.org.", &nt, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(nt[0].port, 5300);
+	assert_string_equal(nt[0].key, "notify-key");
+	assert_int_equal(nt[1].port, 53);
+	assert_null(nt[1].key);
+	/* example.net: its own (empty) ACL and its own target */
+	lv_config_zone_acl(&c, "example.net", &acl, &n);
+	assert_int_equal(n, 0);
+	lv_config_zone_notify(&c, "example.net", &nt, &n);
+	assert_int_equal(n, 1);
+	assert_null(nt[0].key);
+	lv_config_free(&c);
+
+	load_fails("transfer_badkey.yaml",
+		   ": transfer.allow: key \"nokey.\" is not defined (keys: or "
+		   "--key)");
+}
+
+static void test_transfer_errors(void **state)
+{
+	(void)state;
+	RUN_FAILS("--key: expected [ALGORITHM:]NAME:SECRET (SECRET in base64), "
+		  "got \"nosecret\"",
+		  "--key", "nosecret");
+	RUN_FAILS("--allow-transfer: expected PREFIX, key=NAME or "
+		  "PREFIX,key=NAME (PREFIX: an address with an optional /LEN), "
+		  "got \"10.0.0.0/8,kee=x\"",
+		  "--allow-transfer", "10.0.0.0/8,kee=x");
+	RUN_FAILS("--notify: expected ADDR[@PORT][,key=NAME], got "
+		  "\"192.0.2.1@0\"",
+		  "--notify", "192.0.2.1@0");
+	RUN_FAILS("--ixfr-history: expected an integer 0..1000, got \"1001\"",
+		  "--ixfr-history", "1001");
+	RUN_FAILS("transfer.allow: key \"nokey\" is not defined (keys: or "
+		  "--key)",
+		  "--zone", "a=b", "--iface", "af_packet:x", "--allow-transfer",
+		  "key=nokey");
+	RUN_FAILS("--key: duplicate key \"k.\" (first at --key)", "--zone",
+		  "a=b", "--iface", "af_packet:x", "--key", "k:YQ==", "--key",
+		  "k.:Yg==");
+	load_fails("transfer_badacl.yaml",
+		   ":5: zones[0].allow-transfer: expected PREFIX, key=NAME or "
+		   "PREFIX,key=NAME (PREFIX: an address with an optional "
+		   "/LEN), got \"10.53.0.0/33\"");
+}
+
 static void test_file_errors(void **state)
 {
 	(void)state;
-	load_fails("unknown_key.yaml",
-		   ":3: unknown key \"workerz\" in server (expected one of: "
-		   "interface, workers, addresses, udp-max-payload, "
-		   "miss-ring-size, hugepages, in-memory, log-level, "
-		   "idle-sleep-us, gateways, tcp-idle-timeout-ms, "
-		   "tcp-max-clients, tcp-max-per-client, tcp-out-buffer)");
+	load_fails(
+	    "unknown_key.yaml",
+	    ":3: unknown key \"workerz\" in server (expected one of: "
+	    "interface, workers, addresses, udp-max-payload, "
+	    "miss-ring-size, hugepages, in-memory, log-level, "
+	    "idle-sleep-us, gateways, tcp-idle-timeout-ms, "
+	    "tcp-max-clients, tcp-max-per-client, tcp-out-buffer, tcp-listen)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
-		   "of: server, cache, zones, eal)");
+		   "of: server, cache, zones, eal, transfer, keys)");
 	load_fails("bad_gateways.yaml",
 		   ":2: server.gateways: expected an IPv4 or IPv6 address "
 		   "without a prefix, got \"192.0.2.253\"");
@@ -707,7 +802,7 @@ static void test_file_errors(void **state)
 		   "\"bad..name\"");
 	load_fails("zone_unknown_key.yaml",
 		   ":3: unknown key \"path\" in zones[0] (expected one of: "
-		   "origin, file)");
+		   "origin, file, allow-transfer, notify)");
 	load_fails("zones_not_list.yaml",
 		   ":2: zones: expected a list of {origin, file} mappings, got "
 		   "a mapping");
@@ -715,7 +810,7 @@ static void test_file_errors(void **state)
 		   ":1: eal: expected a list of strings, got a value");
 	load_fails("top_list.yaml",
 		   ":1: expected a mapping of sections (server, cache, zones, "
-		   "eal), got a list");
+		   "eal, transfer, keys), got a list");
 	load_fails("nonexistent.yaml", ": cannot open: No such file or "
 				       "directory");
 	load_fails(".", ": cannot open: Is a directory");
@@ -773,6 +868,8 @@ int main(void)
 	    cmocka_unit_test(test_file_then_cli),
 	    cmocka_unit_test(test_file_duplicates),
 	    cmocka_unit_test(test_file_errors),
+	    cmocka_unit_test(test_transfer),
+	    cmocka_unit_test(test_transfer_errors),
 	    cmocka_unit_test(test_reload),
 	};
 
