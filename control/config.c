@@ -557,6 +557,11 @@ static bool same_origin(const char *a, const char *b)
 	return la == lb && strncasecmp(a, b, la) == 0;
 }
 
+bool lv_config_same_name(const char *a, const char *b)
+{
+	return same_origin(a, b);
+}
+
 static int check_duplicate_zones(const struct lv_config *cfg, char *err,
 				 size_t errlen)
 {

@@ -28,6 +28,21 @@ static const char *const rcode_names[LV_RCODE_MAX] = {
 
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+/* The control plane's transfer and NOTIFY counters, summed and printed
+ * alike. */
+#define TRANSFER_COUNTERS(X)                                                   \
+	X(xfr_axfr)                                                            \
+	X(xfr_ixfr)                                                            \
+	X(xfr_ixfr_full)                                                       \
+	X(xfr_ixfr_current)                                                    \
+	X(xfr_refused)                                                         \
+	X(xfr_done)                                                            \
+	X(xfr_aborted)                                                         \
+	X(xfr_messages)                                                        \
+	X(notify_sent)                                                         \
+	X(notify_answered)                                                     \
+	X(notify_failed)
+
 void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src)
 {
 	dst->rx += LOAD(src->rx);
@@ -47,6 +62,9 @@ void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src)
 	dst->tcp_closed_limit += LOAD(src->tcp_closed_limit);
 	dst->tcp_closed_peer += LOAD(src->tcp_closed_peer);
 	dst->truncated += LOAD(src->truncated);
+#define LV_X(f) dst->f += LOAD(src->f);
+	TRANSFER_COUNTERS(LV_X)
+#undef LV_X
 	for (unsigned i = 0; i < LV_DROP_MAX; i++)
 		dst->drop[i] += LOAD(src->drop[i]);
 	for (unsigned i = 0; i < LV_RCODE_MAX; i++)
@@ -97,6 +115,9 @@ void lv_stats_print(FILE *f, const struct lv_stats *s)
 		(unsigned long long)s->tcp_closed_limit);
 	fprintf(f, "tcp_closed_peer %llu\n",
 		(unsigned long long)s->tcp_closed_peer);
+#define LV_X(name) fprintf(f, #name " %llu\n", (unsigned long long)s->name);
+	TRANSFER_COUNTERS(LV_X)
+#undef LV_X
 	for (unsigned i = 0; i < LV_DROP_MAX; i++)
 		if (s->drop[i])
 			print_lower(f, "drop_", drop_names[i], s->drop[i]);

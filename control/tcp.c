@@ -25,12 +25,14 @@
 #include "levee/control.h"
 #include "levee/log.h"
 #include "levee/tcp.h"
+#include "levee/xfr.h"
 
 #define ACCEPT_BURST       64          /* connections accepted per wake-up */
 #define READ_CHUNK         (64 * 1024) /* bytes read per recv */
 #define READS_PER_EVENT    16          /* a busy client cannot starve others */
 #define BACKLOG_WANTED     4096 /* listen backlog for connection bursts */
 #define SYN_BACKLOG_WANTED 1024 /* half-open ones (SYN cookies beyond) */
+#define XFR_MSGS_PER_ROUND 4    /* transfer messages per wake-up: 256 KiB */
 
 struct conn {
 	int fd;
@@ -45,11 +47,16 @@ struct conn {
 	size_t out_off, out_len, out_cap;
 	uint32_t events; /* registered with epoll */
 	bool peer_done;  /* the client shut its side: answer, then close */
+	/* an outgoing zone transfer in progress, and the bytes that came
+	 * after its request: read on once the transfer is written */
+	struct lv_xfr *xfr;
+	uint8_t *held;
+	size_t held_len;
 	struct conn *older, *newer; /* activity order */
 };
 
 struct lv_tcp {
-	int listen_fds[LV_MAX_SERVICE_ADDRS];
+	int *listen_fds; /* service addresses, then --tcp-listen ones */
 	unsigned n_listen;
 	struct conn **by_fd; /* index: fd */
 	unsigned by_fd_cap;
@@ -101,10 +108,20 @@ static void touch(struct lv_tcp *t, struct conn *c)
 	t->newest = c;
 }
 
-/* Idle: nothing half-read and nothing left to write. */
+/* Idle: nothing half-read, nothing left to write, no transfer. */
 static bool is_idle(const struct conn *c)
 {
-	return c->in_len == 0 && c->out_off == c->out_len;
+	return c->in_len == 0 && c->out_off == c->out_len && c->xfr == NULL &&
+	       c->held_len == 0;
+}
+
+static void free_conn(struct lv_control *ctl, struct conn *c)
+{
+	lv_xfr_free(ctl, c->xfr);
+	free(c->held);
+	free(c->in);
+	free(c->out);
+	free(c);
 }
 
 static void close_conn(struct lv_control *ctl, struct conn *c,
@@ -118,15 +135,13 @@ static void close_conn(struct lv_control *ctl, struct conn *c,
 	close(c->fd);
 	t->by_fd[c->fd] = NULL;
 	t->n_open--;
-	free(c->in);
-	free(c->out);
-	free(c);
+	free_conn(ctl, c);
 }
 
 /* --- listening --- */
 
-static int listen_one(const struct lv_addr *a, int backlog, char *err,
-		      size_t errlen)
+static int listen_one(const struct lv_addr *a, uint16_t port, int backlog,
+		      char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -136,14 +151,14 @@ static int listen_one(const struct lv_addr *a, int backlog, char *err,
 	    socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	inet_ntop(a->family, a->addr, text, sizeof(text));
-	sl = lv_addr_to_sockaddr(a, 53, &ss);
+	sl = lv_addr_to_sockaddr(a, port, &ss);
 	if (fd >= 0 && a->family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (fd >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
 	    listen(fd, backlog) != 0) {
-		snprintf(err, errlen, "TCP %s port 53: %s", text,
+		snprintf(err, errlen, "TCP %s port %u: %s", text, port,
 			 strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -203,30 +218,48 @@ static int track_fd(struct lv_tcp *t, int fd)
 	return 0;
 }
 
+static int add_listener(struct lv_control *ctl, const struct lv_addr *a,
+			uint16_t port, int backlog)
+{
+	struct lv_tcp *t = ctl->tcp;
+	struct epoll_event ev = {.events = EPOLLIN};
+	char err[256];
+	int fd = listen_one(a, port, backlog, err, sizeof(err));
+
+	if (fd < 0) {
+		lv_err("%s", err);
+		return -1;
+	}
+	t->listen_fds[t->n_listen++] = fd;
+	ev.data.fd = fd;
+	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		lv_err("TCP: epoll: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int lv_tcp_open(struct lv_control *ctl)
 {
 	struct lv_tcp *t = calloc(1, sizeof(*t));
-	char err[256];
 	int backlog = pick_backlog();
 
 	if (t == NULL)
 		return -1;
 	ctl->tcp = t;
-	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
-		struct epoll_event ev = {.events = EPOLLIN};
-		int fd =
-		    listen_one(&ctl->cfg->addrs[i], backlog, err, sizeof(err));
-		if (fd < 0) {
-			lv_err("%s", err);
+	t->listen_fds =
+	    calloc(ctl->cfg->n_addrs + ctl->cfg->n_tcp_listen + 1, sizeof(int));
+	if (t->listen_fds == NULL)
+		return -1;
+	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++)
+		if (add_listener(ctl, &ctl->cfg->addrs[i], LV_DNS_PORT,
+				 backlog) != 0)
 			return -1;
-		}
-		t->listen_fds[t->n_listen++] = fd;
-		ev.data.fd = fd;
-		if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-			lv_err("TCP: epoll: %s", strerror(errno));
+	/* ordinary host sockets the operator asked for (--tcp-listen) */
+	for (unsigned i = 0; i < ctl->cfg->n_tcp_listen; i++)
+		if (add_listener(ctl, &ctl->cfg->tcp_listen[i].addr,
+				 ctl->cfg->tcp_listen[i].port, backlog) != 0)
 			return -1;
-		}
-	}
 	return 0;
 }
 
@@ -325,11 +358,14 @@ static void accept_burst(struct lv_control *ctl, int lfd)
 /* --- writing --- */
 
 /* Register what the connection waits for now: reading until the client
- * shuts its side, writing while answers are unsent. */
+ * shuts its side (paused during a transfer: later queries wait in the
+ * socket), writing while answers are unsent or a transfer goes on. */
 static void update_events(struct lv_control *ctl, struct conn *c)
 {
-	uint32_t want = (c->peer_done ? 0u : EPOLLIN | EPOLLRDHUP) |
-			(c->out_off < c->out_len ? EPOLLOUT : 0u);
+	bool reading = !c->peer_done && c->xfr == NULL;
+	bool writing = c->out_off < c->out_len || c->xfr != NULL;
+	uint32_t want =
+	    (reading ? EPOLLIN | EPOLLRDHUP : 0u) | (writing ? EPOLLOUT : 0u);
 	struct epoll_event ev = {.events = want, .data.fd = c->fd};
 
 	if (want != c->events) {
@@ -359,7 +395,7 @@ static bool flush(struct lv_control *ctl, struct conn *c)
 		touch(ctl->tcp, c);
 	}
 	c->out_off = c->out_len = 0;
-	if (c->peer_done) {
+	if (c->peer_done && c->xfr == NULL && c->held_len == 0) {
 		/* RFC 7766 §6.2.4: a client may half-close after its last
 		 * query; everything it asked is answered, now it goes */
 		close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
@@ -369,17 +405,11 @@ static bool flush(struct lv_control *ctl, struct conn *c)
 	return true;
 }
 
-/* Queue one answer (length-prefixed). false when the connection was closed
- * for letting too much pile up. */
-static bool queue_answer(struct lv_control *ctl, struct conn *c,
-			 const uint8_t *a, size_t len)
+/* Append to the output buffer, growing it. false: out of memory. */
+static bool append_out(struct conn *c, const uint8_t *a, size_t len)
 {
 	size_t pending = c->out_len - c->out_off;
 
-	if (pending + len > ctl->cfg->tcp_out_buffer) {
-		close_conn(ctl, c, &ctl->stats.tcp_closed_overflow);
-		return false;
-	}
 	if (c->out_off > 0 && c->out_off == c->out_len)
 		c->out_off = c->out_len = 0;
 	if (c->out_len + len > c->out_cap) {
@@ -392,17 +422,27 @@ static bool queue_answer(struct lv_control *ctl, struct conn *c,
 			while (cap < pending + len)
 				cap *= 2;
 			uint8_t *n = realloc(c->out, cap);
-			if (n == NULL) {
-				close_conn(ctl, c,
-					   &ctl->stats.tcp_closed_overflow);
+			if (n == NULL)
 				return false;
-			}
 			c->out = n;
 			c->out_cap = cap;
 		}
 	}
 	memcpy(c->out + c->out_len, a, len);
 	c->out_len += len;
+	return true;
+}
+
+/* Queue one answer (length-prefixed). false when the connection was closed
+ * for letting too much pile up. */
+static bool queue_answer(struct lv_control *ctl, struct conn *c,
+			 const uint8_t *a, size_t len)
+{
+	if (c->out_len - c->out_off + len > ctl->cfg->tcp_out_buffer ||
+	    !append_out(c, a, len)) {
+		close_conn(ctl, c, &ctl->stats.tcp_closed_overflow);
+		return false;
+	}
 	return true;
 }
 
@@ -417,14 +457,23 @@ static bool answer_one(struct lv_control *ctl, struct conn *c)
 	uint16_t alen;
 
 	LV_STAT_INC(ctl->stats.tcp_queries);
-	memcpy(dns, c->in + 2, qlen);
-	c->in_len = 0;
-	alen = lv_control_answer(ctl, dns, qlen, UINT16_MAX, true);
+	if (lv_xfr_is_request(c->in + 2, qlen)) {
+		c->xfr = lv_xfr_start(ctl, c->in + 2, qlen, c->family, c->peer,
+				      dns, &alen);
+		c->in_len = 0;
+	} else {
+		memcpy(dns, c->in + 2, qlen);
+		c->in_len = 0;
+		alen = lv_control_answer(ctl, dns, qlen, UINT16_MAX, true);
+	}
 	if (alen == 0)
 		return true; /* a response or a runt: never answered */
 	lv_wire_put16(t->answer, alen);
 	return queue_answer(ctl, c, t->answer, 2u + alen);
 }
+
+static bool hold(struct lv_control *ctl, struct conn *c, const uint8_t *p,
+		 size_t n);
 
 /* Feed bytes into the connection's message reader; answer each complete
  * message. false when the connection was closed meanwhile. */
@@ -454,6 +503,69 @@ static bool feed(struct lv_control *ctl, struct conn *c, const uint8_t *p,
 		if (c->in_len >= 2 && c->in_len == 2u + lv_wire_get16(c->in) &&
 		    !answer_one(ctl, c))
 			return false;
+		if (c->xfr != NULL && n > 0)
+			return hold(ctl, c, p, n);
+	}
+	return true;
+}
+
+/* A transfer started: keep what follows its request for later. */
+static bool hold(struct lv_control *ctl, struct conn *c, const uint8_t *p,
+		 size_t n)
+{
+	uint8_t *h = realloc(c->held, c->held_len + n);
+
+	if (h == NULL) {
+		close_conn(ctl, c, &ctl->stats.tcp_closed_overflow);
+		return false;
+	}
+	memcpy(h + c->held_len, p, n);
+	c->held = h;
+	c->held_len += n;
+	return true;
+}
+
+/* The transfer is written: answer what was held back meanwhile (which
+ * may start another transfer). false when the connection was closed. */
+static bool resume_held(struct lv_control *ctl, struct conn *c)
+{
+	uint8_t *h = c->held;
+	size_t n = c->held_len;
+	bool ok;
+
+	c->held = NULL;
+	c->held_len = 0;
+	ok = feed(ctl, c, h, n);
+	free(h);
+	return ok;
+}
+
+/* Write the transfer's next messages while the output buffer has room
+ * for a whole one, a few per round so that other connections get their
+ * turn. false when the connection was closed. */
+static bool pump(struct lv_control *ctl, struct conn *c)
+{
+	struct lv_tcp *t = ctl->tcp;
+	size_t bound = ctl->cfg->tcp_out_buffer > 2u + LV_XFR_MSG_MAX
+			   ? ctl->cfg->tcp_out_buffer
+			   : 2u + LV_XFR_MSG_MAX;
+
+	for (unsigned i = 0; c->xfr && i < XFR_MSGS_PER_ROUND; i++) {
+		bool last = false;
+		if (c->out_len - c->out_off + 2u + LV_XFR_MSG_MAX > bound)
+			return true; /* resumed when the client has read */
+		uint16_t len = lv_xfr_next(ctl, c->xfr, t->answer + 2, &last);
+		lv_wire_put16(t->answer, len);
+		if (len == 0 || !append_out(c, t->answer, 2u + len)) {
+			close_conn(ctl, c, &ctl->stats.tcp_closed_overflow);
+			return false;
+		}
+		if (last) {
+			lv_xfr_free(ctl, c->xfr);
+			c->xfr = NULL;
+			if (c->held_len && !resume_held(ctl, c))
+				return false;
+		}
 	}
 	return true;
 }
@@ -480,8 +592,11 @@ static void on_readable(struct lv_control *ctl, struct conn *c)
 		touch(ctl->tcp, c);
 		if (!feed(ctl, c, buf, (size_t)n))
 			return;
+		if (c->xfr)
+			break; /* the rest waits for the transfer */
 	}
-	flush(ctl, c);
+	if (pump(ctl, c))
+		flush(ctl, c);
 }
 
 bool lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events)
@@ -502,8 +617,9 @@ bool lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events)
 		return false;
 	if (events & (EPOLLERR | EPOLLHUP))
 		close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
-	else if (!(events & EPOLLOUT) || flush(ctl, c)) {
-		if (events & (EPOLLIN | EPOLLRDHUP))
+	else if (!(events & EPOLLOUT) ||
+		 (flush(ctl, c) && pump(ctl, c) && flush(ctl, c))) {
+		if ((events & (EPOLLIN | EPOLLRDHUP)) && c->xfr == NULL)
 			on_readable(ctl, c);
 	}
 	return true;
@@ -537,12 +653,11 @@ void lv_tcp_close(struct lv_control *ctl)
 		struct conn *c = t->oldest;
 		unlink_conn(t, c);
 		close(c->fd);
-		free(c->in);
-		free(c->out);
-		free(c);
+		free_conn(ctl, c);
 	}
 	for (unsigned i = 0; i < t->n_listen; i++)
 		close(t->listen_fds[i]);
+	free(t->listen_fds);
 	free(t->by_fd);
 	free(t);
 	ctl->tcp = NULL;

@@ -519,6 +519,8 @@ int lv_zone_load(const char *origin, const char *file, struct lv_zone **zone,
 	int ret = -ENOMEM;
 
 	*zone = NULL;
+	if (z != NULL)
+		z->refs = 1;
 	if (z == NULL || (z->file = strdup(file)) == NULL)
 		goto out;
 	ret = set_origin(z, origin);
@@ -557,9 +559,23 @@ out:
 	return 0;
 }
 
+struct lv_zone *lv_zone_ref(const struct lv_zone *zone)
+{
+	struct lv_zone *z = (struct lv_zone *)zone; /* refs is not content */
+
+	/* relaxed: the caller already holds a reference, so the zone cannot
+	 * go away meanwhile, and taking one publishes nothing */
+	__atomic_fetch_add(&z->refs, 1, __ATOMIC_RELAXED);
+	return z;
+}
+
 void lv_zone_free(struct lv_zone *z)
 {
 	if (z == NULL)
+		return;
+	/* acq_rel: whoever drops the last reference must see every other
+	 * holder's reads finished before it frees */
+	if (__atomic_sub_fetch(&z->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
 	arena_free(z->blob);
 	free(z->nodes);

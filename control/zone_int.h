@@ -45,6 +45,7 @@ struct lv_zone {
 	uint8_t origin[LV_DNS_MAX_NAME];
 	uint8_t origin_len;
 	uint32_t zone_id;
+	uint32_t refs; /* lv_zone_ref()/lv_zone_free(), atomically */
 	uint32_t serial;
 	size_t records;
 	struct lv_znode *nodes;

@@ -197,6 +197,10 @@ void lv_config_zone_acl(const struct lv_config *cfg, const char *origin,
 void lv_config_zone_notify(const struct lv_config *cfg, const char *origin,
 			   const struct lv_remote_conf **notify, unsigned *n);
 
+/* Domain names (as written in the config) equal, ignoring case and one
+ * trailing dot. Any thread. */
+bool lv_config_same_name(const char *a, const char *b);
+
 /* "256M", "1G", "4096" → bytes (K, M, G are powers of 1024). 0 or -1. */
 int lv_config_parse_size(const char *s, uint64_t *out);
 

@@ -65,6 +65,18 @@ struct lv_stats {
 	uint64_t tcp_closed_limit;    /* made room for, or refused by, limits */
 	uint64_t tcp_closed_peer;     /* the client closed (or reset) */
 	uint64_t truncated;           /* TC=1 answers */
+	/* zone transfers (control plane) */
+	uint64_t xfr_axfr;         /* AXFR started */
+	uint64_t xfr_ixfr;         /* IXFR answered with differences */
+	uint64_t xfr_ixfr_full;    /* IXFR answered with the whole zone */
+	uint64_t xfr_ixfr_current; /* IXFR from a client already current */
+	uint64_t xfr_refused;      /* not allowed, or not our zone */
+	uint64_t xfr_done;         /* last message written */
+	uint64_t xfr_aborted;      /* the connection closed before it */
+	uint64_t xfr_messages;
+	uint64_t notify_sent;     /* NOTIFY datagrams, retries included */
+	uint64_t notify_answered; /* acknowledged by the secondary */
+	uint64_t notify_failed;   /* no answer after every retry */
 	uint64_t drop[LV_DROP_MAX];
 	uint64_t rcode[LV_RCODE_MAX];
 } __attribute__((aligned(64)));

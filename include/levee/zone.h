@@ -34,8 +34,14 @@ struct lv_zone_conf;
 int lv_zone_load(const char *origin, const char *file, struct lv_zone **zone,
 		 char *err, size_t errlen);
 
-/* Free a zone that is not in a zone set (a zone set frees its own). */
+/* Drop a reference: the zone is freed with the last one. A loaded zone
+ * has one; a zone set frees (drops) its own zones' references. */
 void lv_zone_free(struct lv_zone *zone);
+
+/* Take another reference, so that the zone outlives its zone set (an
+ * outgoing transfer keeps the version it started with across reloads).
+ * Any control-plane thread; release with lv_zone_free(). */
+struct lv_zone *lv_zone_ref(const struct lv_zone *zone);
 
 /* Accessors; the zone must stay alive while their results are used. */
 uint32_t lv_zone_id(const struct lv_zone *zone);        /* unique, nonzero */
