@@ -30,6 +30,7 @@
 
 #include "levee/control.h"
 #include "levee/log.h"
+#include "levee/zone_diff.h"
 
 struct reload_zone {
 	char *origin; /* normalised: lowercase with the trailing dot */
@@ -51,6 +52,10 @@ struct lv_reload {
 	struct reload_zone *next;
 	unsigned n_next;
 	bool failed; /* the config file could not be read */
+	/* the zone set serving when the thread started: read-only, and not
+	 * freed before the thread is joined (lv_reload_finish) */
+	const struct lv_zoneset *serving;
+	unsigned ixfr_history;
 };
 
 static char *normalise_origin(const char *o)
@@ -113,6 +118,7 @@ int lv_reload_init(struct lv_control *ctl)
 		return -1;
 	ctl->reload = r;
 	r->efd = ctl->reload_efd;
+	r->ixfr_history = ctl->cfg->ixfr_history;
 	lv_config_init(&file_cfg);
 	if (ctl->cfg->config_file) {
 		r->config_file = strdup(ctl->cfg->config_file);
@@ -190,6 +196,56 @@ static int next_zone_list(struct lv_reload *r, const struct lv_config *fc)
 	return 0;
 }
 
+static const struct lv_zone *serving_zone(const struct lv_reload *r,
+					  const char *origin)
+{
+	for (unsigned i = 0; i < lv_zoneset_count(r->serving); i++) {
+		const struct lv_zone *z = lv_zoneset_zone(r->serving, i);
+		if (strcasecmp(lv_zone_origin(z), origin) == 0)
+			return z;
+	}
+	return NULL;
+}
+
+/*
+ * A new version of a zone we serve: compare it with the old one. Equal:
+ * nothing to publish. Changed without a serial increase (RFC 1982): the
+ * secondaries could never see the change, so the reload is refused and
+ * the old version kept. Otherwise the difference joins the new version's
+ * IXFR history. Returns whether fresh should be published.
+ */
+static bool accept_version(const struct lv_reload *r, struct lv_zone *fresh,
+			   const struct lv_zone *old)
+{
+	struct lv_zdiff *d = NULL;
+	int rc = lv_zone_diff(old, fresh, &d);
+
+	if (rc != 0) {
+		lv_err("zone %s not reloaded, old version kept: cannot "
+		       "compare the versions: %s",
+		       lv_zone_origin(old), strerror(-rc));
+		return false;
+	}
+	if (d == NULL) {
+		lv_info("zone %s: file changed, content did not (serial %u)",
+			lv_zone_origin(old), lv_zone_serial(old));
+		return false;
+	}
+	if (!lv_serial_lt(lv_zdiff_from_serial(d), lv_zdiff_to_serial(d))) {
+		lv_err("zone %s not reloaded, old version kept: the content "
+		       "changed but the serial did not increase (%u, was %u)",
+		       lv_zone_origin(old), lv_zdiff_to_serial(d),
+		       lv_zdiff_from_serial(d));
+		lv_zdiff_put(d);
+		return false;
+	}
+	if (lv_zone_set_history(fresh, old, d, r->ixfr_history) != 0)
+		lv_warn("zone %s: out of memory for its IXFR history; "
+			"IXFR clients get the whole zone",
+			lv_zone_origin(old));
+	return true;
+}
+
 static void load_changed(struct lv_reload *r)
 {
 	char err[1024];
@@ -197,11 +253,17 @@ static void load_changed(struct lv_reload *r)
 	for (unsigned i = 0; i < r->n_next; i++) {
 		struct reload_zone *z = &r->next[i];
 		const struct reload_zone *old = find_cur(r, z->origin);
+		const struct lv_zone *was = serving_zone(r, z->origin);
 		if (old && unchanged(old, z))
 			continue;
 		if (lv_zone_load(z->origin, z->file, &z->fresh, err,
-				 sizeof(err)) == 0)
+				 sizeof(err)) == 0) {
+			if (was && !accept_version(r, z->fresh, was)) {
+				lv_zone_free(z->fresh);
+				z->fresh = NULL;
+			}
 			continue;
+		}
 		z->fresh = NULL;
 		if (old)
 			lv_err("zone %s not reloaded, old version kept: %s",
@@ -246,6 +308,7 @@ void lv_reload_start(struct lv_control *ctl)
 	}
 	lv_info("reload: re-reading %s",
 		r->config_file ? r->config_file : "the zone files");
+	r->serving = ctl->zones;
 	int rc = rte_ctrl_thread_create(&r->thread, "lv-reload", NULL,
 					reload_thread, r);
 	if (rc != 0) {

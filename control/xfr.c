@@ -22,18 +22,23 @@
 #include "levee/query.h"
 #include "levee/response.h"
 #include "levee/xfr.h"
+#include "levee/zone_diff.h"
 #include "zone_int.h"
 
-#define MAX_SEGMENTS   4
 #define PTR_MAX_OFFSET 0x3fff /* a compression pointer's reach */
 
 enum seg_kind {
-	SEG_SOA,  /* the zone's SOA */
-	SEG_BODY, /* every record of the zone but the apex SOA */
+	SEG_SOA,     /* the zone's SOA */
+	SEG_BODY,    /* every record of the zone but the apex SOA */
+	SEG_OLD_SOA, /* one step of an IXFR: the SOA it starts from, */
+	SEG_REMOVED, /* the records it removes, */
+	SEG_NEW_SOA, /* the SOA it ends at */
+	SEG_ADDED    /* and the records it adds */
 };
 
 struct segment {
 	enum seg_kind kind;
+	const struct lv_zdiff *diff; /* the zone's history holds it */
 };
 
 /* One record to write: owner and RDATA in wire form, names lowercased. */
@@ -53,7 +58,7 @@ struct lv_xfr {
 	uint16_t question_len;
 	bool edns;
 	bool ixfr;
-	struct segment seg[MAX_SEGMENTS];
+	struct segment *seg;
 	unsigned n_seg;
 	/* the cursor: segment, then node / RRset / RR inside a body */
 	unsigned at;
@@ -120,25 +125,74 @@ static bool body_settle(struct lv_xfr *x)
 	return false;
 }
 
+static void from_diff(struct rr *rr, const struct lv_zdiff_rr *d)
+{
+	*rr = (struct rr){d->owner, d->owner_len, d->type,
+			  d->ttl,   d->rdata,     d->rdlen};
+}
+
+/* A record of a diff segment, if the cursor is still inside it. */
+static bool diff_rr(const struct lv_xfr *x, const struct segment *s,
+		    struct rr *rr)
+{
+	struct lv_zdiff_rr d;
+	bool removed = s->kind == SEG_REMOVED;
+	size_t n = removed ? lv_zdiff_removed_count(s->diff)
+			   : lv_zdiff_added_count(s->diff);
+
+	if (x->rrn >= n)
+		return false;
+	if (removed)
+		lv_zdiff_removed(s->diff, x->rrn, &d);
+	else
+		lv_zdiff_added(s->diff, x->rrn, &d);
+	from_diff(rr, &d);
+	return true;
+}
+
+/* The zone record under the body cursor; false past the last. */
+static bool body_rr(struct lv_xfr *x, struct rr *rr)
+{
+	if (!body_settle(x))
+		return false;
+	const struct lv_znode *n = &x->zone->nodes[x->node];
+	const struct lv_zrrset *set = &n->rrsets[x->rrset];
+	*rr = (struct rr){n->name,
+			  n->name_len,
+			  set->type,
+			  set->ttl,
+			  set->rrs[x->rrn].rdata,
+			  set->rrs[x->rrn].rdlen};
+	return true;
+}
+
 /* The record under the cursor; false when the transfer is complete. */
 static bool cursor_rr(struct lv_xfr *x, struct rr *rr)
 {
 	while (x->at < x->n_seg) {
 		const struct segment *s = &x->seg[x->at];
-		if (s->kind == SEG_SOA) {
+		struct lv_zdiff_rr d;
+		switch (s->kind) {
+		case SEG_SOA:
 			soa_rr(x->zone, rr);
 			return true;
-		}
-		if (body_settle(x)) {
-			const struct lv_znode *n = &x->zone->nodes[x->node];
-			const struct lv_zrrset *set = &n->rrsets[x->rrset];
-			*rr = (struct rr){n->name,
-					  n->name_len,
-					  set->type,
-					  set->ttl,
-					  set->rrs[x->rrn].rdata,
-					  set->rrs[x->rrn].rdlen};
+		case SEG_OLD_SOA:
+			lv_zdiff_old_soa(s->diff, &d);
+			from_diff(rr, &d);
 			return true;
+		case SEG_NEW_SOA:
+			lv_zdiff_new_soa(s->diff, &d);
+			from_diff(rr, &d);
+			return true;
+		case SEG_REMOVED:
+		case SEG_ADDED:
+			if (diff_rr(x, s, rr))
+				return true;
+			break;
+		case SEG_BODY:
+			if (body_rr(x, rr))
+				return true;
+			break;
 		}
 		x->at++;
 		x->node = x->rrset = x->rrn = 0;
@@ -148,7 +202,9 @@ static bool cursor_rr(struct lv_xfr *x, struct rr *rr)
 
 static void cursor_advance(struct lv_xfr *x)
 {
-	if (x->seg[x->at].kind == SEG_BODY) {
+	enum seg_kind k = x->seg[x->at].kind;
+
+	if (k == SEG_BODY || k == SEG_REMOVED || k == SEG_ADDED) {
 		x->rrn++;
 		return;
 	}
@@ -401,12 +457,58 @@ static struct lv_xfr *new_xfr(const uint8_t *dns, const struct lv_query *q,
 	return x;
 }
 
-static void axfr_segments(struct lv_xfr *x)
+static bool axfr_segments(struct lv_xfr *x)
 {
+	x->seg = calloc(3, sizeof(*x->seg));
+	if (x->seg == NULL)
+		return false;
 	x->seg[0].kind = SEG_SOA;
 	x->seg[1].kind = SEG_BODY;
 	x->seg[2].kind = SEG_SOA;
 	x->n_seg = 3;
+	return true;
+}
+
+/* The first step of z's history that starts at serial, when the steps
+ * from there on reach z's serial without a gap; -1 otherwise. */
+static int history_from(const struct lv_zone *z, uint32_t serial)
+{
+	unsigned n = lv_zone_history_count(z);
+
+	for (unsigned i = 0; i < n; i++) {
+		if (lv_zdiff_from_serial(lv_zone_history(z, i)) != serial)
+			continue;
+		for (unsigned j = i; j + 1 < n; j++)
+			if (lv_zdiff_to_serial(lv_zone_history(z, j)) !=
+			    lv_zdiff_from_serial(lv_zone_history(z, j + 1)))
+				return -1;
+		if (lv_zdiff_to_serial(lv_zone_history(z, n - 1)) != z->serial)
+			return -1;
+		return (int)i;
+	}
+	return -1;
+}
+
+/* RFC 1995 §4: SOA, then per step (old SOA, removed, new SOA, added),
+ * then SOA. */
+static bool ixfr_diff_segments(struct lv_xfr *x, unsigned first)
+{
+	unsigned steps = lv_zone_history_count(x->zone) - first, k = 0;
+
+	x->seg = calloc(2 + 4 * (size_t)steps, sizeof(*x->seg));
+	if (x->seg == NULL)
+		return false;
+	x->seg[k++].kind = SEG_SOA;
+	for (unsigned i = first; i < first + steps; i++) {
+		const struct lv_zdiff *d = lv_zone_history(x->zone, i);
+		x->seg[k++] = (struct segment){SEG_OLD_SOA, d};
+		x->seg[k++] = (struct segment){SEG_REMOVED, d};
+		x->seg[k++] = (struct segment){SEG_NEW_SOA, d};
+		x->seg[k++] = (struct segment){SEG_ADDED, d};
+	}
+	x->seg[k++].kind = SEG_SOA;
+	x->n_seg = k;
+	return true;
 }
 
 /* What the records after the question say: the IXFR client's serial (the
@@ -442,26 +544,30 @@ static bool read_extras(const uint8_t *dns, uint16_t len, struct extras *e)
 	return true;
 }
 
-/* RFC 1982: a precedes b. */
-static bool serial_lt(uint32_t a, uint32_t b)
-{
-	return a != b && (uint32_t)(b - a) < 0x80000000u;
-}
-
 /* IXFR (RFC 1995 §4): a client as new as we are gets our SOA alone;
  * otherwise the differences from its serial when we hold them all, else
  * the whole zone in AXFR form. */
-static void ixfr_segments(struct lv_control *ctl, struct lv_xfr *x,
+static bool ixfr_segments(struct lv_control *ctl, struct lv_xfr *x,
 			  uint32_t client)
 {
-	if (!serial_lt(client, x->zone->serial)) {
+	int first;
+
+	if (!lv_serial_lt(client, x->zone->serial)) {
+		x->seg = calloc(1, sizeof(*x->seg));
+		if (x->seg == NULL)
+			return false;
 		x->seg[0].kind = SEG_SOA;
 		x->n_seg = 1;
 		LV_STAT_INC(ctl->stats.xfr_ixfr_current);
-		return;
+		return true;
 	}
-	axfr_segments(x);
+	first = history_from(x->zone, client);
+	if (first >= 0) {
+		LV_STAT_INC(ctl->stats.xfr_ixfr);
+		return ixfr_diff_segments(x, (unsigned)first);
+	}
 	LV_STAT_INC(ctl->stats.xfr_ixfr_full);
+	return axfr_segments(x);
 }
 
 struct lv_xfr *lv_xfr_start(struct lv_control *ctl, const uint8_t *dns,
@@ -516,17 +622,19 @@ struct lv_xfr *lv_xfr_start(struct lv_control *ctl, const uint8_t *dns,
 		return NULL;
 	}
 	x = new_xfr(dns, &q, z, family, peer);
-	if (x == NULL) {
+	if (x == NULL ||
+	    !(x->ixfr ? ixfr_segments(ctl, x, ex.serial) : axfr_segments(x))) {
+		if (x)
+			x->finished = true; /* nothing was started */
+		lv_xfr_free(ctl, x);
 		*out_len =
 		    error_answer(ctl, dns, len, &q, LV_RCODE_SERVFAIL, out);
 		return NULL;
 	}
 	if (x->ixfr) {
-		ixfr_segments(ctl, x, ex.serial);
 		lv_info("IXFR of %s from serial %u to %u for %s started",
 			z->origin_text, ex.serial, z->serial, x->peer);
 	} else {
-		axfr_segments(x);
 		LV_STAT_INC(ctl->stats.xfr_axfr);
 		lv_info("AXFR of %s serial %u to %s started", z->origin_text,
 			z->serial, x->peer);
@@ -543,5 +651,6 @@ void lv_xfr_free(struct lv_control *ctl, struct lv_xfr *x)
 		log_end(x, "aborted (the connection closed)");
 	}
 	lv_zone_free(x->zone);
+	free(x->seg);
 	free(x);
 }

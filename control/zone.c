@@ -21,6 +21,7 @@
 
 #include <ldns/ldns.h>
 
+#include "levee/zone_diff.h"
 #include "zone_int.h"
 
 /* Zone ids: unique per loaded instance, never 0 (0 means "no zone"). */
@@ -559,6 +560,37 @@ out:
 	return 0;
 }
 
+int lv_zone_set_history(struct lv_zone *fresh, const struct lv_zone *old,
+			struct lv_zdiff *d, unsigned keep)
+{
+	unsigned n = old->n_history + 1, skip = n > keep ? n - keep : 0;
+
+	if (keep == 0) {
+		lv_zdiff_put(d);
+		return 0;
+	}
+	fresh->history = calloc(n - skip, sizeof(*fresh->history));
+	if (fresh->history == NULL) {
+		lv_zdiff_put(d);
+		return -ENOMEM;
+	}
+	for (unsigned i = skip; i < old->n_history; i++)
+		fresh->history[fresh->n_history++] =
+		    lv_zdiff_get(old->history[i]);
+	fresh->history[fresh->n_history++] = d;
+	return 0;
+}
+
+unsigned lv_zone_history_count(const struct lv_zone *z)
+{
+	return z->n_history;
+}
+
+const struct lv_zdiff *lv_zone_history(const struct lv_zone *z, unsigned i)
+{
+	return i < z->n_history ? z->history[i] : NULL;
+}
+
 struct lv_zone *lv_zone_ref(const struct lv_zone *zone)
 {
 	struct lv_zone *z = (struct lv_zone *)zone; /* refs is not content */
@@ -577,6 +609,9 @@ void lv_zone_free(struct lv_zone *z)
 	 * holder's reads finished before it frees */
 	if (__atomic_sub_fetch(&z->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	for (unsigned i = 0; i < z->n_history; i++)
+		lv_zdiff_put(z->history[i]);
+	free(z->history);
 	arena_free(z->blob);
 	free(z->nodes);
 	free(z->index);

@@ -55,6 +55,10 @@ struct lv_zone {
 	const struct lv_znode *apex;
 	const struct lv_zrrset *soa;
 	void *blob; /* all names, RRsets, RRs and RDATA */
+	/* IXFR: the differences that led to this version, oldest first,
+	 * the last one ending at this serial (a reference to each) */
+	struct lv_zdiff **history;
+	unsigned n_history;
 };
 
 /* Building the index (zone.c, while loading; zone_lookup.c). 0 or

@@ -75,6 +75,18 @@ int lv_zoneset_load(const struct lv_zone_conf *confs, unsigned n,
 const struct lv_zone *lv_zoneset_find(const struct lv_zoneset *zs,
 				      const uint8_t *lname, unsigned name_len);
 
+/*
+ * Give fresh (not yet published) the IXFR history of the version it
+ * replaces: old's differences plus d (old → fresh; the reference is
+ * taken over), the oldest dropped beyond keep. keep 0: no history (d is
+ * released). 0 or -ENOMEM (fresh then has none). Reload thread.
+ */
+struct lv_zdiff;
+int lv_zone_set_history(struct lv_zone *fresh, const struct lv_zone *old,
+			struct lv_zdiff *d, unsigned keep);
+unsigned lv_zone_history_count(const struct lv_zone *zone);
+const struct lv_zdiff *lv_zone_history(const struct lv_zone *zone, unsigned i);
+
 /* Number of zones and the i-th one (e.g. to purge their zone ids). */
 unsigned lv_zoneset_count(const struct lv_zoneset *zs);
 const struct lv_zone *lv_zoneset_zone(const struct lv_zoneset *zs, unsigned i);
