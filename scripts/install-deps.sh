@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
     build-essential meson ninja-build pkg-config
-    libdpdk-dev dpdk-dev libldns-dev ldnsutils libyaml-dev libpcap-dev
+    libdpdk-dev dpdk-dev libldns-dev ldnsutils libssl-dev libyaml-dev libpcap-dev
     libcmocka-dev clang clang-format libclang-rt-14-dev valgrind
     python3-pytest python3-dnspython
     knot knot-dnsutils dnsperf tcpdump iproute2 ethtool iputils-ping
