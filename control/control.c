@@ -33,6 +33,7 @@
 #include "levee/log.h"
 #include "levee/pcap_source.h"
 #include "levee/tcp.h"
+#include "levee/tsig.h"
 
 #define MBUF_HEADROOM_SLACK 256
 /* frames for the kernel waiting per worker: ARP, ND, ping and TCP come in
@@ -60,6 +61,27 @@ static int load_zones(struct lv_control *ctl)
 			lv_zone_records(z));
 	}
 	ctl->zones = zs;
+	return 0;
+}
+
+/* TSIG keys, checked before EAL starts: one line naming a bad key. */
+static int load_keys(struct lv_control *ctl)
+{
+	char err[512];
+
+	if (ctl->cfg->n_keys == 0)
+		return 0;
+	ctl->keys = lv_tsig_keyring_new();
+	if (ctl->keys == NULL)
+		return -1;
+	for (unsigned i = 0; i < ctl->cfg->n_keys; i++) {
+		const struct lv_key_conf *k = &ctl->cfg->keys[i];
+		if (lv_tsig_keyring_add(ctl->keys, k->name, k->algorithm,
+					k->secret, err, sizeof(err)) != 0) {
+			lv_err("%s: %s", k->where, err);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -397,7 +419,7 @@ static int start(struct lv_control *ctl, const char *argv0)
 		return -1;
 	}
 	if (inspect_replay(ctl, &max_frame) != 0 || build_filter(ctl) != 0 ||
-	    load_zones(ctl) != 0)
+	    load_zones(ctl) != 0 || load_keys(ctl) != 0)
 		return -1;
 	if (lv_eal_start(argv0, ctl->cfg, &ctl->plan, err, sizeof(err)) != 0) {
 		lv_err("%s", err);
@@ -472,6 +494,7 @@ static void teardown(struct lv_control *ctl)
 	if (ctl->cache)
 		lv_cache_destroy(ctl->cache);
 	lv_zoneset_free(ctl->zones);
+	lv_tsig_keyring_free(ctl->keys);
 	rte_mempool_free(ctl->pool);
 	if (ctl->eal_up) {
 		/* EAL leaves its (empty, per-process) runtime directory

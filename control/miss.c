@@ -7,6 +7,7 @@
  * mbuf back to the worker's reply ring for transmission.
  */
 #include <string.h>
+#include <time.h>
 
 #include <ldns/ldns.h>
 #include <rte_mbuf.h>
@@ -17,6 +18,7 @@
 #include "levee/control.h"
 #include "levee/log.h"
 #include "levee/response.h"
+#include "levee/tsig.h"
 
 #define MISS_BURST 64
 
@@ -77,50 +79,6 @@ static uint16_t answer_query(struct lv_control *ctl, uint8_t *dns,
 	return len;
 }
 
-/*
- * RFC 8945 §5.2.1 and §5.3.2: a query signed with a key we do not know is
- * answered NOTAUTH with an unsigned TSIG record (no MAC, error BADKEY),
- * appended as the last record. Returns the new length, or len when it does
- * not fit (the NOTAUTH still goes out).
- */
-static uint16_t append_badkey_tsig(uint8_t *dns, uint16_t len, uint16_t room,
-				   const ldns_rr *tsig)
-{
-	const ldns_rdf *owner = ldns_rr_owner(tsig);
-	const ldns_rdf *alg = ldns_rr_rdf(tsig, 0);
-	const ldns_rdf *signed_at = ldns_rr_rdf(tsig, 1);
-	const ldns_rdf *fudge = ldns_rr_rdf(tsig, 2);
-	const ldns_rdf *orig_id = ldns_rr_rdf(tsig, 4);
-	size_t rdlen, need;
-	uint8_t *p;
-
-	if (!owner || !alg || !signed_at || !fudge || !orig_id ||
-	    ldns_rdf_size(signed_at) != 6)
-		return len;
-	rdlen = ldns_rdf_size(alg) + 6 + 2 + 2 + 2 + 2 + 2;
-	need = ldns_rdf_size(owner) + 10 + rdlen;
-	if (len + need > room)
-		return len;
-	p = dns + len;
-	memcpy(p, ldns_rdf_data(owner), ldns_rdf_size(owner));
-	p += ldns_rdf_size(owner);
-	lv_wire_put16(p, LV_TYPE_TSIG);
-	lv_wire_put16(p + 2, LV_CLASS_ANY);
-	lv_wire_put32(p + 4, 0);
-	lv_wire_put16(p + 8, (uint16_t)rdlen);
-	p += 10;
-	memcpy(p, ldns_rdf_data(alg), ldns_rdf_size(alg));
-	p += ldns_rdf_size(alg);
-	memcpy(p, ldns_rdf_data(signed_at), 6);
-	memcpy(p + 6, ldns_rdf_data(fudge), 2);
-	lv_wire_put16(p + 8, 0); /* MAC size: unsigned */
-	memcpy(p + 10, ldns_rdf_data(orig_id), 2);
-	lv_wire_put16(p + 12, LV_TSIG_BADKEY);
-	lv_wire_put16(p + 14, 0); /* other data */
-	lv_wire_put16(dns + 10, (uint16_t)(lv_wire_get16(dns + 10) + 1));
-	return (uint16_t)(len + need);
-}
-
 /* RFC 6891 §6.1.1: a second OPT is FORMERR. ldns takes each OPT out of
  * the additional section it reports, so the difference counts them. */
 static bool more_than_one_opt(const uint8_t *dns, const ldns_pkt *pkt)
@@ -128,23 +86,48 @@ static bool more_than_one_opt(const uint8_t *dns, const ldns_pkt *pkt)
 	return lv_wire_get16(dns + 10) - ldns_pkt_arcount(pkt) > 1;
 }
 
+/* Answer a query whose TSIG verified (or failed: NOTAUTH), and sign the
+ * answer (RFC 8945 §5.3); 0 when the signed answer does not fit. */
+static uint16_t sign_answer(struct lv_tsig_state *st, uint8_t *dns,
+			    uint16_t len, uint16_t room)
+{
+	return len ? (uint16_t)lv_tsig_sign(st, dns, len, room,
+					    (uint64_t)time(NULL))
+		   : 0;
+}
+
 /*
  * A query the fast path would not judge: it carries records beyond one OPT.
- * ldns reads the whole message; what it cannot parse, or a second OPT, is
- * FORMERR. With no TSIG keys configured, a signed query is NOTAUTH/BADKEY.
- * Records in the answer, authority or additional sections of a query are
- * otherwise ignored and the question answered as usual, as Knot does.
+ * A TSIG is checked first (RFC 8945 §5.2) with the configured keys: a bad
+ * one is NOTAUTH with the TSIG error, a good one gets a signed answer.
+ * Then ldns reads the whole message; what it cannot parse, or a second
+ * OPT, is FORMERR. Records in the answer, authority or additional sections
+ * of a query are otherwise ignored and the question answered as usual, as
+ * Knot does.
  */
 static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 			    uint16_t room, struct lv_query *q)
 {
+	struct lv_tsig_state st;
+	size_t ulen;
+	enum lv_tsig_verdict v = lv_tsig_verify(
+	    ctl->keys, dns, len, (uint64_t)time(NULL), &st, &ulen);
 	ldns_pkt *pkt = NULL;
 	uint16_t out;
 
+	if (v == LV_TSIG_FORMERR)
+		return write_error(ctl, dns, room, q, LV_RCODE_FORMERR);
+	if (v == LV_TSIG_NOTAUTH)
+		return sign_answer(
+		    &st, dns, write_error(ctl, dns, room, q, LV_RCODE_NOTAUTH),
+		    room);
+	len = (uint16_t)ulen;
 	if (ldns_wire2pkt(&pkt, dns, len) != LDNS_STATUS_OK ||
 	    more_than_one_opt(dns, pkt)) {
 		ldns_pkt_free(pkt);
-		return write_error(ctl, dns, room, q, LV_RCODE_FORMERR);
+		out = write_error(ctl, dns, room, q, LV_RCODE_FORMERR);
+		return v == LV_TSIG_VERIFIED ? sign_answer(&st, dns, out, room)
+					     : out;
 	}
 	q->has_edns = ldns_pkt_edns(pkt);
 	q->edns_udp_size = ldns_pkt_edns_udp_size(pkt);
@@ -152,18 +135,12 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	q->do_bit = ldns_pkt_edns_do(pkt);
 	q->hash = lv_cache_key_hash(ctl->hash_seed, q->lname, q->qname_len,
 				    q->qtype, q->qclass, q->do_bit);
-	if (ldns_pkt_tsig(pkt) != NULL) {
-		out = write_error(ctl, dns, room, q, LV_RCODE_NOTAUTH);
-		if (out)
-			out = append_badkey_tsig(dns, out, room,
-						 ldns_pkt_tsig(pkt));
-	} else if (q->has_edns && q->edns_version > 0) {
+	if (q->has_edns && q->edns_version > 0)
 		out = write_error(ctl, dns, room, q, LV_RCODE_BADVERS);
-	} else {
+	else
 		out = answer_query(ctl, dns, room, q);
-	}
 	ldns_pkt_free(pkt);
-	return out;
+	return v == LV_TSIG_VERIFIED ? sign_answer(&st, dns, out, room) : out;
 }
 
 static uint16_t dispatch(struct lv_control *ctl, uint8_t *dns, uint16_t len,

@@ -21,6 +21,7 @@
 #include "levee/log.h"
 #include "levee/query.h"
 #include "levee/response.h"
+#include "levee/tsig.h"
 #include "levee/xfr.h"
 #include "levee/zone_diff.h"
 #include "zone_int.h"
@@ -58,6 +59,8 @@ struct lv_xfr {
 	uint16_t question_len;
 	bool edns;
 	bool ixfr;
+	bool signed_; /* every message carries a TSIG (RFC 8945 §5.3.1) */
+	struct lv_tsig_state tsig;
 	struct segment *seg;
 	unsigned n_seg;
 	/* the cursor: segment, then node / RRset / RR inside a body */
@@ -356,7 +359,8 @@ uint16_t lv_xfr_next(struct lv_control *ctl, struct lv_xfr *x, uint8_t *out,
 	struct msg m = {.p = out, .z = x->zone};
 	struct rr rr;
 
-	m.limit = LV_XFR_MSG_MAX - (x->edns ? LV_DNS_OPT_RR_LEN : 0);
+	m.limit = LV_XFR_MSG_MAX - (x->edns ? LV_DNS_OPT_RR_LEN : 0) -
+		  (x->signed_ ? (unsigned)lv_tsig_space(x->tsig.key) : 0);
 	put_header(&m, x, x->messages == 0);
 	while (cursor_rr(x, &rr)) {
 		if (!put_rr(&m, &rr)) {
@@ -373,6 +377,17 @@ uint16_t lv_xfr_next(struct lv_control *ctl, struct lv_xfr *x, uint8_t *out,
 	lv_wire_put16(out + 6, m.ancount);
 	if (x->edns)
 		put_opt(&m, ctl);
+	if (x->signed_) {
+		m.len = (unsigned)lv_tsig_sign(
+		    &x->tsig, out, m.len, LV_XFR_MSG_MAX, (uint64_t)time(NULL));
+		if (m.len == 0) {
+			lv_err("%s of %s to %s: cannot sign a message; "
+			       "transfer abandoned",
+			       x->ixfr ? "IXFR" : "AXFR", x->zone->origin_text,
+			       x->peer);
+			return 0;
+		}
+	}
 	x->messages++;
 	x->records += m.ancount;
 	x->bytes += m.len;
@@ -512,11 +527,10 @@ static bool ixfr_diff_segments(struct lv_xfr *x, unsigned first)
 }
 
 /* What the records after the question say: the IXFR client's serial (the
- * SOA in the authority section, RFC 1995 §3) and whether it is signed. */
+ * SOA in the authority section, RFC 1995 §3). */
 struct extras {
 	bool has_serial;
 	uint32_t serial;
-	bool signed_;
 };
 
 /* Read the request's other sections with ldns; false: malformed. */
@@ -528,7 +542,6 @@ static bool read_extras(const uint8_t *dns, uint16_t len, struct extras *e)
 	memset(e, 0, sizeof(*e));
 	if (ldns_wire2pkt(&pkt, dns, len) != LDNS_STATUS_OK)
 		return false;
-	e->signed_ = ldns_pkt_tsig(pkt) != NULL;
 	auth = ldns_pkt_authority(pkt);
 	for (size_t i = 0; auth && i < ldns_rr_list_rr_count(auth); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(auth, i);
@@ -570,74 +583,145 @@ static bool ixfr_segments(struct lv_control *ctl, struct lv_xfr *x,
 	return axfr_segments(x);
 }
 
+/* A transfer request on its way through lv_xfr_start(). */
+struct request {
+	uint8_t *dns; /* a copy, its TSIG record stripped when signed */
+	uint16_t len;
+	struct lv_query q;
+	enum lv_parse_result parsed;
+	struct lv_tsig_state tsig;
+	bool signed_; /* answers carry a TSIG (signed or an error) */
+	int family;
+	const uint8_t *peer;
+	char who[INET6_ADDRSTRLEN];
+	uint8_t *out;
+};
+
+/* The one-message answer rcode, with its TSIG when the request had one. */
+static uint16_t reply_error(struct lv_control *ctl, struct request *r,
+			    unsigned rcode)
+{
+	uint16_t n = error_answer(ctl, r->dns, r->len, &r->q, rcode, r->out);
+
+	if (n && r->signed_)
+		n = (uint16_t)lv_tsig_sign(&r->tsig, r->out, n, LV_XFR_MSG_MAX,
+					   (uint64_t)time(NULL));
+	return n;
+}
+
+static const char *kind(const struct request *r)
+{
+	return r->q.qtype == LV_TYPE_IXFR ? "IXFR" : "AXFR";
+}
+
+/* TSIG first (RFC 8945 §5.2): a bad signature is answered before the
+ * request is looked at. Returns false when the answer is decided. */
+static bool check_tsig(struct lv_control *ctl, struct request *r,
+		       uint16_t *out_len)
+{
+	size_t ulen;
+	enum lv_tsig_verdict v = lv_tsig_verify(
+	    ctl->keys, r->dns, r->len, (uint64_t)time(NULL), &r->tsig, &ulen);
+
+	r->len = (uint16_t)ulen;
+	r->parsed = lv_query_parse(r->dns, r->len, ctl->hash_seed, &r->q);
+	if (r->parsed == LV_PARSE_DROP_RUNT ||
+	    r->parsed == LV_PARSE_DROP_RESPONSE)
+		return false; /* never answered */
+	if (v == LV_TSIG_FORMERR) {
+		*out_len = reply_error(ctl, r, LV_RCODE_FORMERR);
+		return false;
+	}
+	r->signed_ = v == LV_TSIG_VERIFIED || v == LV_TSIG_NOTAUTH;
+	if (v == LV_TSIG_NOTAUTH) {
+		lv_info("%s from %s: TSIG error %u; NOTAUTH", kind(r), r->who,
+			r->tsig.error);
+		LV_STAT_INC(ctl->stats.xfr_refused);
+		*out_len = reply_error(ctl, r, LV_RCODE_NOTAUTH);
+		return false;
+	}
+	return true;
+}
+
+/* The zone and the client's right to it; NULL when refused (answered). */
+static const struct lv_zone *check_zone(struct lv_control *ctl,
+					struct request *r, uint16_t *out_len)
+{
+	const struct lv_zone *z =
+	    lv_zoneset_find(ctl->zones, r->q.lname, r->q.qname_len);
+	const char *key = r->signed_ ? lv_tsig_key_name(r->tsig.key) : NULL;
+
+	if (z == NULL || z->origin_len != r->q.qname_len ||
+	    (r->q.qclass != LV_CLASS_IN && r->q.qclass != LV_CLASS_ANY)) {
+		LV_STAT_INC(ctl->stats.xfr_refused);
+		*out_len = reply_error(ctl, r, LV_RCODE_NOTAUTH);
+		return NULL;
+	}
+	if (!allowed(ctl, z, r->family, r->peer, key)) {
+		lv_info("%s of %s from %s%s%s refused (not in the ACL)",
+			kind(r), z->origin_text, r->who,
+			key ? " with key " : "", key ? key : "");
+		LV_STAT_INC(ctl->stats.xfr_refused);
+		*out_len = reply_error(ctl, r, LV_RCODE_REFUSED);
+		return NULL;
+	}
+	return z;
+}
+
 struct lv_xfr *lv_xfr_start(struct lv_control *ctl, const uint8_t *dns,
 			    uint16_t len, int family, const uint8_t *peer,
 			    uint8_t *out, uint16_t *out_len)
 {
-	struct lv_query q;
+	static uint8_t copy[LV_XFR_MSG_MAX]; /* event loop only */
+	struct request r = {.dns = copy,
+			    .len = len,
+			    .family = family,
+			    .peer = peer,
+			    .out = out};
 	const struct lv_zone *z;
+	struct extras ex = {0};
 	struct lv_xfr *x;
-	enum lv_parse_result pr = lv_query_parse(dns, len, ctl->hash_seed, &q);
-	char who[INET6_ADDRSTRLEN];
 
 	*out_len = 0;
-	if (pr == LV_PARSE_DROP_RUNT || pr == LV_PARSE_DROP_RESPONSE)
+	memcpy(copy, dns, len);
+	inet_ntop(family, peer, r.who, sizeof(r.who));
+	if (!check_tsig(ctl, &r, out_len))
 		return NULL;
-	if (pr != LV_PARSE_OK && pr != LV_PARSE_PUNT) {
-		*out_len =
-		    error_answer(ctl, dns, len, &q,
-				 pr == LV_PARSE_BADVERS ? LV_RCODE_BADVERS
-							: LV_RCODE_FORMERR,
-				 out);
-		return NULL;
-	}
-	inet_ntop(family, peer, who, sizeof(who));
-	z = lv_zoneset_find(ctl->zones, q.lname, q.qname_len);
-	if (z == NULL || z->origin_len != q.qname_len ||
-	    (q.qclass != LV_CLASS_IN && q.qclass != LV_CLASS_ANY)) {
-		LV_STAT_INC(ctl->stats.xfr_refused);
-		*out_len =
-		    error_answer(ctl, dns, len, &q, LV_RCODE_NOTAUTH, out);
+	if (r.parsed != LV_PARSE_OK && r.parsed != LV_PARSE_PUNT) {
+		*out_len = reply_error(ctl, &r,
+				       r.parsed == LV_PARSE_BADVERS
+					   ? LV_RCODE_BADVERS
+					   : LV_RCODE_FORMERR);
 		return NULL;
 	}
-	struct extras ex = {0};
-	if (pr == LV_PARSE_PUNT && !read_extras(dns, len, &ex)) {
-		*out_len =
-		    error_answer(ctl, dns, len, &q, LV_RCODE_FORMERR, out);
+	if ((r.parsed == LV_PARSE_PUNT && !read_extras(r.dns, r.len, &ex)) ||
+	    (r.q.qtype == LV_TYPE_IXFR && !ex.has_serial)) {
+		/* RFC 1995 §3: an IXFR carries the client's SOA */
+		*out_len = reply_error(ctl, &r, LV_RCODE_FORMERR);
 		return NULL;
 	}
-	if (q.qtype == LV_TYPE_IXFR && !ex.has_serial) {
-		/* RFC 1995 §3: the client's SOA is not optional */
-		*out_len =
-		    error_answer(ctl, dns, len, &q, LV_RCODE_FORMERR, out);
+	if ((z = check_zone(ctl, &r, out_len)) == NULL)
 		return NULL;
-	}
-	if (ex.signed_ || !allowed(ctl, z, family, peer, NULL)) {
-		lv_info("%s of %s from %s refused (not in the ACL)",
-			q.qtype == LV_TYPE_IXFR ? "IXFR" : "AXFR",
-			z->origin_text, who);
-		LV_STAT_INC(ctl->stats.xfr_refused);
-		*out_len =
-		    error_answer(ctl, dns, len, &q, LV_RCODE_REFUSED, out);
-		return NULL;
-	}
-	x = new_xfr(dns, &q, z, family, peer);
+	x = new_xfr(r.dns, &r.q, z, family, peer);
 	if (x == NULL ||
 	    !(x->ixfr ? ixfr_segments(ctl, x, ex.serial) : axfr_segments(x))) {
 		if (x)
 			x->finished = true; /* nothing was started */
 		lv_xfr_free(ctl, x);
-		*out_len =
-		    error_answer(ctl, dns, len, &q, LV_RCODE_SERVFAIL, out);
+		*out_len = reply_error(ctl, &r, LV_RCODE_SERVFAIL);
 		return NULL;
 	}
+	x->signed_ = r.signed_;
+	x->tsig = r.tsig;
 	if (x->ixfr) {
 		lv_info("IXFR of %s from serial %u to %u for %s started",
 			z->origin_text, ex.serial, z->serial, x->peer);
 	} else {
 		LV_STAT_INC(ctl->stats.xfr_axfr);
-		lv_info("AXFR of %s serial %u to %s started", z->origin_text,
-			z->serial, x->peer);
+		lv_info("AXFR of %s serial %u to %s%s%s started",
+			z->origin_text, z->serial, x->peer,
+			x->signed_ ? " with key " : "",
+			x->signed_ ? lv_tsig_key_name(x->tsig.key) : "");
 	}
 	return x;
 }

@@ -28,7 +28,9 @@
 
 #define LV_MAX_WORKERS 127
 
-struct lv_reload; /* control/reload.c */
+struct lv_reload;       /* control/reload.c */
+struct lv_tsig_keyring; /* control/tsig.c */
+struct lv_notify;       /* control/notify.c */
 
 struct lv_control {
 	struct lv_config *cfg;
@@ -36,7 +38,8 @@ struct lv_control {
 	struct lv_port port;
 	struct rte_mempool *pool;
 	struct lv_cache *cache;
-	struct lv_zoneset *zones; /* read by the event loop only */
+	struct lv_zoneset *zones;     /* read by the event loop only */
+	struct lv_tsig_keyring *keys; /* TSIG keys; NULL: none configured */
 	uint64_t hash_seed;
 	struct lv_addr_filter filter;
 	unsigned n_workers;

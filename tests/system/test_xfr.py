@@ -152,9 +152,11 @@ def read_xfr(sock, q, rdtype, keyring=None, lifetime=60):
         raw = head and recv_exact(sock, struct.unpack("!H", head)[0])
         if raw is None:
             return msgs
+        if os.environ.get("LVTEST_XFR_DEBUG"):
+            print("message", len(msgs), len(raw))
         m = dns.message.from_wire(raw, keyring=keyring,
                                   request_mac=q.mac if keyring else b"",
-                                  xfr=True, tsig_ctx=ctx, multi=bool(msgs),
+                                  xfr=True, tsig_ctx=ctx, multi=True,
                                   one_rr_per_rrset=True)
         ctx = m.tsig_ctx if keyring else None
         msgs.append((raw, m))
@@ -362,3 +364,75 @@ def test_reload_during_axfr_keeps_its_version(xfr_env):
     assert canonical_set(rrs) == old
     new = canonical_set(answer_rrs(xfr_messages(env.net, env.net.service4)))
     assert new == zone_records(env.zone_path) and new != old
+
+
+KEY_NAME = "transfer-key."
+KEY_SECRET = "c2VjcmV0LWZvci10cmFuc2ZlcnMtb25seQ=="
+
+
+def rcode_and_tsig_error(raw):
+    """The rcode, and the error field of the TSIG that ends raw (None
+    without one), read from the wire so that nothing is verified."""
+    rcode = raw[3] & 0x0F
+    arcount = struct.unpack("!H", raw[10:12])[0]
+    if arcount == 0:
+        return rcode, None
+    # the TSIG's last fields: ... error(2) other len(2) other data
+    other_len = struct.unpack("!H", raw[-2:])[0]
+    if other_len == 0:
+        return rcode, struct.unpack("!H", raw[-4:-2])[0]
+    return rcode, struct.unpack("!H", raw[-4 - other_len:-2 - other_len])[0]
+
+
+def test_tsig_signed_transfers(xfr_env):
+    env = xfr_env(extra=lambda net: [
+        "--key", f"hmac-sha256:{KEY_NAME}:{KEY_SECRET}",
+        "--allow-transfer", f"key={KEY_NAME}"])
+    server = env.net.service4
+    want = zone_records(env.zone_path)
+    good = dns.tsigkeyring.from_text({KEY_NAME: ("hmac-sha256", KEY_SECRET)})
+    # unsigned: the ACL wants the key
+    msgs = xfr_messages(env.net, server)
+    assert msgs[0][1].rcode() == dns.rcode.REFUSED
+    # signed: every message verifies, MACs chained (dnspython checks)
+    msgs = xfr_messages(env.net, server, keyring=good, keyname=KEY_NAME)
+    assert len(msgs) > 5 and all(m.had_tsig for _, m in msgs)
+    assert canonical_set(answer_rrs(msgs)) == want
+    # IXFR signed too: the up-to-date answer
+    msgs = xfr_messages(env.net, server, "IXFR", 1, keyring=good, keyname=KEY_NAME)
+    assert len(msgs) == 1 and msgs[0][1].had_tsig
+    # a wrong secret: NOTAUTH, BADSIG; an unknown key: NOTAUTH, BADKEY
+    cases = ((KEY_NAME, "d3Jvbmctc2VjcmV0", 16), ("other-key.", KEY_SECRET, 17))
+    for name, secret, tsig_error in cases:
+        ring = dns.tsigkeyring.from_text({name: ("hmac-sha256", secret)})
+        q = xfr_query(keyring=ring, keyname=name)
+        sock = connect(env.net, server)
+        try:
+            send_msg(sock, q)
+            head = recv_exact(sock, 2)
+            raw = recv_exact(sock, struct.unpack("!H", head)[0])
+        finally:
+            sock.close()
+        assert rcode_and_tsig_error(raw) == (dns.rcode.NOTAUTH, tsig_error)
+    # an ordinary signed query, over TCP and UDP, gets a signed answer
+    q = dns.message.make_query("host7." + ORIGIN, "A")
+    q.use_tsig(good, keyname=KEY_NAME)
+    with env.net.inside():
+        for send in (dns.query.tcp, dns.query.udp):
+            r = send(q, server, timeout=5)
+            assert r.had_tsig and r.rcode() == dns.rcode.NOERROR and r.answer
+    st = env.lv.stats()
+    assert st.get("xfr_axfr") == 1 and st.get("xfr_refused") == 3
+
+
+def test_tcp_listen_on_a_host_socket(xfr_env):
+    """--tcp-listen: TCP (queries and transfers) on an ordinary socket of
+    the host, here 127.0.0.1 port 5353 + x."""
+    port = 5300 + os.getpid() % 500
+    env = xfr_env(extra=lambda net: ["--tcp-listen", f"127.0.0.1@{port}",
+                                     "--allow-transfer", "127.0.0.0/8"])
+    q = dns.message.make_query("host3." + ORIGIN, "AAAA")
+    r = dns.query.tcp(q, "127.0.0.1", port=port, timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR and r.answer[0][0].address == "fd00::3"
+    msgs = xfr_messages(None, "127.0.0.1", port=port)
+    assert canonical_set(answer_rrs(msgs)) == zone_records(env.zone_path)
