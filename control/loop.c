@@ -22,6 +22,7 @@
 #include "levee/control.h"
 #include "levee/exception.h"
 #include "levee/local.h"
+#include "levee/notify.h"
 #include "levee/tcp.h"
 #include "levee/log.h"
 
@@ -66,7 +67,8 @@ int lv_control_events_init(struct lv_control *ctl)
 	epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->sigfd, &ev);
 	ev.data.fd = ctl->reload_efd;
 	epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->reload_efd, &ev);
-	if (!ctl->replay && (lv_local_open(ctl) != 0 || lv_tcp_open(ctl) != 0))
+	if (!ctl->replay && (lv_local_open(ctl) != 0 || lv_tcp_open(ctl) != 0 ||
+			     lv_notify_open(ctl) != 0))
 		return -1;
 	return lv_reload_init(ctl);
 }
@@ -74,6 +76,7 @@ int lv_control_events_init(struct lv_control *ctl)
 void lv_control_events_fini(struct lv_control *ctl)
 {
 	lv_reload_fini(ctl);
+	lv_notify_close(ctl);
 	lv_tcp_close(ctl);
 	lv_local_close(ctl);
 	if (ctl->epfd >= 0)
@@ -119,7 +122,8 @@ static void wait_events(struct lv_control *ctl, bool busy)
 			uint64_t v;
 			if (read(ctl->reload_efd, &v, sizeof(v)) == sizeof(v))
 				lv_reload_finish(ctl);
-		} else if (!lv_local_serve(ctl, ev[i].data.fd)) {
+		} else if (!lv_local_serve(ctl, ev[i].data.fd) &&
+			   !lv_notify_event(ctl, ev[i].data.fd)) {
 			lv_tcp_event(ctl, ev[i].data.fd, ev[i].events);
 		}
 	}
@@ -193,6 +197,7 @@ int lv_control_loop(struct lv_control *ctl)
 		handled += lv_exception_poll(ctl);
 		lv_cache_reclaim(ctl->cache);
 		lv_tcp_sweep(ctl);
+		lv_notify_tick(ctl);
 		if (ctl->replay && handled == 0) {
 			rc = replay_status(ctl, &progress);
 			if (rc >= 0)

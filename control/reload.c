@@ -30,6 +30,7 @@
 
 #include "levee/control.h"
 #include "levee/log.h"
+#include "levee/notify.h"
 #include "levee/zone_diff.h"
 
 struct reload_zone {
@@ -426,6 +427,16 @@ static void log_changes(struct lv_control *ctl, const struct lv_zoneset *old)
 		lv_info("reload: no zone changed");
 }
 
+/* RFC 1996: tell the secondaries of every zone that has a new version. */
+static void notify_changes(struct lv_control *ctl)
+{
+	struct lv_reload *r = ctl->reload;
+
+	for (unsigned i = 0; i < r->n_next; i++)
+		if (r->next[i].fresh)
+			lv_notify_zone(ctl, r->next[i].fresh);
+}
+
 void lv_reload_finish(struct lv_control *ctl)
 {
 	struct lv_reload *r = ctl->reload;
@@ -451,6 +462,7 @@ void lv_reload_finish(struct lv_control *ctl)
 	 * entry, and unlinked entries are freed */
 	lv_cache_synchronize(ctl->cache);
 	log_changes(ctl, old);
+	notify_changes(ctl);
 	lv_zoneset_free(old);
 	/* the zone set owns the fresh zones now */
 	for (unsigned i = 0; i < r->n_next; i++)

@@ -58,6 +58,8 @@ struct lv_control {
 	unsigned n_local;
 	/* the TCP server (control/tcp.c), live ports only */
 	struct lv_tcp *tcp;
+	/* NOTIFY to secondaries after reloads (control/notify.c) */
+	struct lv_notify *notify;
 	/* replay mode: the input's frame count ends the run */
 	bool replay;
 	uint64_t replay_frames;

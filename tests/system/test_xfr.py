@@ -22,7 +22,9 @@ import threading
 import time
 
 import dns.message
+import dns.flags
 import dns.name
+import dns.opcode
 import dns.query
 import dns.rcode
 import dns.rrset
@@ -436,3 +438,50 @@ def test_tcp_listen_on_a_host_socket(xfr_env):
     assert r.rcode() == dns.rcode.NOERROR and r.answer[0][0].address == "fd00::3"
     msgs = xfr_messages(None, "127.0.0.1", port=port)
     assert canonical_set(answer_rrs(msgs)) == zone_records(env.zone_path)
+
+
+def test_notify_after_reload(xfr_env):
+    """RFC 1996: a reload that publishes a new serial sends NOTIFY to each
+    target from the service address; an acknowledged one stops, a silent
+    target gets retries (1 s, then 2 s, ...); a target with a key gets a
+    signed NOTIFY."""
+    port = 5300 + os.getpid() % 500
+    ring = dns.tsigkeyring.from_text({KEY_NAME: ("hmac-sha256", KEY_SECRET)})
+    env = xfr_env(extra=lambda net: [
+        "--key", f"{KEY_NAME}:{KEY_SECRET}",
+        "--notify", f"{net.client4}@{port}",
+        "--notify", f"{net.client4}@{port + 1},key={KEY_NAME}"])
+    net = env.net
+    acked = net.udp_socket(4, port)
+    silent = net.udp_socket(4, port + 1)
+    try:
+        reload(env, 2, changed={1})
+        acked.settimeout(5)
+        data, src = acked.recvfrom(4096)
+        m = dns.message.from_wire(data)
+        assert m.opcode() == dns.opcode.NOTIFY and m.flags & dns.flags.AA
+        assert (m.question[0].name.to_text(), m.question[0].rdtype) == (ORIGIN, dns.rdatatype.SOA)
+        assert m.answer[0][0].serial == 2
+        assert src[0] == net.service4
+        r = dns.message.make_response(m)
+        acked.sendto(r.to_wire(), src)
+        wait_log(env.lv, f"NOTIFY of {ORIGIN} serial 2 to {net.client4}@{port}: acknowledged")
+        # the silent one: signed, and tried again after 1 s and 2 s more
+        silent.settimeout(5)
+        times = []
+        for _ in range(3):
+            data, _ = silent.recvfrom(4096)
+            times.append(time.monotonic())
+            m = dns.message.from_wire(data, keyring=ring)
+            assert m.had_tsig and m.opcode() == dns.opcode.NOTIFY
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert 0.8 < gaps[0] < 1.6 and 1.8 < gaps[1] < 2.6, gaps
+        # the acknowledged target got exactly one
+        acked.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            acked.recvfrom(4096)
+    finally:
+        acked.close()
+        silent.close()
+    st = env.lv.stats()
+    assert st.get("notify_answered") == 1 and st.get("notify_sent") >= 4
