@@ -109,6 +109,7 @@ struct rec {
 	const uint8_t *rdata;
 	uint32_t ttl;
 	uint32_t line;
+	uint32_t ttl_line; /* the line ttl came from (a later duplicate's) */
 	uint16_t type;
 	uint16_t rdlen;
 	uint8_t owner_len;
@@ -229,6 +230,7 @@ static int add_rec(struct loader *ld, const ldns_rr *rr, int line)
 	    .rdata = rd,
 	    .ttl = ldns_rr_ttl(rr),
 	    .line = (uint32_t)line,
+	    .ttl_line = (uint32_t)line,
 	    .type = type,
 	    .rdlen = (uint16_t)rdlen,
 	    .owner_len = (uint8_t)owner_len,
@@ -326,8 +328,10 @@ static void merge_duplicates(struct loader *ld)
 	for (size_t i = 0; i < ld->n_recs; i++) {
 		if (out > 0 && same_rr(&ld->recs[out - 1], &ld->recs[i])) {
 			/* the RRset's TTL follows the last line (like Knot) */
-			if (ld->recs[i].line > ld->recs[out - 1].line)
+			if (ld->recs[i].line > ld->recs[out - 1].ttl_line) {
 				ld->recs[out - 1].ttl = ld->recs[i].ttl;
+				ld->recs[out - 1].ttl_line = ld->recs[i].line;
+			}
 			continue;
 		}
 		ld->recs[out++] = ld->recs[i];
@@ -443,9 +447,9 @@ static int build_nodes(struct loader *ld)
 				node->rrsets = set;
 		}
 		/* one TTL per RRset: the last one in file order, like Knot */
-		if (r[i].line >= set_line) {
+		if (r[i].ttl_line >= set_line) {
 			set->ttl = r[i].ttl;
-			set_line = r[i].line;
+			set_line = r[i].ttl_line;
 		}
 		*rrs++ =
 		    (struct lv_zrr){.rdata = r[i].rdata, .rdlen = r[i].rdlen};

@@ -25,6 +25,9 @@ struct lv_zrr {
 	uint16_t rdlen;
 };
 
+/* The RRs of an RRset are in canonical RDATA order (bytewise, as sorted
+ * at load), which zone_diff.c relies on; nodes are in (name length, bytes)
+ * order, not DNSSEC canonical order. */
 struct lv_zrrset {
 	uint16_t type;
 	uint16_t count;

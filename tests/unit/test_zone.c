@@ -154,6 +154,15 @@ static void test_counts_and_merging(void **state)
 	assert_int_equal(n->rrsets[0].count, 1);
 	assert_int_equal(n->rrsets[0].ttl, 60); /* the last line's TTL */
 	lv_zone_free(z);
+	/* a duplicate on the last line still gives the RRset its TTL, even
+	 * when another RR of the set lies between */
+	z = load_ok("example.com", HEAD "www 100 A 1.1.1.1\nwww 200 A 1.1.1.2\n"
+					"www 300 A 1.1.1.1\n");
+	n = lv_zone_node(z, (const uint8_t *)"\3www\7example\3com", 17);
+	assert_non_null(n);
+	assert_int_equal(n->rrsets[0].count, 2);
+	assert_int_equal(n->rrsets[0].ttl, 300);
+	lv_zone_free(z);
 }
 
 static void test_empty_nonterminals(void **state)
