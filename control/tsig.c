@@ -79,6 +79,7 @@ struct tsig_rr {
 	uint16_t orig_id;
 	uint16_t error;
 	uint16_t other_len;
+	uint8_t owner_buf[LV_DNS_MAX_NAME]; /* a request's owner, expanded */
 };
 
 /* A piece of the data a MAC covers. */
@@ -558,13 +559,56 @@ static int take_name(const uint8_t *msg, size_t end, size_t *pos, uint8_t *len)
 	return 0;
 }
 
+/*
+ * The owner name at *pos copied into buf, following compression pointers:
+ * RFC 8945 forbids compressing the algorithm name, not the owner, and ldns
+ * and dnspython compress it when the key name shares a suffix with the
+ * question. Pointers must point backwards. *pos moves past the name.
+ */
+static int take_owner(const uint8_t *msg, size_t len, size_t *pos, uint8_t *buf,
+		      uint8_t *out_len)
+{
+	size_t p = *pos, n = 0;
+	bool jumped = false;
+
+	while (p < len) {
+		uint8_t c = msg[p];
+		if ((c & 0xc0) == 0xc0) {
+			size_t to = p + 1 < len
+					? ((size_t)(c & 0x3f) << 8 | msg[p + 1])
+					: len;
+			if (to >= p)
+				return -1; /* forwards or a loop */
+			if (!jumped)
+				*pos = p + 2;
+			jumped = true;
+			p = to;
+			continue;
+		}
+		if ((c & 0xc0) || n + 1u + c > LV_DNS_MAX_NAME ||
+		    p + 1u + c > len)
+			return -1;
+		memcpy(buf + n, msg + p, 1u + c);
+		n += 1u + c;
+		if (c == 0) {
+			if (!jumped)
+				*pos = p + 1;
+			*out_len = (uint8_t)n;
+			return 0;
+		}
+		p += 1u + c;
+	}
+	return -1;
+}
+
 /* Parse the TSIG at t->off, which find_tsig() found to end the message. */
 static int parse_tsig(const uint8_t *msg, size_t len, struct tsig_rr *t)
 {
 	size_t pos = t->off, end;
 
-	t->owner = msg + pos;
-	if (take_name(msg, len, &pos, &t->owner_len))
+	t->owner = t->owner_buf;
+	if (take_owner(msg, len, &pos, t->owner_buf, &t->owner_len) ||
+	    pos + RR_FIXED_LEN > len)
 		return -1;
 	/* §4.2: class ANY, TTL 0 */
 	if (lv_wire_get16(msg + pos + 2) != LV_CLASS_ANY ||

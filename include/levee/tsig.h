@@ -17,8 +17,9 @@
  * keys: free an old keyring only once the exchanges that used it are over.
  *
  * Names on the wire: our TSIG owner and algorithm names are written
- * uncompressed and lowercase; on input a compressed owner or algorithm
- * name is FORMERR.
+ * uncompressed and lowercase. On input a compressed owner is followed
+ * (ldns and dnspython compress it against the question); a compressed
+ * algorithm name is FORMERR.
  */
 #ifndef LEVEE_TSIG_H
 #define LEVEE_TSIG_H
@@ -103,7 +104,7 @@ enum lv_tsig_verdict {
 	LV_TSIG_VERIFIED,     /* signed with a key we hold, MAC and time
 	                       * good; st ready for lv_tsig_sign() */
 	LV_TSIG_FORMERR,      /* a TSIG not last, two of them, a compressed
-	                       * name, class not ANY, TTL not 0, a MAC size
+	                       * algorithm name, class not ANY, TTL not 0, a MAC size
 	                       * out of bounds (§5.2.2.1), or records that
 	                       * do not parse, signed or not: answer
 	                       * FORMERR, unsigned; msg untouched */
