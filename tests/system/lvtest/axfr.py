@@ -191,13 +191,15 @@ class Transfer:
         self.connect_seconds = None
         self.first_byte_seconds = None
         self.progress = []        # (seconds, bytes) every ~5 s
+        self.close = None         # how the connection ended after the closing SOA
 
     def summary(self):
         rate = self.bytes / self.seconds / 1024 if self.seconds else 0
         return (f"{'complete' if self.complete else 'INCOMPLETE'}: {len(self.messages)} "
                 f"messages, {self.bytes} bytes, {self.rrs} RRs in {self.seconds:.1f} s "
                 f"({rate:.0f} KiB/s; connect {self.connect_seconds}, first byte "
-                f"{self.first_byte_seconds}){'; ' + self.error if self.error else ''}")
+                f"{self.first_byte_seconds}){'; ' + self.error if self.error else ''}"
+                f"{'; ' + self.close if self.close else ''}")
 
 
 def axfr(net, server, origin, read_timeout=30.0, deadline_s=180.0, qid=0x5AFE):
@@ -256,12 +258,38 @@ def axfr(net, server, origin, read_timeout=30.0, deadline_s=180.0, qid=0x5AFE):
                 tr.progress.append((round(last_mark - t0, 1), tr.bytes))
         if tr.complete and buf:
             tr.error = f"{len(buf)} bytes after the closing SOA"
+        tr.seconds = time.monotonic() - t0
+        if tr.complete and not tr.error:
+            tr.close = _half_close(s)
     except OSError as e:
         tr.error = f"{type(e).__name__}: {e}"
     finally:
-        tr.seconds = time.monotonic() - t0
+        if tr.seconds is None:
+            tr.seconds = time.monotonic() - t0
         s.close()
     return tr
+
+
+def _half_close(s, timeout=5.0):
+    """After the transfer: our FIN, then wait (bounded) for the server's,
+    so that no end of the connection is left retransmitting into a
+    topology that is about to go away. A description for the output."""
+    t0 = time.monotonic()
+    s.shutdown(socket.SHUT_WR)
+    extra = 0
+    while time.monotonic() - t0 < timeout:
+        s.settimeout(max(0.01, timeout - (time.monotonic() - t0)))
+        try:
+            d = s.recv(65536)
+        except socket.timeout:
+            break
+        except OSError as e:
+            return f"{type(e).__name__} after our FIN"
+        if not d:
+            return (f"server closed {time.monotonic() - t0:.2f}s after our FIN"
+                    + (f" ({extra} bytes more first)" if extra else ""))
+        extra += len(d)
+    return f"no FIN from the server {timeout}s after ours"
 
 
 def _take(tr, m, qid):
@@ -362,6 +390,10 @@ class KnotXfr:
     rundir: "{d}/run"
     pidfile: "{d}/run/knot.pid"
     listen: [ "{self.address}@53" ]
+    # knotd's default (500 ms) gives up a transfer when one send waits
+    # that long, which a single retransmission timeout on a 100 ms RTT
+    # lossy link can exceed: the reference should not fail there.
+    tcp-io-timeout: 30000
     udp-workers: 1
     tcp-workers: 1
     background-workers: 1
