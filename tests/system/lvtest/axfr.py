@@ -17,6 +17,9 @@ reference server, for validating the harness).
   stays fast and the transfer time means the link and the server.
 - canonical(): records as (owner lowercased, type, class, TTL, rdata in
   canonical wire form, RFC 4034 §6.2) for set comparison.
+- SenderSampler: ss on the server's socket during the transfer (peak
+  send queue, congestion window, retransmissions), to show the test
+  reached full send buffers, where a partial send() happens.
 - KnotXfr: knotd listening on ADDRESS@53 (for the topology's
   host_address mode) with transfers allowed to one prefix; started and
   stopped by pid, from a temp dir.
@@ -27,6 +30,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import dns.exception
@@ -190,7 +194,7 @@ class Transfer:
         self.seconds = None
         self.connect_seconds = None
         self.first_byte_seconds = None
-        self.progress = []        # (seconds, bytes) every ~5 s
+        self.progress = []        # (seconds, bytes) every ~1 s
         self.close = None         # how the connection ended after the closing SOA
 
     def summary(self):
@@ -253,7 +257,7 @@ def axfr(net, server, origin, read_timeout=30.0, deadline_s=180.0, qid=0x5AFE):
                     break
             if tr.error:
                 break
-            if time.monotonic() - last_mark >= 5:
+            if time.monotonic() - last_mark >= 1:
                 last_mark = time.monotonic()
                 tr.progress.append((round(last_mark - t0, 1), tr.bytes))
         if tr.complete and buf:
@@ -301,7 +305,8 @@ def _take(tr, m, qid):
     try:
         rcode, flags, types = walk_answers(m)
     except (ValueError, struct.error, IndexError) as e:
-        return f"message {len(tr.messages)} malformed: {e}"
+        return (f"message {len(tr.messages)} malformed ({e}): bytes missing or extra "
+                "in the stream?")
     if rcode != 0:
         return (f"message {len(tr.messages)}: rcode "
                 f"{dns.rcode.to_text(rcode) if rcode < 16 else rcode}")
@@ -367,6 +372,74 @@ def compare(source, received, show=10):
         problems.append(f"{len(extra)} records not in the zone, e.g. "
                         + "; ".join(describe(r) for r in extra[:show]))
     return problems
+
+
+# --- the server's side of the connection ----------------------------------------
+
+class SenderSampler:
+    """Samples the server's TCP socket with ss (in the root namespace, where
+    both levee's TAP and knotd live) every `interval` s while a transfer
+    runs: how full its send queue got, congestion window, retransmissions.
+    A partial send() only happens when the send queue is full, so the
+    peak says whether the test reached the case it guards."""
+
+    def __init__(self, client, port=53, interval=0.25, max_seconds=200.0):
+        self.argv = ["ss", "-tinH", "state", "established", "dst", client,
+                     "sport", "=", f":{port}"]
+        self.interval = interval
+        self.samples = 0
+        self.max_send_q = self.max_notsent = self.max_cwnd = 0
+        self.retrans = None
+        self.congestion = None
+        self.error = None
+        self._stop = threading.Event()
+        self._end = time.monotonic() + max_seconds
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self):
+        while not self._stop.is_set() and time.monotonic() < self._end:
+            try:
+                p = subprocess.run(self.argv, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, timeout=5)
+            except (OSError, subprocess.SubprocessError) as e:
+                self.error = str(e)
+                return
+            self._parse(p.stdout.decode(errors="replace"))
+            self._stop.wait(self.interval)
+
+    def _parse(self, text):
+        words = text.split()
+        if len(words) < 4:
+            return
+        self.samples += 1
+        try:
+            self.max_send_q = max(self.max_send_q, int(words[1]))
+        except ValueError:
+            pass
+        for w in words:
+            k, _, v = w.partition(":")
+            if k == "cwnd" and v.isdigit():
+                self.max_cwnd = max(self.max_cwnd, int(v))
+            elif k == "notsent" and v.isdigit():
+                self.max_notsent = max(self.max_notsent, int(v))
+            elif k == "retrans":
+                self.retrans = v                 # in flight / total
+            elif w in ("cubic", "bbr", "reno", "bbr2", "htcp", "vegas", "westwood"):
+                self.congestion = w
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return self
+
+    def summary(self):
+        if not self.samples:
+            return f"no sample of the server's socket ({self.error or 'ss saw none'})"
+        return (f"server socket over {self.samples} samples: send queue peak "
+                f"{self.max_send_q} B (not sent {self.max_notsent} B), cwnd peak "
+                f"{self.max_cwnd}, retrans (in flight/total) {self.retrans}, congestion "
+                f"control {self.congestion}")
 
 
 # --- knotd on the topology ------------------------------------------------------
