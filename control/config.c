@@ -38,6 +38,7 @@ enum setting {
 	S_TCP_OUTBUF,
 	S_HUGEPAGES,
 	S_IN_MEMORY,
+	S_TUNE_KERNEL,
 	S_LOG_LEVEL,
 	S_CACHE_MEMORY,
 	S_CACHE_ENTRIES,
@@ -52,6 +53,7 @@ enum {
 	O_ADDRESS,
 	O_GATEWAY,
 	O_NO_IN_MEMORY,
+	O_TUNE_KERNEL,
 	O_KEY,
 	O_ALLOW_TRANSFER,
 	O_NOTIFY,
@@ -78,6 +80,7 @@ static const struct {
     [S_TCP_OUTBUF] = {"tcp-out-buffer", "server", "tcp-out-buffer"},
     [S_HUGEPAGES] = {"hugepages", "server", "hugepages"},
     [S_IN_MEMORY] = {NULL, "server", "in-memory"},
+    [S_TUNE_KERNEL] = {NULL, "server", "tune-kernel"},
     [S_LOG_LEVEL] = {"log-level", "server", "log-level"},
     [S_CACHE_MEMORY] = {"cache-memory", "cache", "memory"},
     [S_CACHE_ENTRIES] = {"cache-entries", "cache", "entries"},
@@ -342,6 +345,7 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 		snprintf(buf, len, "auto, on or off");
 		break;
 	case S_IN_MEMORY:
+	case S_TUNE_KERNEL:
 		snprintf(buf, len, "true or false");
 		break;
 	case S_LOG_LEVEL:
@@ -450,6 +454,8 @@ static int set_value(struct lv_config *cfg, enum setting id, const char *v)
 		return 0;
 	case S_IN_MEMORY:
 		return parse_bool(v, &cfg->in_memory);
+	case S_TUNE_KERNEL:
+		return parse_bool(v, &cfg->tune_kernel);
 	case S_LOG_LEVEL:
 		for (size_t i = 0; i < 4; i++) {
 			if (strcmp(v, log_levels[i]) != 0)
@@ -925,12 +931,12 @@ static const char *const server_keys[] = {
     "idle-sleep-us",       "gateways",
     "tcp-idle-timeout-ms", "tcp-max-clients",
     "tcp-max-per-client",  "tcp-out-buffer",
-    "tcp-listen"};
+    "tcp-listen",          "tune-kernel"};
 static const int server_ids[] = {
     S_IFACE,          S_WORKERS,    -1,          S_UDP_MAX,
     S_MISS_RING,      S_HUGEPAGES,  S_IN_MEMORY, S_LOG_LEVEL,
     S_IDLE_SLEEP,     -2,           S_TCP_IDLE,  S_TCP_MAX,
-    S_TCP_PER_CLIENT, S_TCP_OUTBUF, -3};
+    S_TCP_PER_CLIENT, S_TCP_OUTBUF, -3,          S_TUNE_KERNEL};
 static const char *const cache_keys[] = {"memory", "entries"};
 static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
 static const char *const zone_keys[] = {"origin", "file", "allow-transfer",
@@ -1527,6 +1533,7 @@ struct cli {
 	const char *config;
 	const char *value[S_COUNT]; /* last one given wins; NULL: not given */
 	bool no_in_memory;
+	bool tune_kernel;
 	const char **zones; /* "ORIGIN=FILE" */
 	unsigned n_zones;
 	struct lv_addr *addrs;
@@ -1562,6 +1569,7 @@ static const struct option long_options[] = {
     {"hugepages", required_argument, NULL, 256 + S_HUGEPAGES},
     {"log-level", required_argument, NULL, 256 + S_LOG_LEVEL},
     {"no-in-memory", no_argument, NULL, O_NO_IN_MEMORY},
+    {"tune-kernel", no_argument, NULL, O_TUNE_KERNEL},
     {"key", required_argument, NULL, O_KEY},
     {"allow-transfer", required_argument, NULL, O_ALLOW_TRANSFER},
     {"notify", required_argument, NULL, O_NOTIFY},
@@ -1701,6 +1709,9 @@ static int cli_option(struct cli *c, int val, const char *arg,
 	case O_NO_IN_MEMORY:
 		c->no_in_memory = true;
 		return 0;
+	case O_TUNE_KERNEL:
+		c->tune_kernel = true;
+		return 0;
 	case O_KEY:
 	case O_ALLOW_TRANSFER:
 	case O_NOTIFY:
@@ -1785,6 +1796,8 @@ static int cli_apply(const struct cli *c, int argc, char **argv,
 			return oom(err, errlen); /* checked when collected */
 	if (c->no_in_memory)
 		cfg->in_memory = false;
+	if (c->tune_kernel)
+		cfg->tune_kernel = true;
 	for (unsigned i = 0; i < c->n_zones; i++) {
 		const char *eq = strchr(c->zones[i], '=');
 		char origin[LDNS_MAX_DOMAINLEN * 4 + 1];
@@ -1928,6 +1941,9 @@ void lv_config_usage(FILE *f)
 	    "it is closed (default 1M)\n"
 	    "  --hugepages MODE       auto | on | off (default auto)\n"
 	    "  --no-in-memory         do not give the EAL --in-memory\n"
+	    "  --tune-kernel          raise net.core.somaxconn and "
+	    "tcp_max_syn_backlog when low\n"
+	    "                         (restored at exit)\n"
 	    "  --log-level LEVEL      error | warning | info | debug "
 	    "(default info)\n"
 	    "  --tcp-listen ADDR[@PORT]  also serve TCP on this host "

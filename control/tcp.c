@@ -181,23 +181,49 @@ static long read_sysctl(const char *path)
 	return v;
 }
 
+/* One backlog sysctl: fine, raised (--tune-kernel: journalled with the
+ * exception path's host changes, restored at exit) or warned about.
+ * Returns the value in force, -1 when it cannot be read. */
+static long check_sysctl(struct lv_control *ctl, const char *path,
+			 const char *name, long wanted)
+{
+	char file[128], value[16], err[256];
+	long v;
+
+	snprintf(file, sizeof(file), "/proc/sys/%s", path);
+	v = read_sysctl(file);
+	if (v < 0 || v >= wanted)
+		return v;
+	if (ctl->cfg->tune_kernel) {
+		snprintf(value, sizeof(value), "%ld", wanted);
+		if (lv_hostnet_set_sysctl(&ctl->host, path, value, err,
+					  sizeof(err)) == 0) {
+			lv_info(
+			    "TCP: %s raised from %ld to %ld (--tune-kernel; "
+			    "restored at exit)",
+			    name, v, wanted);
+			return wanted;
+		}
+		lv_warn("TCP: cannot raise %s: %s", name, err);
+		return v;
+	}
+	lv_warn("TCP: %s is %ld; bursts of connections want %ld (sysctl -w "
+		"%s=%ld, or --tune-kernel)",
+		name, v, wanted, name, wanted);
+	return v;
+}
+
 /* Bursts of short connections need a deep accept queue (capped by
  * net.core.somaxconn) and room for half-open connections
- * (net.ipv4.tcp_max_syn_backlog). Warn, never change them. */
-static int pick_backlog(void)
+ * (net.ipv4.tcp_max_syn_backlog). Host-wide: changed only when the
+ * operator asks (--tune-kernel), else warned about. */
+static int pick_backlog(struct lv_control *ctl)
 {
-	long somaxconn = read_sysctl("/proc/sys/net/core/somaxconn");
-	long syn = read_sysctl("/proc/sys/net/ipv4/tcp_max_syn_backlog");
+	long somaxconn = check_sysctl(ctl, "net/core/somaxconn",
+				      "net.core.somaxconn", BACKLOG_WANTED);
 
-	if (somaxconn >= 0 && somaxconn < BACKLOG_WANTED)
-		lv_warn("TCP: net.core.somaxconn is %ld; bursts of connections "
-			"want %d (sysctl -w net.core.somaxconn=%d)",
-			somaxconn, BACKLOG_WANTED, BACKLOG_WANTED);
-	if (syn >= 0 && syn < SYN_BACKLOG_WANTED)
-		lv_warn("TCP: net.ipv4.tcp_max_syn_backlog is %ld; bursts of "
-			"connections want %d (sysctl -w "
-			"net.ipv4.tcp_max_syn_backlog=%d)",
-			syn, SYN_BACKLOG_WANTED, SYN_BACKLOG_WANTED);
+	check_sysctl(ctl, "net/ipv4/tcp_max_syn_backlog",
+		     "net.ipv4.tcp_max_syn_backlog", SYN_BACKLOG_WANTED);
 	return somaxconn >= 0 && somaxconn < BACKLOG_WANTED ? (int)somaxconn
 							    : BACKLOG_WANTED;
 }
@@ -242,7 +268,7 @@ static int add_listener(struct lv_control *ctl, const struct lv_addr *a,
 int lv_tcp_open(struct lv_control *ctl)
 {
 	struct lv_tcp *t = calloc(1, sizeof(*t));
-	int backlog = pick_backlog();
+	int backlog = pick_backlog(ctl);
 
 	if (t == NULL)
 		return -1;

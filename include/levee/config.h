@@ -130,10 +130,12 @@ struct lv_config {
 				 * LV_CONFIG_IDLE_POLLS empty polls; 0: never */
 	uint32_t mbufs;         /* mbuf pool size; 0: derived */
 	enum lv_hugepages hugepages;
-	bool in_memory;  /* EAL --in-memory, default true */
-	char *log_level; /* "error", "warning", "info" (default), "debug" */
-	int eal_argc;    /* the file's eal: list, then arguments after "--" */
-	char **eal_argv; /* eal_argc strings and a NULL; no program name */
+	bool in_memory;   /* EAL --in-memory, default true */
+	bool tune_kernel; /* raise the host's TCP backlog sysctls when low
+			   * (journalled, restored at exit); default false */
+	char *log_level;  /* "error", "warning", "info" (default), "debug" */
+	int eal_argc;     /* the file's eal: list, then arguments after "--" */
+	char **eal_argv;  /* eal_argc strings and a NULL; no program name */
 	bool show_help;
 	bool show_version;
 	enum lv_iface_kind iface_kind; /* form of iface */

@@ -485,3 +485,32 @@ def test_notify_after_reload(xfr_env):
         silent.close()
     st = env.lv.stats()
     assert st.get("notify_answered") == 1 and st.get("notify_sent") >= 4
+
+
+def _sysctl(path, value=None):
+    with open(f"/proc/sys/{path}", "r+" if value is not None else "r") as f:
+        if value is not None:
+            f.write(str(value))
+            return None
+        return int(f.read())
+
+
+def test_tune_kernel_raises_and_restores_backlog(request, xfr_env):
+    """The TCP backlog sysctls: warned about when low, raised only with
+    --tune-kernel, and put back at exit. (Host-wide: the test lowers them
+    itself and restores them in a finalizer.)"""
+    keys = ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog")
+    before = {k: _sysctl(k) for k in keys}
+    request.addfinalizer(lambda: [_sysctl(k, v) for k, v in before.items()])
+    _sysctl(keys[0], 1024)
+    _sysctl(keys[1], 512)
+    env = xfr_env()
+    wait_log(env.lv, "net.core.somaxconn is 1024")
+    wait_log(env.lv, "net.ipv4.tcp_max_syn_backlog is 512")
+    assert env.lv.stop()[0] == 0
+    assert [_sysctl(k) for k in keys] == [1024, 512]
+    env = xfr_env(extra=lambda net: ["--tune-kernel"])
+    wait_log(env.lv, "net.core.somaxconn raised from 1024 to 4096")
+    assert [_sysctl(k) for k in keys] == [4096, 1024]
+    assert env.lv.stop()[0] == 0
+    assert [_sysctl(k) for k in keys] == [1024, 512]

@@ -772,7 +772,8 @@ static void test_file_errors(void **state)
 	    "interface, workers, addresses, udp-max-payload, "
 	    "miss-ring-size, hugepages, in-memory, log-level, "
 	    "idle-sleep-us, gateways, tcp-idle-timeout-ms, "
-	    "tcp-max-clients, tcp-max-per-client, tcp-out-buffer, tcp-listen)");
+	    "tcp-max-clients, tcp-max-per-client, tcp-out-buffer, tcp-listen, "
+	    "tune-kernel)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
 		   "of: server, cache, zones, eal, transfer, keys)");
