@@ -24,7 +24,7 @@
 
 #define NOTIFY_TRIES     5
 #define NOTIFY_FIRST_MS  1000 /* then doubled: 1, 2, 4, 8 s */
-#define NOTIFY_MSG_MAX   1024
+#define NOTIFY_MSG_MAX   2048 /* question, SOA and TSIG of the longest names */
 #define LV_OPCODE_NOTIFY 4
 
 struct pending {
@@ -54,12 +54,22 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static bool any_target(const struct lv_config *cfg)
+static bool in_list(const struct lv_remote_conf *t, unsigned n, int family)
 {
-	if (cfg->n_notify)
+	for (unsigned i = 0; i < n; i++)
+		if (t[i].addr.family == family)
+			return true;
+	return false;
+}
+
+/* Is any NOTIFY target of this family configured? */
+static bool any_target(const struct lv_config *cfg, int family)
+{
+	if (in_list(cfg->notify, cfg->n_notify, family))
 		return true;
 	for (unsigned i = 0; i < cfg->n_zones; i++)
-		if (cfg->zones[i].n_notify)
+		if (in_list(cfg->zones[i].notify, cfg->zones[i].n_notify,
+			    family))
 			return true;
 	return false;
 }
@@ -101,16 +111,21 @@ int lv_notify_open(struct lv_control *ctl)
 {
 	struct lv_notify *n;
 
-	if (!any_target(ctl->cfg))
+	bool v4 = any_target(ctl->cfg, AF_INET);
+	bool v6 = any_target(ctl->cfg, AF_INET6);
+
+	if (!v4 && !v6)
 		return 0;
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return -1;
 	ctl->notify = n;
-	n->fd4 = open_socket(ctl, AF_INET);
-	n->fd6 = open_socket(ctl, AF_INET6);
-	if (n->fd4 < 0 || n->fd6 < 0) {
-		lv_err("NOTIFY: cannot open its sockets");
+	/* a socket per family some target needs */
+	n->fd4 = v4 ? open_socket(ctl, AF_INET) : -1;
+	n->fd6 = v6 ? open_socket(ctl, AF_INET6) : -1;
+	if ((v4 && n->fd4 < 0) || (v6 && n->fd6 < 0)) {
+		lv_err("NOTIFY: cannot open its UDP sockets: %s",
+		       strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -300,7 +315,7 @@ bool lv_notify_event(struct lv_control *ctl, int fd)
 	struct lv_notify *n = ctl->notify;
 	uint8_t buf[NOTIFY_MSG_MAX];
 
-	if (n == NULL || (fd != n->fd4 && fd != n->fd6))
+	if (n == NULL || fd < 0 || (fd != n->fd4 && fd != n->fd6))
 		return false;
 	for (unsigned i = 0; i < 64; i++) {
 		struct sockaddr_storage from;
