@@ -293,9 +293,10 @@ static bool put_rdata(struct msg *m, const struct rr *rr)
 }
 
 /* Append rr if it fits (counted uncompressed, so it always fits when
- * written); false when it does not. */
+ * written); false, with the message as it was, when it does not. */
 static bool put_rr(struct msg *m, const struct rr *rr)
 {
+	struct msg before = *m;
 	unsigned rdlen_at;
 
 	if (m->len + rr->owner_len + 10u + rr->rdlen > m->limit ||
@@ -307,8 +308,10 @@ static bool put_rr(struct msg *m, const struct rr *rr)
 	lv_wire_put32(m->p + m->len + 4, rr->ttl);
 	rdlen_at = m->len + 8;
 	m->len += 10;
-	if (!put_rdata(m, rr))
+	if (!put_rdata(m, rr)) {
+		*m = before; /* RDATA whose names do not parse */
 		return false;
+	}
 	lv_wire_put16(m->p + rdlen_at, (uint16_t)(m->len - rdlen_at - 2));
 	m->ancount++;
 	return true;
@@ -366,10 +369,11 @@ uint16_t lv_xfr_next(struct lv_control *ctl, struct lv_xfr *x, uint8_t *out,
 		if (!put_rr(&m, &rr)) {
 			if (m.ancount > 0)
 				break;
-			lv_err("%s of %s to %s: a record of %s does not fit "
-			       "in a message; transfer abandoned",
+			lv_err("%s of %s to %s: a record (type %u) does not "
+			       "fit in a message or its RDATA is malformed; "
+			       "transfer abandoned",
 			       x->ixfr ? "IXFR" : "AXFR", x->zone->origin_text,
-			       x->peer, x->zone->origin_text);
+			       x->peer, rr.type);
 			return 0;
 		}
 		cursor_advance(x);
