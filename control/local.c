@@ -17,21 +17,22 @@
 #define LOCAL_BURST 64          /* datagrams answered per wake-up */
 #define LOCAL_BUF   (64 * 1024) /* any UDP datagram fits */
 
-static int open_one(const struct lv_addr *a, char *err, size_t errlen)
+int lv_socket_bound(const struct lv_addr *a, uint16_t port, int type, char *err,
+		    size_t errlen)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl;
+	socklen_t sl = lv_addr_to_sockaddr(a, port, &ss);
 	char text[INET6_ADDRSTRLEN];
 	int one = 1;
-	int fd =
-	    socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(a->family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	inet_ntop(a->family, a->addr, text, sizeof(text));
-	sl = lv_addr_to_sockaddr(a, 53, &ss);
 	if (fd >= 0 && a->family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (fd >= 0 && type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0) {
-		snprintf(err, errlen, "address %s port 53: %s", text,
+		snprintf(err, errlen, "%s port %u: %s", text, port,
 			 strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -46,7 +47,8 @@ int lv_local_open(struct lv_control *ctl)
 
 	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
 		struct epoll_event ev = {.events = EPOLLIN};
-		int fd = open_one(&ctl->cfg->addrs[i], err, sizeof(err));
+		int fd = lv_socket_bound(&ctl->cfg->addrs[i], LV_DNS_PORT,
+					 SOCK_DGRAM, err, sizeof(err));
 		if (fd < 0) {
 			lv_err("host-local queries: %s", err);
 			return -1;

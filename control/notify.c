@@ -17,6 +17,7 @@
 #include <rte_random.h>
 
 #include "levee/control.h"
+#include "levee/local.h"
 #include "levee/log.h"
 #include "levee/notify.h"
 #include "levee/tsig.h"
@@ -78,30 +79,27 @@ static bool any_target(const struct lv_config *cfg, int family)
 static int open_socket(struct lv_control *ctl, int family)
 {
 	struct epoll_event ev = {.events = EPOLLIN};
-	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	char text[INET6_ADDRSTRLEN] = "any";
+	char err[256];
+	int fd = -1;
 
-	if (fd < 0)
-		return -1;
-	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
-		const struct lv_addr *a = &ctl->cfg->addrs[i];
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		if (a->family != family)
+	for (unsigned i = 0; i < ctl->cfg->n_addrs && fd < 0; i++) {
+		if (ctl->cfg->addrs[i].family != family)
 			continue;
-		inet_ntop(family, a->addr, text, sizeof(text));
-		sl = lv_addr_to_sockaddr(a, 0, &ss);
-		if (bind(fd, (struct sockaddr *)&ss, sl) != 0) {
-			lv_err("NOTIFY: cannot bind to %s: %s", text,
-			       strerror(errno));
-			close(fd);
+		fd = lv_socket_bound(&ctl->cfg->addrs[i], 0, SOCK_DGRAM, err,
+				     sizeof(err));
+		if (fd < 0) {
+			lv_err("NOTIFY: %s", err);
 			return -1;
 		}
-		break;
 	}
+	if (fd < 0)
+		fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    0);
 	ev.data.fd = fd;
-	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		close(fd);
+	if (fd < 0 || epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		lv_err("NOTIFY: UDP socket: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
 	return fd;
@@ -123,11 +121,8 @@ int lv_notify_open(struct lv_control *ctl)
 	/* a socket per family some target needs */
 	n->fd4 = v4 ? open_socket(ctl, AF_INET) : -1;
 	n->fd6 = v6 ? open_socket(ctl, AF_INET6) : -1;
-	if ((v4 && n->fd4 < 0) || (v6 && n->fd6 < 0)) {
-		lv_err("NOTIFY: cannot open its UDP sockets: %s",
-		       strerror(errno));
+	if ((v4 && n->fd4 < 0) || (v6 && n->fd6 < 0))
 		return -1;
-	}
 	return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "levee/control.h"
+#include "levee/local.h"
 #include "levee/log.h"
 #include "levee/tcp.h"
 #include "levee/xfr.h"
@@ -143,25 +144,12 @@ static void close_conn(struct lv_control *ctl, struct conn *c,
 static int listen_one(const struct lv_addr *a, uint16_t port, int backlog,
 		      char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	char text[INET6_ADDRSTRLEN];
-	int one = 1;
-	int fd =
-	    socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = lv_socket_bound(a, port, SOCK_STREAM, err, errlen);
 
-	inet_ntop(a->family, a->addr, text, sizeof(text));
-	sl = lv_addr_to_sockaddr(a, port, &ss);
-	if (fd >= 0 && a->family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (fd >= 0)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
-	    listen(fd, backlog) != 0) {
-		snprintf(err, errlen, "TCP %s port %u: %s", text, port,
+	if (fd >= 0 && listen(fd, backlog) != 0) {
+		snprintf(err, errlen, "listen on port %u: %s", port,
 			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
+		close(fd);
 		return -1;
 	}
 	return fd;
@@ -253,7 +241,7 @@ static int add_listener(struct lv_control *ctl, const struct lv_addr *a,
 	int fd = listen_one(a, port, backlog, err, sizeof(err));
 
 	if (fd < 0) {
-		lv_err("%s", err);
+		lv_err("TCP: %s", err);
 		return -1;
 	}
 	t->listen_fds[t->n_listen++] = fd;

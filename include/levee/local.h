@@ -27,4 +27,14 @@ bool lv_local_serve(struct lv_control *ctl, int fd);
 /* Close the sockets. Safe twice. */
 void lv_local_close(struct lv_control *ctl);
 
+/*
+ * A non-blocking kernel socket of type SOCK_DGRAM or SOCK_STREAM bound to
+ * a:port (IPv6 sockets IPv6-only; stream sockets SO_REUSEADDR). Shared by
+ * the host-local, TCP and NOTIFY sockets. The fd, or -1 with "ADDR port
+ * N: why" in err. Control plane, any thread.
+ */
+struct lv_addr;
+int lv_socket_bound(const struct lv_addr *a, uint16_t port, int type, char *err,
+		    size_t errlen);
+
 #endif

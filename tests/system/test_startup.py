@@ -163,6 +163,24 @@ def test_address_already_in_use_restores_the_host(levee_bin, ok, veth):
     assert f"lv-{veth}" not in links
 
 
+def test_tcp_listen_address_not_on_the_host(levee_bin, ok, veth):
+    """--tcp-listen on an address no interface holds: one line naming it,
+    non-zero exit, and the host as it was."""
+    before = sysctls(veth)
+    p, e = run_levee(["--iface", f"af_packet:{veth}", "--address",
+                      "10.53.251.1/24", "--tcp-listen", "192.0.2.77@5353",
+                      "--zone", "start.test=z.zone"], ok)
+    expect_one_error(p, e, 1, "TCP: 192.0.2.77 port 5353: Cannot assign "
+                     "requested address")
+    assert sysctls(veth) == before
+
+
+def test_bad_tsig_key_names_where_it_was_given(levee_bin, ok):
+    p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap", "--zone",
+                      "start.test=z.zone", "--key", "hmac-sha999:k:YQ=="], ok)
+    expect_one_error(p, e, 1, "--key", "k", "hmac-sha999")
+
+
 def test_too_many_workers_for_a_capture(levee_bin, ok):
     p, e = run_levee(["--iface", "pcap:in.pcap,out.pcap", "--workers", "2",
                       "--zone", "start.test=z.zone"], ok)
