@@ -39,7 +39,7 @@ import time
 
 import pytest
 
-from lvtest import axfr, levee, live, relaynet
+from lvtest import axfr, knot, levee, live, relaynet
 
 SERVER = os.environ.get("LVTEST_AXFR_SERVER", "levee")
 N_RRS = int(os.environ.get("LVTEST_AXFR_RRS", "200000"))
@@ -84,7 +84,9 @@ def _start_server(request, net, zone, workdir):
     """levee (default) or knotd serving the zone on 10.53.150.1; a stop()
     callable that returns a line for the output."""
     if SERVER == "knotd":
-        k = axfr.KnotXfr(os.path.join(workdir, "knot"), {ORIGIN: zone}, net.service4, ALLOW)
+        k = knot.Knot(os.path.join(workdir, "knot"), {ORIGIN: zone},
+                      address=net.service4, allow_transfer=ALLOW,
+                      tcp_io_timeout_ms=30000)
         request.addfinalizer(k.stop)
         t0 = time.monotonic()
         k.start(timeout=120)

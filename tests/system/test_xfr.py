@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import struct
-import threading
 import time
 
 import dns.message

@@ -20,13 +20,9 @@ reference server, for validating the harness).
 - SenderSampler: ss on the server's socket during the transfer (peak
   send queue, congestion window, retransmissions), to show the test
   reached full send buffers, where a partial send() happens.
-- KnotXfr: knotd listening on ADDRESS@53 (for the topology's
-  host_address mode) with transfers allowed to one prefix; started and
-  stopped by pid, from a temp dir.
 """
 import os
 import random
-import signal
 import socket
 import struct
 import subprocess
@@ -440,109 +436,3 @@ class SenderSampler:
                 f"{self.max_send_q} B (not sent {self.max_notsent} B), cwnd peak "
                 f"{self.max_cwnd}, retrans (in flight/total) {self.retrans}, congestion "
                 f"control {self.congestion}")
-
-
-# --- knotd on the topology ------------------------------------------------------
-
-class KnotXfr:
-    """knotd on ADDRESS@53 serving zones, transfers allowed to allow_prefix."""
-
-    def __init__(self, workdir, zones, address, allow_prefix):
-        self.workdir = os.path.abspath(workdir)
-        self.zones = dict(zones)
-        self.address = address
-        self.allow = allow_prefix
-        self.proc = None
-        self.log = os.path.join(self.workdir, "knotd.log")
-
-    def _config(self):
-        d = self.workdir
-        zones = "".join(f'  - domain: "{o}"\n    file: "{os.path.abspath(p)}"\n    acl: xfr\n'
-                        for o, p in self.zones.items())
-        return f"""server:
-    rundir: "{d}/run"
-    pidfile: "{d}/run/knot.pid"
-    listen: [ "{self.address}@53" ]
-    # knotd's default (500 ms) gives up a transfer when one send waits
-    # that long, which a single retransmission timeout on a 100 ms RTT
-    # lossy link can exceed: the reference should not fail there.
-    tcp-io-timeout: 30000
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-control:
-    listen: "{d}/run/knot.sock"
-log:
-  - target: stderr
-    any: info
-database:
-    storage: "{d}/db"
-acl:
-  - id: xfr
-    address: {self.allow}
-    action: transfer
-template:
-  - id: default
-    storage: "{d}/zones"
-    zonefile-load: whole
-    zonefile-sync: -1
-    journal-content: none
-    semantic-checks: off
-zone:
-{zones}"""
-
-    def start(self, timeout=60.0):
-        if not os.access(KNOTD, os.X_OK):
-            raise AssertionError(f"{KNOTD} missing (package knot)")
-        for sub in ("run", "db", "zones"):
-            os.makedirs(os.path.join(self.workdir, sub), exist_ok=True)
-        conf = os.path.join(self.workdir, "knot.conf")
-        with open(conf, "w") as f:
-            f.write(self._config())
-        with open(self.log, "w") as logf:
-            self.proc = subprocess.Popen([KNOTD, "-c", conf], stdout=logf,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        pending = set(self.zones)
-        while pending:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"knotd exited with {self.proc.returncode}: "
-                                     f"{self.log_text()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"knotd did not serve {sorted(pending)} in "
-                                     f"{timeout} s: {self.log_text()}")
-            for o in list(pending):
-                if self._serves(o):
-                    pending.discard(o)
-            time.sleep(0.1)
-        return self
-
-    def _serves(self, origin):
-        q = dns.message.make_query(origin, "SOA")
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.settimeout(0.3)
-                s.sendto(q.to_wire(), (self.address, 53))
-                r = dns.message.from_wire(s.recv(65535))
-        except (OSError, dns.exception.DNSException):
-            return False
-        return r.rcode() == 0 and bool(r.flags & dns.flags.AA)
-
-    def log_text(self):
-        try:
-            with open(self.log) as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
-
-    def stop(self):
-        p, self.proc = self.proc, None
-        if p is None or p.poll() is not None:
-            return
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=10)

@@ -35,25 +35,41 @@ def free_port():
 
 
 class Knot:
-    def __init__(self, workdir, zones, udp_max=1232):
-        """zones: {origin: zone file path}."""
+    def __init__(self, workdir, zones, udp_max=1232, address=None, port=None,
+                 allow_transfer=None, tcp_io_timeout_ms=None):
+        """zones: {origin: zone file path}. By default knotd listens on
+        loopback on a free port; address (and port, default 53) puts it on
+        one address instead. allow_transfer: a prefix that may AXFR/IXFR.
+        tcp_io_timeout_ms: knotd's tcp-io-timeout (its default, 500 ms,
+        abandons transfers on a slow lossy link)."""
         self.workdir = os.path.abspath(workdir)
         self.zones = dict(zones)
         self.udp_max = udp_max
+        self.address = address
+        self.fixed_port = port if port is not None else (53 if address else None)
+        self.allow_transfer = allow_transfer
+        self.tcp_io_timeout_ms = tcp_io_timeout_ms
         self.port = None
         self.proc = None
         self.log = os.path.join(self.workdir, "knotd.log")
 
     def _config(self):
         d = self.workdir
+        acl = "    acl: xfr\n" if self.allow_transfer else ""
         zones = "".join(
-            f'  - domain: "{origin}"\n    file: "{os.path.abspath(path)}"\n'
+            f'  - domain: "{origin}"\n    file: "{os.path.abspath(path)}"\n{acl}'
             for origin, path in self.zones.items())
+        listen = (f'"{self.address}@{self.port}"' if self.address else
+                  f'"127.0.0.1@{self.port}", "::1@{self.port}"')
+        io = (f"    tcp-io-timeout: {self.tcp_io_timeout_ms}\n"
+              if self.tcp_io_timeout_ms else "")
+        acls = (f"acl:\n  - id: xfr\n    address: {self.allow_transfer}\n"
+                f"    action: transfer\n" if self.allow_transfer else "")
         return f"""server:
     rundir: "{d}/run"
     pidfile: "{d}/run/knot.pid"
-    listen: [ "127.0.0.1@{self.port}", "::1@{self.port}" ]
-    udp-workers: 2
+    listen: [ {listen} ]
+{io}    udp-workers: 2
     tcp-workers: 1
     background-workers: 1
     udp-max-payload: {self.udp_max}
@@ -64,7 +80,7 @@ log:
     any: warning
 database:
     storage: "{d}/db"
-template:
+{acls}template:
   - id: default
     storage: "{d}/zones"
     zonefile-load: whole
@@ -77,7 +93,7 @@ zone:
     def start(self, timeout=15.0):
         os.makedirs(os.path.join(self.workdir, "run"), exist_ok=True)
         os.makedirs(os.path.join(self.workdir, "db"), exist_ok=True)
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         conf = os.path.join(self.workdir, "knot.conf")
         with open(conf, "w") as f:
             f.write(self._config())
@@ -106,7 +122,8 @@ zone:
         from .dnsq import Query
         q = Query(origin, "SOA", id=0x1234)
         try:
-            r = udp_query(q.wire(), "127.0.0.1", self.port, timeout=0.3)
+            r = udp_query(q.wire(), self.address or "127.0.0.1", self.port,
+                          timeout=0.3)
         except OSError:
             return False
         if r is None or len(r) < 12:
