@@ -47,14 +47,6 @@ struct lv_notify {
 	unsigned n, cap;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static bool in_list(const struct lv_remote_conf *t, unsigned n, int family)
 {
 	for (unsigned i = 0; i < n; i++)
@@ -212,7 +204,7 @@ static void queue_one(struct lv_control *ctl, const struct lv_zone *z,
 	}
 	p->tries_left = NOTIFY_TRIES;
 	p->wait_ms = NOTIFY_FIRST_MS;
-	p->due_ms = now_ms();
+	p->due_ms = lv_monotonic_ms();
 }
 
 void lv_notify_zone(struct lv_control *ctl, const struct lv_zone *z)
@@ -240,7 +232,7 @@ void lv_notify_tick(struct lv_control *ctl)
 
 	if (n == NULL || n->n == 0)
 		return;
-	now = now_ms();
+	now = lv_monotonic_ms();
 	for (unsigned i = 0; i < n->n;) {
 		struct pending *p = &n->p[i];
 		if (p->due_ms > now) {

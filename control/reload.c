@@ -197,15 +197,13 @@ static int next_zone_list(struct lv_reload *r, const struct lv_config *fc)
 	return 0;
 }
 
-static const struct lv_zone *serving_zone(const struct lv_reload *r,
-					  const char *origin)
+static int find_in_set(const struct lv_zoneset *zs, const char *origin)
 {
-	for (unsigned i = 0; i < lv_zoneset_count(r->serving); i++) {
-		const struct lv_zone *z = lv_zoneset_zone(r->serving, i);
-		if (strcasecmp(lv_zone_origin(z), origin) == 0)
-			return z;
-	}
-	return NULL;
+	for (unsigned i = 0; i < lv_zoneset_count(zs); i++)
+		if (strcasecmp(lv_zone_origin(lv_zoneset_zone(zs, i)),
+			       origin) == 0)
+			return (int)i;
+	return -1;
 }
 
 /*
@@ -254,7 +252,9 @@ static void load_changed(struct lv_reload *r)
 	for (unsigned i = 0; i < r->n_next; i++) {
 		struct reload_zone *z = &r->next[i];
 		const struct reload_zone *old = find_cur(r, z->origin);
-		const struct lv_zone *was = serving_zone(r, z->origin);
+		int at = find_in_set(r->serving, z->origin);
+		const struct lv_zone *was =
+		    at < 0 ? NULL : lv_zoneset_zone(r->serving, (unsigned)at);
 		if (old && unchanged(old, z))
 			continue;
 		if (lv_zone_load(z->origin, z->file, &z->fresh, err,
@@ -317,15 +317,6 @@ void lv_reload_start(struct lv_control *ctl)
 		return;
 	}
 	r->running = true;
-}
-
-static int find_in_set(const struct lv_zoneset *zs, const char *origin)
-{
-	for (unsigned i = 0; i < lv_zoneset_count(zs); i++)
-		if (strcasecmp(lv_zone_origin(lv_zoneset_zone(zs, i)),
-			       origin) == 0)
-			return (int)i;
-	return -1;
 }
 
 /* Is `outer` a proper ancestor of `inner` (both normalised)? */

@@ -66,14 +66,6 @@ struct lv_tcp {
 	uint8_t answer[2 + UINT16_MAX]; /* one answer being built */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* --- activity order --- */
 
 static void unlink_conn(struct lv_tcp *t, struct conn *c)
@@ -100,7 +92,7 @@ static void touch(struct lv_tcp *t, struct conn *c)
 	 * its NULL links as "head and tail" and empty the list */
 	if (in_list(t, c))
 		unlink_conn(t, c);
-	c->last_active_ms = now_ms();
+	c->last_active_ms = lv_monotonic_ms();
 	c->older = t->newest;
 	if (t->newest)
 		t->newest->newer = c;
@@ -646,7 +638,7 @@ void lv_tcp_sweep(struct lv_control *ctl)
 
 	if (t == NULL || t->oldest == NULL)
 		return;
-	limit = now_ms() - ctl->cfg->tcp_idle_timeout_ms;
+	limit = lv_monotonic_ms() - ctl->cfg->tcp_idle_timeout_ms;
 	/* oldest first: stop at the first one still within its time */
 	while (t->oldest && t->oldest->last_active_ms < limit)
 		close_conn(ctl, t->oldest, &ctl->stats.tcp_closed_idle);

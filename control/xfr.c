@@ -73,14 +73,6 @@ struct lv_xfr {
 	bool finished;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 bool lv_xfr_is_request(const uint8_t *dns, uint16_t len)
 {
 	unsigned off = LV_DNS_HDR_LEN;
@@ -353,7 +345,7 @@ static void log_end(const struct lv_xfr *x, const char *how)
 		x->ixfr ? "IXFR" : "AXFR", x->zone->origin_text,
 		x->zone->serial, x->peer, how, x->messages,
 		(unsigned long long)x->records, (unsigned long long)x->bytes,
-		(unsigned long long)(now_ms() - x->started_ms));
+		(unsigned long long)(lv_monotonic_ms() - x->started_ms));
 }
 
 uint16_t lv_xfr_next(struct lv_control *ctl, struct lv_xfr *x, uint8_t *out,
@@ -472,7 +464,7 @@ static struct lv_xfr *new_xfr(const uint8_t *dns, const struct lv_query *q,
 	x->edns = q->has_edns;
 	x->ixfr = q->qtype == LV_TYPE_IXFR;
 	inet_ntop(family, peer, x->peer, sizeof(x->peer));
-	x->started_ms = now_ms();
+	x->started_ms = lv_monotonic_ms();
 	return x;
 }
 

@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <rte_mempool.h>
 
@@ -71,6 +72,16 @@ struct lv_control {
 	bool quit;
 	bool eal_up;
 };
+
+/* Milliseconds of CLOCK_MONOTONIC, for the event loop's timers (TCP idle
+ * time, transfer durations, NOTIFY retries). Control plane only. */
+static inline uint64_t lv_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Run levee with a parsed configuration; returns the process exit code.
  * argv0 is the program name handed to EAL. (control/control.c) */
