@@ -3,9 +3,9 @@
  *
  * Start-up order: zones first (a bad zone fails before EAL is touched),
  * then EAL, the mbuf pool, the port, the cache, the workers' rings, and the
- * workers. The event loop then waits on signals and the reload eventfd with
- * a short timeout and drains the workers' miss rings in between; it never
- * spins: with nothing to do it sleeps LOOP_IDLE_NS per round.
+ * workers. The event loop (control/evloop.c) then runs the sources each
+ * subsystem registered; it never spins: with nothing to do it sleeps
+ * LV_EV_POLL_IDLE_NS per round.
  */
 #include <errno.h>
 #include <limits.h>
@@ -436,6 +436,11 @@ static int start(struct lv_control *ctl, const char *argv0)
 	}
 	if (create_cache(ctl) != 0 || create_workers(ctl) != 0)
 		return -1;
+	ctl->loop = lv_evloop_new();
+	if (ctl->loop == NULL) {
+		lv_err("event loop: %s", strerror(errno));
+		return -1;
+	}
 	/* replay has no kernel to talk to: no TAP, no sockets */
 	if (!ctl->replay && lv_exception_open(ctl) != 0)
 		return -1;
@@ -481,6 +486,8 @@ static void teardown(struct lv_control *ctl)
 	/* host settings back as they were, before the port goes away */
 	if (ctl->eal_up)
 		lv_exception_close(ctl);
+	lv_evloop_free(ctl->loop);
+	ctl->loop = NULL;
 	lv_port_close(&ctl->port);
 	for (unsigned i = 0; i < ctl->n_workers; i++) {
 		struct lv_worker *w = ctl->workers[i];
@@ -514,7 +521,7 @@ int lv_control_run(struct lv_config *cfg, const char *argv0)
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.cfg = cfg;
-	ctl.epfd = ctl.sigfd = ctl.reload_efd = -1;
+	ctl.sigfd = ctl.reload_efd = -1;
 	if (start(&ctl, argv0) != 0) {
 		teardown(&ctl);
 		return 1;

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,6 +47,8 @@ struct lv_reload {
 	pthread_t thread;
 	bool running;
 	int efd;
+	struct lv_ev_io efd_io; /* the thread is done: publish */
+	bool owns_efd;          /* created here (not by a unit test) */
 	char *config_file;
 	/* the zones now serving, in zone-set order (event loop's) */
 	struct reload_zone *cur;
@@ -109,6 +113,15 @@ static int describe(struct reload_zone *z, const struct lv_zone_conf *c,
 	return z->origin && z->file ? 0 : -ENOMEM;
 }
 
+static void on_thread_done(struct lv_ev_io *io, uint32_t events)
+{
+	uint64_t v;
+
+	(void)events;
+	if (read(io->fd, &v, sizeof(v)) == sizeof(v))
+		lv_reload_finish(io->data);
+}
+
 int lv_reload_init(struct lv_control *ctl)
 {
 	struct lv_reload *r = calloc(1, sizeof(*r));
@@ -118,7 +131,20 @@ int lv_reload_init(struct lv_control *ctl)
 	if (r == NULL)
 		return -1;
 	ctl->reload = r;
+	if (ctl->reload_efd < 0) {
+		ctl->reload_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (ctl->reload_efd < 0) {
+			lv_err("reload: eventfd: %s", strerror(errno));
+			return -1;
+		}
+		r->owns_efd = true;
+	}
 	r->efd = ctl->reload_efd;
+	/* unit tests drive the hand-over themselves, without a loop */
+	if (ctl->loop != NULL && r->efd >= 0 &&
+	    lv_ev_io_add(ctl->loop, &r->efd_io, r->efd, EPOLLIN, on_thread_done,
+			 ctl) != 0)
+		return -1;
 	r->ixfr_history = ctl->cfg->ixfr_history;
 	lv_config_init(&file_cfg);
 	if (ctl->cfg->config_file) {
@@ -150,6 +176,11 @@ void lv_reload_fini(struct lv_control *ctl)
 		return;
 	if (r->running)
 		pthread_join(r->thread, NULL);
+	lv_ev_io_del(&r->efd_io);
+	if (r->owns_efd) {
+		close(r->efd);
+		ctl->reload_efd = -1;
+	}
 	free_zones(r->cur, r->n_cur);
 	free_zones(r->next, r->n_next);
 	free(r->config_file);

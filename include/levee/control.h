@@ -20,6 +20,7 @@
 
 #include "levee/cache.h"
 #include "levee/config.h"
+#include "levee/evloop.h"
 #include "levee/hostnet.h"
 #include "levee/packet.h"
 #include "levee/port.h"
@@ -32,6 +33,15 @@
 struct lv_reload;       /* control/reload.c */
 struct lv_tsig_keyring; /* control/tsig.c */
 struct lv_notify;       /* control/notify.c */
+struct lv_local;        /* control/local.c */
+struct lv_miss;         /* control/miss.c */
+
+/* Replay mode's progress, for telling the end from a stall. */
+struct lv_replay {
+	uint64_t last_rx, last_tx;
+	uint64_t last_change_tsc;
+	bool busy; /* the last round did work */
+};
 
 struct lv_control {
 	struct lv_config *cfg;
@@ -53,10 +63,12 @@ struct lv_control {
 	uint16_t tap_port;
 	char tap_name[16];
 	struct lv_hostnet host;
+	struct lv_ev_poller tap_poller; /* the TAP's frames, both ways */
 	/* host-local queries: a UDP socket per service address
 	 * (control/local.c), live ports only */
-	int local_fds[LV_MAX_SERVICE_ADDRS];
-	unsigned n_local;
+	struct lv_local *local;
+	/* the workers' miss rings (control/miss.c) */
+	struct lv_miss *miss;
 	/* the TCP server (control/tcp.c), live ports only */
 	struct lv_tcp *tcp;
 	/* NOTIFY to secondaries after reloads (control/notify.c) */
@@ -64,12 +76,16 @@ struct lv_control {
 	/* replay mode: the input's frame count ends the run */
 	bool replay;
 	uint64_t replay_frames;
-	/* event loop */
-	int epfd;
+	struct lv_replay replay_progress;
+	struct lv_ev_poller replay_poller;
+	/* the event loop (control/evloop.c) and the sources of loop.c */
+	struct lv_evloop *loop;
 	int sigfd;
+	struct lv_ev_io sig_io;
+	struct lv_ev_timer reclaim_timer;
+	int exit_code;
 	int reload_efd;
 	struct lv_reload *reload;
-	bool quit;
 	bool eal_up;
 };
 
@@ -77,10 +93,7 @@ struct lv_control {
  * time, transfer durations, NOTIFY retries). Control plane only. */
 static inline uint64_t lv_monotonic_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return lv_ev_now_ms();
 }
 
 /* Run levee with a parsed configuration; returns the process exit code.
@@ -94,16 +107,20 @@ void lv_control_print_stats(const struct lv_control *ctl);
  * thing in main, before any thread exists. (control/loop.c) */
 void lv_control_block_signals(void);
 
-/* Signals and the reload eventfd; the loop; their teardown.
- * (control/loop.c) */
+/* Signals, the cache's reclaim timer, and every subsystem's sources
+ * registered with ctl->loop; their teardown. (control/loop.c) */
 int lv_control_events_init(struct lv_control *ctl);
 void lv_control_events_fini(struct lv_control *ctl);
 /* Run until SIGINT/SIGTERM, or until a replay is complete; returns the
  * exit code. */
 int lv_control_loop(struct lv_control *ctl);
 
-/* Answer every miss and punt waiting in worker w's ring, as far as its
- * reply rings have room. Returns how many were handled. (control/miss.c) */
+/* Register a poller per worker that answers every miss and punt waiting
+ * in its ring, as far as its reply rings have room; and remove them.
+ * (control/miss.c) */
+int lv_miss_open(struct lv_control *ctl);
+void lv_miss_close(struct lv_control *ctl);
+/* Drain worker w's miss ring once; returns how many were handled. */
 unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w);
 
 /* Answer the DNS message dns[0..len) in place, as the control plane does
