@@ -81,7 +81,7 @@ def tcp_env(request, live_env, zones):
 
 
 def tcp_stats(st):
-    return {k: st.get(k) for k in TCP_KEYS} if st else None
+    return {k: st[k] for k in TCP_KEYS} if st else None
 
 
 def stop_ok(env):
