@@ -1,6 +1,7 @@
-"""Checks of the harness itself (no levee needed): the stats parser, and
-the list of counters levee leaves out when they are zero, against levee's
-sources.
+"""Checks of the harness itself (no levee needed): the stats parser, the
+list of counters levee leaves out when they are zero (against levee's
+sources), and that the differences listed in differences.md allow exactly
+what they say (one EDNS option, CD one way) and nothing wider.
 """
 import os
 import re
@@ -69,3 +70,51 @@ def test_sparse_counter_names_match_levee_source():
     assert rcodes, "no rcode_names table in levee's sources"
     assert drops == levee.DROP_REASONS
     assert rcodes == levee.RCODE_NAMES
+
+
+def _response(q, rcode, options=(), cd=False):
+    import dns.edns
+    import dns.flags
+    import dns.message
+    m = dns.message.from_wire(q.wire(id=7))
+    r = dns.message.make_response(m)
+    r.set_rcode(rcode)
+    r.flags = (r.flags | dns.flags.CD) if cd else (r.flags & ~dns.flags.CD)
+    r.use_edns(0, 0, 1232, options=list(options))
+    return r.to_wire()
+
+
+def test_edns_options_and_cd_compared_precisely():
+    """differences.md allows knotd's EDE 20 on REFUSED and CD copied by
+    levee, and nothing wider: another option, EDE 20 on another rcode or
+    in levee's answer, or CD the other way round are mismatches."""
+    import dns.edns
+    import dns.rcode
+    from lvtest import compare
+    from lvtest.dnsq import Edns, Query
+    differences = compare.Differences.load()   # its own use counts
+    ede20 = dns.edns.EDEOption(dns.edns.EDECode.NOT_AUTHORITATIVE)
+    cookie = dns.edns.GenericOption(10, b"\x01" * 8)
+    q = Query("nothing.example.", "A", edns=Edns(1232))
+    ok = compare.compare(_response(q, dns.rcode.REFUSED),
+                         _response(q, dns.rcode.REFUSED, [ede20]), q, differences)
+    assert ok == []
+    cases = [
+        # (levee, knotd, field that must remain)
+        (_response(q, dns.rcode.REFUSED, [cookie]),
+         _response(q, dns.rcode.REFUSED, [ede20]), "opt.option.extra.10"),
+        (_response(q, dns.rcode.REFUSED, [ede20]),
+         _response(q, dns.rcode.REFUSED), "opt.option.extra.ede-20"),
+        (_response(q, dns.rcode.NXDOMAIN),
+         _response(q, dns.rcode.NXDOMAIN, [ede20]), "opt.option.missing.ede-20"),
+    ]
+    qcd = Query("www.levee.test.", "A", cd=True, edns=Edns(1232), tags=("cd",))
+    assert compare.compare(_response(qcd, 0, cd=True), _response(qcd, 0),
+                           qcd, differences) == []
+    cases.append((_response(qcd, 0), _response(qcd, 0, cd=True), "flag.cd"))
+    q_nocd = Query("www.levee.test.", "A", edns=Edns(1232))
+    cases.append((_response(q_nocd, 0, cd=True), _response(q_nocd, 0), "flag.cd"))
+    for i, (got, ref, field) in enumerate(cases):
+        qq = q if i < 3 else (qcd if i == 3 else q_nocd)
+        left = compare.compare(got, ref, qq, differences)
+        assert [f for f, _ in left] == [field], (i, left)
