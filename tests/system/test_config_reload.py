@@ -14,7 +14,6 @@ live_env: own namespace, veth pair, kernel neighbours).
 """
 import os
 import signal
-import socket
 import time
 
 import dns.flags
@@ -22,10 +21,8 @@ import dns.message
 import dns.rcode
 import pytest
 
-from lvtest import live  # noqa: F401
-from test_live import live_env  # noqa: F401 (fixture)
-from test_xfr import canonical_set, zone_records  # noqa: F401
 import test_xfr
+from test_live import live_env  # noqa: F401 (fixture)
 
 ZONE = """$ORIGIN {origin}
 $TTL 300

@@ -57,19 +57,18 @@ def test_sparse_counter_names_match_levee_source():
     """levee.DROP_REASONS and RCODE_NAMES are exactly the drop reasons of
     LV_DROP_REASONS and the rcode_names table that levee's stats printer
     leaves out when zero."""
-    texts = _read_all()
-    drops = rcodes = None
-    for path, text in texts.items():
+    drops, rcodes = {}, {}
+    for path, text in _read_all().items():
         m = re.search(r"#define LV_DROP_REASONS\(X\)(.*?)\n\n", text, re.S)
         if m:
-            drops = tuple(n.lower() for n in re.findall(r"X\((\w+),", m.group(1)))
+            drops[path] = tuple(n.lower() for n in re.findall(r"X\((\w+),", m.group(1)))
         m = re.search(r"rcode_names\[[^\]]*\]\s*=\s*\{(.*?)\};", text, re.S)
         if m:
-            rcodes = tuple(re.findall(r'"(\w+)"', m.group(1)))
-    assert drops, "no #define LV_DROP_REASONS(X) in levee's sources"
-    assert rcodes, "no rcode_names table in levee's sources"
-    assert drops == levee.DROP_REASONS
-    assert rcodes == levee.RCODE_NAMES
+            rcodes[path] = tuple(re.findall(r'"(\w+)"', m.group(1)))
+    assert len(drops) == 1, f"#define LV_DROP_REASONS(X) in {sorted(drops) or 'no file'}"
+    assert len(rcodes) == 1, f"an rcode_names table in {sorted(rcodes) or 'no file'}"
+    assert list(drops.values())[0] == levee.DROP_REASONS
+    assert list(rcodes.values())[0] == levee.RCODE_NAMES
 
 
 def _response(q, rcode, options=(), cd=False):

@@ -15,7 +15,6 @@ import dns.message
 import dns.opcode
 import dns.rcode
 import dns.rdatatype
-import pytest
 
 from test_live import live_env, live_ok  # noqa: F401 (fixtures)
 from test_xfr import ORIGIN, driver, neigh, reload, wait_log, xfr_env  # noqa: F401
