@@ -75,7 +75,15 @@ def test_sigint_restores_the_host(live_env, driver, low_backlog):
     finally:
         s.close()
     during = net.host_state()
+    changed_during = sorted(k for k in before if during.get(k) != before[k])
+    print(f"{driver}: changed while levee runs: {changed_during}")
     assert during["tap"], f"no TAP {tap} while levee runs"
+    # what levee changes on the port (docs/operations.md), so that the
+    # restore below is checked against real changes
+    want = {"addresses", "ipv4.arp_ignore", "ipv4.rp_filter", "ipv6.disable_ipv6", "tap"}
+    if driver == "af_xdp":
+        want.add("xdp")
+    assert want <= set(changed_during), changed_during
     assert net.service4 not in during["addresses"], during["addresses"]
     routes = _default_routes()
     assert f"via 10.53.{net.x}.254 dev {tap}" in routes and "metric 65053" in routes, routes
