@@ -34,7 +34,7 @@ def test_notify_gives_up_after_the_documented_retries(xfr_env):
     try:
         t0 = time.monotonic()
         reload(env, 2, changed={1})
-        deadline = t0 + sum(GAPS) + 16 + 10     # last try + its wait + slack
+        deadline = t0 + sum(GAPS) + 16 + 10     # last try + 16 s wait + slack
         given_up = f"NOTIFY of {ORIGIN} serial 2 to {net.client4}@{port}: no answer after"
         while time.monotonic() < deadline:
             r, _, _ = select.select([silent, refuser], [], [], 0.2)
@@ -74,9 +74,10 @@ def test_notify_gives_up_after_the_documented_retries(xfr_env):
     gaps = [b[0] - a[0] for a, b in zip(tries, tries[1:])]
     for gap, want in zip(gaps, GAPS):
         assert want - 0.3 < gap < want + 0.8, gaps
-    # given up one doubled wait (16 s) after the last try
+    # given up after the fifth try (today one more doubled wait, 16 s; the
+    # docs promise only the tries, so any wait up to that is accepted)
     wait = gave_up_at - tries[-1][0]
-    assert 15.0 < wait < 18.5, f"gave up {wait:.1f}s after the last try"
+    assert 0.5 < wait < 18.5, f"gave up {wait:.1f}s after the last try"
     assert f"{given_up} {TRIES} tries; given up" in text
     print(f"NOTIFY tries {len(tries)}, gaps {[round(g, 2) for g in gaps]}, "
           f"given up {wait:.1f}s after the last")
