@@ -64,27 +64,6 @@ static int load_zones(struct lv_control *ctl)
 	return 0;
 }
 
-/* TSIG keys, checked before EAL starts: one line naming a bad key. */
-static int load_keys(struct lv_control *ctl)
-{
-	char err[512];
-
-	if (ctl->cfg->n_keys == 0)
-		return 0;
-	ctl->keys = lv_tsig_keyring_new();
-	if (ctl->keys == NULL)
-		return -1;
-	for (unsigned i = 0; i < ctl->cfg->n_keys; i++) {
-		const struct lv_key_conf *k = &ctl->cfg->keys[i];
-		if (lv_tsig_keyring_add(ctl->keys, k->name, k->algorithm,
-					k->secret, err, sizeof(err)) != 0) {
-			lv_err("%s: %s", k->where, err);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 static int build_filter(struct lv_control *ctl)
 {
 	struct lv_addr_filter *f = &ctl->filter;
@@ -419,7 +398,7 @@ static int start(struct lv_control *ctl, const char *argv0)
 		return -1;
 	}
 	if (inspect_replay(ctl, &max_frame) != 0 || build_filter(ctl) != 0 ||
-	    load_zones(ctl) != 0 || load_keys(ctl) != 0)
+	    load_zones(ctl) != 0)
 		return -1;
 	if (lv_eal_start(argv0, ctl->cfg, &ctl->plan, err, sizeof(err)) != 0) {
 		lv_err("%s", err);
@@ -501,7 +480,6 @@ static void teardown(struct lv_control *ctl)
 	if (ctl->cache)
 		lv_cache_destroy(ctl->cache);
 	lv_zoneset_free(ctl->zones);
-	lv_tsig_keyring_free(ctl->keys);
 	rte_mempool_free(ctl->pool);
 	if (ctl->eal_up) {
 		/* EAL leaves its (empty, per-process) runtime directory
@@ -514,16 +492,38 @@ static void teardown(struct lv_control *ctl)
 	}
 }
 
+/* The snapshot current from now on (event loop; start-up and reloads). */
+void lv_control_set_conf(struct lv_control *ctl, struct lv_conf *conf)
+{
+	struct lv_conf *old = ctl->conf;
+
+	ctl->conf = conf;
+	ctl->cfg = &conf->cfg;
+	ctl->keys = conf->keys;
+	if (conf->cfg.log_level)
+		lv_log_set_level(conf->cfg.log_level);
+	lv_conf_put(old);
+}
+
 int lv_control_run(struct lv_config *cfg, const char *argv0)
 {
 	struct lv_control ctl;
+	char err[512];
+	struct lv_conf *conf = lv_conf_new(cfg, err, sizeof(err));
 	int rc;
 
+	/* TSIG keys are checked here, before EAL starts: one line naming a
+	 * bad key */
+	if (conf == NULL) {
+		lv_err("%s", err);
+		return 1;
+	}
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.cfg = cfg;
+	lv_control_set_conf(&ctl, conf);
 	ctl.sigfd = ctl.reload_efd = -1;
 	if (start(&ctl, argv0) != 0) {
 		teardown(&ctl);
+		lv_conf_put(ctl.conf);
 		return 1;
 	}
 	launch_workers(&ctl);
@@ -531,5 +531,6 @@ int lv_control_run(struct lv_config *cfg, const char *argv0)
 	stop_workers(&ctl);
 	lv_control_print_stats(&ctl);
 	teardown(&ctl);
+	lv_conf_put(ctl.conf);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <rte_mempool.h>
 
 #include "levee/cache.h"
+#include "levee/conf.h"
 #include "levee/config.h"
 #include "levee/evloop.h"
 #include "levee/hostnet.h"
@@ -44,13 +45,16 @@ struct lv_replay {
 };
 
 struct lv_control {
+	/* the configuration snapshot current now, and shortcuts into it
+	 * (replaced together by lv_control_set_conf on a reload) */
+	struct lv_conf *conf;
 	struct lv_config *cfg;
 	struct lv_port_plan plan;
 	struct lv_port port;
 	struct rte_mempool *pool;
 	struct lv_cache *cache;
 	struct lv_zoneset *zones;     /* read by the event loop only */
-	struct lv_tsig_keyring *keys; /* TSIG keys; NULL: none configured */
+	struct lv_tsig_keyring *keys; /* conf's TSIG keys; NULL: none */
 	uint64_t hash_seed;
 	struct lv_addr_filter filter;
 	unsigned n_workers;
@@ -96,9 +100,14 @@ static inline uint64_t lv_monotonic_ms(void)
 	return lv_ev_now_ms();
 }
 
-/* Run levee with a parsed configuration; returns the process exit code.
- * argv0 is the program name handed to EAL. (control/control.c) */
+/* Run levee with a parsed configuration, which is moved into the first
+ * snapshot (cfg is left empty); returns the process exit code. argv0 is
+ * the program name handed to EAL. (control/control.c) */
 int lv_control_run(struct lv_config *cfg, const char *argv0);
+
+/* Make conf the current snapshot (ctl takes the caller's reference) and
+ * drop ctl's reference to the previous one. Event loop only. */
+void lv_control_set_conf(struct lv_control *ctl, struct lv_conf *conf);
 
 /* Print the summed counters and the cache's, on stdout. */
 void lv_control_print_stats(const struct lv_control *ctl);

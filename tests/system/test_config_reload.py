@@ -248,3 +248,31 @@ def test_per_zone_allow_transfer_at_startup(live_env, workdir):
     assert (st["xfr_axfr"], st["xfr_done"], st["xfr_refused"], st["xfr_aborted"]) == \
         (2, 2, 4, 0), dict(st)
 
+
+
+def test_zone_added_by_sighup_keeps_its_own_empty_acl(live_env, workdir):
+    """Issue 9 item 3's regression: a zone added by SIGHUP with
+    `allow-transfer: []` is REFUSED to a client that transfer.allow
+    admits; the zone beside it that inherits transfer.allow is not."""
+    cfg = os.path.join(workdir, "levee.yaml")
+    for origin in ADDR:
+        write_zone(workdir, origin)
+    acl = []
+
+    def args(net):
+        acl.append(f"{net.client4}/32")
+        write_config(cfg, [("a.test.", "a.test.zone", None)], transfer=acl)
+        return ["--config", cfg]
+    env = live_env(extra=args)
+    net, lv = env.net, env.lv
+    assert _axfr_rcode(net, net.service4, "a.test.") == (dns.rcode.NOERROR, 6)
+    write_config(cfg, [("a.test.", "a.test.zone", None), ("b.test.", "b.test.zone", [])],
+                 transfer=acl)
+    os.kill(lv.proc.pid, signal.SIGHUP)
+    wait_log_count(lv, "zone b.test. serial 1 loaded (5 records)", 1)
+    assert ask(net, "www.b.test.") == (dns.rcode.NOERROR, True, ["192.0.2.12"])
+    assert _axfr_rcode(net, net.service4, "b.test.") == (dns.rcode.REFUSED, 0)
+    assert _axfr_rcode(net, net.service4, "a.test.") == (dns.rcode.NOERROR, 6)
+    rc, st = lv.stop()
+    assert rc == 0, lv.explain()
+    assert (st["xfr_axfr"], st["xfr_done"], st["xfr_refused"]) == (2, 2, 1), dict(st)
