@@ -32,6 +32,7 @@
 #include "levee/exception.h"
 #include "levee/log.h"
 #include "levee/pcap_source.h"
+#include "levee/request.h"
 #include "levee/tcp.h"
 #include "levee/tsig.h"
 
@@ -195,6 +196,7 @@ static int create_pool(struct lv_control *ctl, uint32_t max_frame)
 		room = max_frame;
 	if ((unsigned)cfg->udp_max + MBUF_HEADROOM_SLACK > room)
 		room = (unsigned)cfg->udp_max + MBUF_HEADROOM_SLACK;
+	ctl->pool_data_room = (uint16_t)room;
 
 	if (uses_umem(&ctl->plan))
 		ctl->pool = pool_create_packed(
@@ -325,6 +327,18 @@ void lv_control_print_stats(const struct lv_control *ctl)
 		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
 	}
 	printf("tcp_open %u\n", lv_tcp_open_connections(ctl));
+	if (ctl->requests) {
+		struct lv_request_stats rq;
+		lv_requests_get_stats(ctl->requests, &rq);
+		printf("requests_parked %llu\nrequests_answered %llu\n"
+		       "requests_refused %llu\nrequests_dropped %llu\n"
+		       "requests_in_flight %llu\n",
+		       (unsigned long long)rq.parked,
+		       (unsigned long long)rq.answered,
+		       (unsigned long long)rq.refused,
+		       (unsigned long long)rq.dropped,
+		       (unsigned long long)rq.in_flight);
+	}
 	if (ctl->pool)
 		printf("mbufs_free %u\n", rte_mempool_avail_count(ctl->pool));
 	/* what the driver saw: frames it could not hand over count here */
@@ -420,6 +434,13 @@ static int start(struct lv_control *ctl, const char *argv0)
 		lv_err("event loop: %s", strerror(errno));
 		return -1;
 	}
+	ctl->requests =
+	    lv_requests_new(ctl->loop, LV_REQUESTS_MAX, ctl->pool_data_room,
+			    (int)rte_socket_id(), err, sizeof(err));
+	if (ctl->requests == NULL) {
+		lv_err("%s", err);
+		return -1;
+	}
 	/* replay has no kernel to talk to: no TAP, no sockets */
 	if (!ctl->replay && lv_exception_open(ctl) != 0)
 		return -1;
@@ -465,6 +486,8 @@ static void teardown(struct lv_control *ctl)
 	/* host settings back as they were, before the port goes away */
 	if (ctl->eal_up)
 		lv_exception_close(ctl);
+	lv_requests_free(ctl->requests);
+	ctl->requests = NULL;
 	lv_evloop_free(ctl->loop);
 	ctl->loop = NULL;
 	lv_port_close(&ctl->port);

@@ -30,12 +30,16 @@
 #include "levee/zone.h"
 
 #define LV_MAX_WORKERS 127
+/* queries that may wait at once (control/request.c); the forwarder's
+ * configuration will set it */
+#define LV_REQUESTS_MAX 4096
 
 struct lv_reload;       /* control/reload.c */
 struct lv_tsig_keyring; /* control/tsig.c */
 struct lv_notify;       /* control/notify.c */
 struct lv_local;        /* control/local.c */
 struct lv_miss;         /* control/miss.c */
+struct lv_requests;     /* control/request.c */
 
 /* Replay mode's progress, for telling the end from a stall. */
 struct lv_replay {
@@ -52,6 +56,9 @@ struct lv_control {
 	struct lv_port_plan plan;
 	struct lv_port port;
 	struct rte_mempool *pool;
+	uint16_t pool_data_room; /* bytes per mbuf, for the reply pool too */
+	/* queries waiting to be answered, and their reply buffers */
+	struct lv_requests *requests;
 	struct lv_cache *cache;
 	struct lv_zoneset *zones;     /* read by the event loop only */
 	struct lv_tsig_keyring *keys; /* conf's TSIG keys; NULL: none */
