@@ -530,6 +530,12 @@ void lv_control_set_conf(struct lv_control *ctl, struct lv_conf *conf)
 
 int lv_control_run(struct lv_config *cfg, const char *argv0)
 {
+	return lv_control_run_with(cfg, argv0, NULL);
+}
+
+int lv_control_run_with(struct lv_config *cfg, const char *argv0,
+			const struct lv_extension *ext)
+{
 	struct lv_control ctl;
 	char err[512];
 	struct lv_conf *conf = lv_conf_new(cfg, err, sizeof(err));
@@ -544,7 +550,7 @@ int lv_control_run(struct lv_config *cfg, const char *argv0)
 	memset(&ctl, 0, sizeof(ctl));
 	lv_control_set_conf(&ctl, conf);
 	ctl.sigfd = ctl.reload_efd = -1;
-	if (start(&ctl, argv0) != 0) {
+	if (start(&ctl, argv0) != 0 || (ext && ext->open(&ctl) != 0)) {
 		teardown(&ctl);
 		lv_conf_put(ctl.conf);
 		return 1;
@@ -553,6 +559,8 @@ int lv_control_run(struct lv_config *cfg, const char *argv0)
 	rc = lv_control_loop(&ctl);
 	stop_workers(&ctl);
 	lv_control_print_stats(&ctl);
+	if (ext)
+		ext->close(&ctl);
 	teardown(&ctl);
 	lv_conf_put(ctl.conf);
 	return rc;

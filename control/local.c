@@ -100,10 +100,15 @@ static void on_readable(struct lv_ev_io *io, uint32_t events)
 		if (n < 0)
 			return; /* EAGAIN: all answered */
 		LV_STAT_INC(ctl->stats.local_queries);
-		uint16_t len = lv_control_answer(
-		    ctl, buf, (uint16_t)n, (uint16_t)(LOCAL_BUF - 1), false);
+		struct lv_origin o = {.transport = LV_REQ_SOCKET,
+				      .fd = io->fd,
+				      .peer = (struct sockaddr *)&from,
+				      .peer_len = fl};
+		uint16_t len = lv_control_answer_from(ctl, buf, (uint16_t)n,
+						      (uint16_t)(LOCAL_BUF - 1),
+						      false, &o);
 		if (len == 0)
-			continue; /* a response or a runt: not answered */
+			continue; /* parked, or a response or a runt */
 		/* a datagram socket sends all or nothing; a full buffer
 		 * loses this answer like a full NIC queue would */
 		if (sendto(io->fd, buf, len, 0, (struct sockaddr *)&from, fl) <

@@ -18,6 +18,7 @@
 #include "levee/hash.h"
 #include "levee/control.h"
 #include "levee/log.h"
+#include "levee/request.h"
 #include "levee/response.h"
 #include "levee/tsig.h"
 
@@ -67,10 +68,41 @@ static uint16_t write_error(struct lv_control *ctl, uint8_t *dns, uint16_t room,
 	return len;
 }
 
+/* Park q, which a deferring subsystem wants, as a request from where it
+ * came, and hand it over. Returns 0 (no answer now) either way: parked,
+ * or refused because the table is full (counted there). */
+static uint16_t defer(struct lv_control *ctl, const uint8_t *dns,
+		      const struct lv_query *q, struct lv_origin *from)
+{
+	struct lv_request *r = NULL;
+
+	switch (from->transport) {
+	case LV_REQ_PORT:
+		r = lv_request_park_frame(ctl->requests, from->w, from->m,
+					  from->pi, q);
+		break;
+	case LV_REQ_SOCKET:
+		r = lv_request_park_socket(ctl->requests, from->fd, from->peer,
+					   from->peer_len, dns, q);
+		break;
+	case LV_REQ_STREAM:
+		r = lv_request_park_stream(ctl->requests, from->deliver,
+					   from->sink, dns, q);
+		break;
+	}
+	from->parked = r;
+	if (r != NULL)
+		ctl->deferrer->take(ctl->deferrer->data, r);
+	return 0;
+}
+
 /* A cacheable query: the cache may have been filled since the worker
- * missed (several misses for one name in flight); else build and insert. */
+ * missed (several misses for one name in flight); else a deferring
+ * subsystem may take it (from != NULL: it may wait), else build and
+ * insert. */
 static uint16_t answer_query(struct lv_control *ctl, uint8_t *dns,
-			     uint16_t room, const struct lv_query *q)
+			     uint16_t room, const struct lv_query *q,
+			     struct lv_origin *from)
 {
 	const struct lv_query *qs[1] = {q};
 	const struct lv_cache_entry *hit[1];
@@ -80,6 +112,9 @@ static uint16_t answer_query(struct lv_control *ctl, uint8_t *dns,
 	lv_cache_lookup_bulk(ctl->cache, qs, 1, hit);
 	if (hit[0] != NULL)
 		return write_entry(ctl, dns, room, q, hit[0]);
+	if (from != NULL && ctl->deferrer != NULL && ctl->requests != NULL &&
+	    ctl->deferrer->wants(ctl->deferrer->data, q))
+		return defer(ctl, dns, q, from);
 	if (lv_answer_build(ctl->zones, q, q->do_bit, ctl->hash_seed, &res) !=
 	    0)
 		return write_error(ctl, dns, room, q, LV_RCODE_SERVFAIL);
@@ -152,20 +187,20 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	if (q->has_edns && q->edns_version > 0)
 		out = write_error(ctl, dns, room, q, LV_RCODE_BADVERS);
 	else
-		out = answer_query(ctl, dns, room, q);
+		out = answer_query(ctl, dns, room, q, NULL);
 	ldns_pkt_free(pkt);
 	return v == LV_TSIG_VERIFIED ? sign_answer(&st, dns, out, room) : out;
 }
 
 static uint16_t dispatch(struct lv_control *ctl, uint8_t *dns, uint16_t len,
-			 uint16_t room, bool tcp)
+			 uint16_t room, bool tcp, struct lv_origin *from)
 {
 	struct lv_query q;
 
 	switch (lv_query_parse(dns, len, ctl->hash_seed, &q)) {
 	case LV_PARSE_OK:
 		q.tcp = tcp;
-		return answer_query(ctl, dns, room, &q);
+		return answer_query(ctl, dns, room, &q, from);
 	case LV_PARSE_PUNT:
 		q.tcp = tcp;
 		return answer_punt(ctl, dns, len, room, &q);
@@ -203,25 +238,52 @@ static uint16_t add_tcp_keepalive(uint8_t *dns, uint16_t len, uint16_t room,
 	return (uint16_t)(len + 6);
 }
 
-uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
-			   uint16_t room, bool tcp)
+uint16_t lv_control_answer_from(struct lv_control *ctl, uint8_t *dns,
+				uint16_t len, uint16_t room, bool tcp,
+				struct lv_origin *from)
 {
-	uint16_t out = dispatch(ctl, dns, len, room, tcp);
+	uint16_t out;
 
+	if (from != NULL)
+		from->parked = NULL;
+	out = dispatch(ctl, dns, len, room, tcp, from);
 	if (out && tcp)
 		out = add_tcp_keepalive(dns, out, room,
 					ctl->cfg->tcp_idle_timeout_ms);
 	return out;
 }
 
+uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
+			   uint16_t room, bool tcp)
+{
+	return lv_control_answer_from(ctl, dns, len, room, tcp, NULL);
+}
+
+void lv_control_answer_request(struct lv_control *ctl, struct lv_request *r)
+{
+	uint16_t room, len;
+	uint8_t *dns = lv_request_answer_begin(ctl->requests, r, &room);
+
+	if (dns == NULL)
+		return; /* no reply buffer: dropped and counted */
+	len = answer_query(ctl, dns, room, &r->q, NULL);
+	if (len && r->q.tcp)
+		len = add_tcp_keepalive(dns, len, room,
+					ctl->cfg->tcp_idle_timeout_ms);
+	lv_request_answer_end(ctl->requests, r, len);
+}
+
 static uint16_t answer_mbuf(struct lv_control *ctl, struct lv_worker *w,
-			    struct rte_mbuf *m, struct lv_pkt_info *pi)
+			    struct rte_mbuf *m, struct lv_pkt_info *pi,
+			    struct lv_origin *from)
 {
 	if (lv_pkt_classify(m, w->filter, pi) != LV_PKT_DNS)
 		return 0;
 	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
-	return lv_control_answer(ctl, dns, pi->dns_len, lv_pkt_dns_room(m, pi),
-				 false);
+	*from = (struct lv_origin){
+	    .transport = LV_REQ_PORT, .w = w, .m = m, .pi = pi};
+	return lv_control_answer_from(ctl, dns, pi->dns_len,
+				      lv_pkt_dns_room(m, pi), false, from);
 }
 
 /* The reply ring of w for m's port. */
@@ -252,9 +314,15 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w)
 
 	for (unsigned i = 0; i < n; i++) {
 		struct lv_pkt_info pi;
-		uint16_t len = answer_mbuf(ctl, w, m[i], &pi);
+		struct lv_origin from = {.parked = NULL};
+		uint16_t len = answer_mbuf(ctl, w, m[i], &pi, &from);
 		struct rte_ring *r = reply_ring(w, m[i]->port);
 
+		if (from.parked != NULL) {
+			/* the request holds what its answer needs */
+			rte_pktmbuf_free(m[i]);
+			continue;
+		}
 		if (len == 0 || r == NULL) {
 			LV_STAT_INC(ctl->stats.drop[LV_DROP_CONTROL_ERROR]);
 			rte_pktmbuf_free(m[i]);

@@ -167,12 +167,28 @@ struct lv_request *lv_request_park_socket(struct lv_requests *rs, int fd,
 	return r;
 }
 
+struct lv_request *lv_request_park_stream(struct lv_requests *rs,
+					  lv_request_deliver_fn deliver,
+					  void *sink, const uint8_t *dns,
+					  const struct lv_query *q)
+{
+	struct lv_request *r = take(rs, dns, q);
+
+	if (r == NULL)
+		return NULL;
+	r->transport = LV_REQ_STREAM;
+	r->from.stream.deliver = deliver;
+	r->from.stream.sink = sink;
+	r->from.stream.prev = r->from.stream.next = NULL;
+	return r;
+}
+
 uint8_t *lv_request_answer_begin(struct lv_requests *rs, struct lv_request *r,
 				 uint16_t *room)
 {
 	uint8_t *dns;
 
-	if (r->transport == LV_REQ_SOCKET) {
+	if (r->transport != LV_REQ_PORT) {
 		memcpy(rs->sock_answer, r->msg, r->msg_len);
 		*room = sizeof(rs->sock_answer);
 		return rs->sock_answer;
@@ -235,6 +251,11 @@ void lv_request_answer_end(struct lv_requests *rs, struct lv_request *r,
 		}
 	} else if (r->transport == LV_REQ_PORT) {
 		sent = send_frame(rs, r, len);
+	} else if (r->transport == LV_REQ_STREAM) {
+		sent = r->from.stream.sink != NULL;
+		if (sent)
+			r->from.stream.deliver(r->from.stream.sink, r,
+					       rs->sock_answer, len);
 	} else {
 		/* a datagram socket sends all or nothing */
 		sent = sendto(r->from.sock.fd, rs->sock_answer, len, 0,
@@ -252,6 +273,9 @@ void lv_request_drop(struct lv_requests *rs, struct lv_request *r)
 {
 	if (r->state == LV_REQ_FREE)
 		return;
+	/* a stream still open forgets it (its deliver never runs) */
+	if (r->transport == LV_REQ_STREAM && r->from.stream.sink != NULL)
+		r->from.stream.deliver(r->from.stream.sink, r, NULL, 0);
 	rs->st.dropped++;
 	release(rs, r);
 }

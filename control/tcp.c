@@ -54,6 +54,9 @@ struct conn {
 	struct lv_xfr *xfr;
 	uint8_t *held;
 	size_t held_len;
+	/* queries parked as requests (control/request.c), answered later
+	 * and out of order (RFC 7766 §6.2.1.1 allows it) */
+	struct lv_request *waiting;
 	struct conn *older, *newer; /* activity order */
 };
 
@@ -78,6 +81,8 @@ static void on_listener(struct lv_ev_io *io, uint32_t events);
 static void on_conn(struct lv_ev_io *io, uint32_t events);
 static void on_idle_timer(struct lv_ev_timer *timer);
 static void arm_idle_timer(struct lv_control *ctl);
+static void deliver_parked(void *sink, struct lv_request *r, const uint8_t *dns,
+			   uint16_t len);
 
 /* --- activity order --- */
 
@@ -114,15 +119,36 @@ static void touch(struct lv_tcp *t, struct conn *c)
 	t->newest = c;
 }
 
-/* Idle: nothing half-read, nothing left to write, no transfer. */
+/* Idle: nothing half-read, nothing left to write or to answer, no
+ * transfer. */
 static bool is_idle(const struct conn *c)
 {
 	return c->in_len == 0 && c->out_off == c->out_len && c->xfr == NULL &&
-	       c->held_len == 0;
+	       c->held_len == 0 && c->waiting == NULL;
+}
+
+static void unlink_waiting(struct conn *c, struct lv_request *r)
+{
+	struct lv_request *p = r->from.stream.prev, *n = r->from.stream.next;
+
+	if (p)
+		p->from.stream.next = n;
+	else
+		c->waiting = n;
+	if (n)
+		n->from.stream.prev = p;
+	r->from.stream.prev = r->from.stream.next = NULL;
 }
 
 static void free_conn(struct lv_control *ctl, struct conn *c)
 {
+	/* requests still waiting have nowhere to answer: they are dropped
+	 * when their answer comes */
+	while (c->waiting) {
+		struct lv_request *r = c->waiting;
+		unlink_waiting(c, r);
+		r->from.stream.sink = NULL;
+	}
 	lv_xfr_free(ctl, c->xfr);
 	free(c->held);
 	free(c->in);
@@ -395,7 +421,8 @@ static bool flush(struct lv_control *ctl, struct conn *c)
 		touch(ctl->tcp, c);
 	}
 	c->out_off = c->out_len = 0;
-	if (c->peer_done && c->xfr == NULL && c->held_len == 0) {
+	if (c->peer_done && c->xfr == NULL && c->held_len == 0 &&
+	    c->waiting == NULL) {
 		/* RFC 7766 §6.2.4: a client may half-close after its last
 		 * query; everything it asked is answered, now it goes */
 		close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
@@ -462,18 +489,51 @@ static bool answer_one(struct lv_control *ctl, struct conn *c)
 				      dns, &alen);
 		c->in_len = 0;
 	} else {
+		struct lv_origin o = {.transport = LV_REQ_STREAM,
+				      .deliver = deliver_parked,
+				      .sink = c};
 		memcpy(dns, c->in + 2, qlen);
 		c->in_len = 0;
-		alen = lv_control_answer(ctl, dns, qlen, UINT16_MAX, true);
+		alen = lv_control_answer_from(ctl, dns, qlen, UINT16_MAX, true,
+					      &o);
+		if (o.parked != NULL) {
+			struct lv_request *r = o.parked;
+			r->from.stream.next = c->waiting;
+			if (c->waiting)
+				c->waiting->from.stream.prev = r;
+			c->waiting = r;
+		}
 	}
 	if (alen == 0)
-		return true; /* a response or a runt: never answered */
+		return true; /* parked, or a response or a runt */
 	lv_wire_put16(t->answer, alen);
 	return queue_answer(ctl, c, t->answer, 2u + alen);
 }
 
 static bool hold(struct lv_control *ctl, struct conn *c, const uint8_t *p,
 		 size_t n);
+
+/* A parked request's answer (dns NULL: it was dropped): queue and write
+ * it. The connection may close meanwhile (overflow, a reset). */
+static void deliver_parked(void *sink, struct lv_request *r, const uint8_t *dns,
+			   uint16_t len)
+{
+	struct conn *c = sink;
+	struct lv_control *ctl = c->ctl;
+	struct lv_tcp *t = ctl->tcp;
+
+	unlink_waiting(c, r);
+	if (dns == NULL) {
+		/* dropped: a half-closed client may be owed nothing more */
+		flush(ctl, c);
+		return;
+	}
+	lv_wire_put16(t->answer, len);
+	memcpy(t->answer + 2, dns, len);
+	touch(t, c);
+	if (queue_answer(ctl, c, t->answer, 2u + len))
+		flush(ctl, c);
+}
 
 /* Feed bytes into the connection's message reader; answer each complete
  * message. false when the connection was closed meanwhile. */

@@ -25,6 +25,7 @@
 #include "levee/hostnet.h"
 #include "levee/packet.h"
 #include "levee/port.h"
+#include "levee/request.h"
 #include "levee/stats.h"
 #include "levee/worker.h"
 #include "levee/zone.h"
@@ -40,6 +41,37 @@ struct lv_notify;       /* control/notify.c */
 struct lv_local;        /* control/local.c */
 struct lv_miss;         /* control/miss.c */
 struct lv_requests;     /* control/request.c */
+
+/*
+ * A subsystem that answers some cache misses later (the forwarder): wants()
+ * says whether it takes a query the cache missed (parsed, unsigned); if
+ * so the query is parked as a request from where it came and take() gets
+ * it, to answer (lv_request_answer_*) or drop (lv_request_drop) later.
+ * Event loop only.
+ */
+struct lv_deferrer {
+	bool (*wants)(void *data, const struct lv_query *q);
+	void (*take)(void *data, struct lv_request *r);
+	void *data;
+};
+
+/*
+ * Where a query came from, for parking it: the frame (port), the kernel
+ * socket and peer (socket) or the stream's delivery (TCP). parked is set
+ * when the query was parked instead of answered.
+ */
+struct lv_origin {
+	enum lv_request_transport transport;
+	struct lv_worker *w;
+	const struct rte_mbuf *m;
+	const struct lv_pkt_info *pi;
+	int fd;
+	const struct sockaddr *peer;
+	socklen_t peer_len;
+	lv_request_deliver_fn deliver;
+	void *sink;
+	struct lv_request *parked;
+};
 
 /* Replay mode's progress, for telling the end from a stall. */
 struct lv_replay {
@@ -57,8 +89,10 @@ struct lv_control {
 	struct lv_port port;
 	struct rte_mempool *pool;
 	uint16_t pool_data_room; /* bytes per mbuf, for the reply pool too */
-	/* queries waiting to be answered, and their reply buffers */
+	/* queries waiting to be answered, and their reply buffers; the
+	 * subsystem that makes them wait (NULL: none, all answered at once) */
 	struct lv_requests *requests;
+	const struct lv_deferrer *deferrer;
 	struct lv_cache *cache;
 	struct lv_zoneset *zones;     /* read by the event loop only */
 	struct lv_tsig_keyring *keys; /* conf's TSIG keys; NULL: none */
@@ -112,6 +146,20 @@ static inline uint64_t lv_monotonic_ms(void)
  * the program name handed to EAL. (control/control.c) */
 int lv_control_run(struct lv_config *cfg, const char *argv0);
 
+/* Something built beside levee's own subsystems, opened once they all
+ * are (before the workers start) and closed before they are: a test's
+ * deferrer (tests/park). open returns 0, or -1 after logging why. */
+struct lv_extension {
+	int (*open)(struct lv_control *ctl);
+	void (*close)(struct lv_control *ctl);
+};
+int lv_control_run_with(struct lv_config *cfg, const char *argv0,
+			const struct lv_extension *ext);
+
+/* The whole program: parse argv, then run (with ext, may be NULL).
+ * Returns the exit code. (control/lv_main.c) */
+int lv_main(int argc, char **argv, const struct lv_extension *ext);
+
 /* Make conf the current snapshot (ctl takes the caller's reference) and
  * drop ctl's reference to the previous one. Event loop only. */
 void lv_control_set_conf(struct lv_control *ctl, struct lv_conf *conf);
@@ -147,6 +195,17 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w);
  * Used for misses and for queries on the kernel sockets. (control/miss.c) */
 uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 			   uint16_t room, bool tcp);
+
+/* The same for a query from `from`, which a deferrer may take: then 0 is
+ * returned and from->parked is the request (the caller lets go of the
+ * query's buffer; a stream keeps the request in its list). */
+uint16_t lv_control_answer_from(struct lv_control *ctl, uint8_t *dns,
+				uint16_t len, uint16_t room, bool tcp,
+				struct lv_origin *from);
+
+/* Answer parked request r from the cache or the zones now, as an
+ * unparked query would have been, and free it. */
+void lv_control_answer_request(struct lv_control *ctl, struct lv_request *r);
 
 /* SIGHUP: start re-reading the config and changed zones in a control
  * thread (no-op if one is running). (control/reload.c) */

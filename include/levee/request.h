@@ -57,7 +57,14 @@ enum lv_request_state {
 enum lv_request_transport {
 	LV_REQ_PORT,   /* a frame from the port: the answer is a frame too */
 	LV_REQ_SOCKET, /* a datagram on a kernel UDP socket */
+	LV_REQ_STREAM, /* a message on a stream (TCP): handed to its owner */
 };
+
+struct lv_request;
+/* A stream's owner takes the answer (len bytes at dns, no length prefix)
+ * of a request parked from it. */
+typedef void (*lv_request_deliver_fn)(void *sink, struct lv_request *r,
+				      const uint8_t *dns, uint16_t len);
 
 /* The longest L2-L4 headers a query frame may have before its DNS header:
  * Ethernet, two VLAN tags, IPv6, UDP. */
@@ -85,6 +92,14 @@ struct lv_request {
 			socklen_t peer_len;
 			struct sockaddr_storage peer;
 		} sock;
+		struct { /* LV_REQ_STREAM */
+			lv_request_deliver_fn deliver;
+			/* the stream; NULL once it closed (the answer
+			 * then has nowhere to go and is dropped) */
+			void *sink;
+			/* the stream's list of its waiting requests */
+			struct lv_request *prev, *next;
+		} stream;
 	} from;
 	uint64_t parked_ns;
 	/* for the owner (the subsystem that parked it): not armed while
@@ -133,6 +148,15 @@ struct lv_request *lv_request_park_socket(struct lv_requests *rs, int fd,
 					  const uint8_t *dns,
 					  const struct lv_query *q);
 
+/* Park the query dns[0..len) (parsed into q) that arrived on a stream:
+ * its answer goes to deliver(sink, ...). The stream owner keeps the
+ * request in its list (from.stream.prev/next) and sets from.stream.sink
+ * to NULL if it closes first. NULL when the table is full (counted). */
+struct lv_request *lv_request_park_stream(struct lv_requests *rs,
+					  lv_request_deliver_fn deliver,
+					  void *sink, const uint8_t *dns,
+					  const struct lv_query *q);
+
 /*
  * Start r's answer: a buffer holding the header and question as they
  * were received, *room bytes long from the DNS header on; write the
@@ -144,7 +168,8 @@ uint8_t *lv_request_answer_begin(struct lv_requests *rs, struct lv_request *r,
 				 uint16_t *room);
 
 /* Send the len-byte answer written in the buffer and free r (len 0:
- * nothing to send, r is dropped). */
+ * nothing to send, r is dropped). A stream's answer goes to its deliver
+ * function, which must unlink r from its list (r is freed on return). */
 void lv_request_answer_end(struct lv_requests *rs, struct lv_request *r,
 			   uint16_t len);
 
