@@ -195,6 +195,7 @@ int lv_control_loop(struct lv_control *ctl)
 		for (unsigned i = 0; i < ctl->n_workers; i++)
 			handled += lv_miss_drain(ctl, ctl->workers[i]);
 		handled += lv_exception_poll(ctl);
+		handled += lv_reload_step(ctl);
 		lv_cache_reclaim(ctl->cache);
 		lv_tcp_sweep(ctl);
 		lv_notify_tick(ctl);

@@ -473,8 +473,9 @@ static double now_ms(void)
 }
 
 /* The figure behind reload.c's batch size: a 200,000-entry zone among
- * others, purged in steps of 2048. Prints the slowest step; the bound
- * asserted is loose (a shared machine), the counts are exact. */
+ * others, purged in steps of 2048. Prints the slowest step and the total
+ * (no bound asserted on a shared machine's wall clock); the counts, and
+ * which entries survive, are exact. */
 static void test_purge_large_zone(void **state)
 {
 	(void)state;
@@ -507,7 +508,6 @@ static void test_purge_large_zone(void **state)
 	lv_cache_get_stats(c, &st);
 	assert_int_equal(st.entries, 20000);
 	assert_int_equal(st.purged, 200000);
-	assert_true(worst < 50.0);
 	assert_non_null(find_named(c, "s%d.small.test", 199990));
 	assert_null(find_named(c, "h%d.big.test", 199999));
 	done(c);
