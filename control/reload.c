@@ -87,6 +87,9 @@ struct lv_reload {
 	const struct lv_zone **loaded; /* new versions (owned by ctl->zones) */
 	unsigned n_loaded;
 	uint64_t grace_token;
+	uint64_t purged_before; /* the cache's purged counter at the swap */
+	uint64_t swap_ms;       /* lv_monotonic_ms() at the swap */
+	unsigned rounds;        /* event-loop rounds of this publication */
 	int efd;
 	char *config_file;
 	/* the zones now serving, in zone-set order (event loop's) */
@@ -523,6 +526,11 @@ void lv_reload_finish(struct lv_control *ctl)
 	r->n_cur = r->n_next;
 	r->next = NULL;
 	r->n_next = 0;
+	struct lv_cache_stats st;
+	lv_cache_get_stats(ctl->cache, &st);
+	r->purged_before = st.purged;
+	r->swap_ms = lv_monotonic_ms();
+	r->rounds = 0;
 	r->pub = PUB_UNLINK;
 }
 
@@ -531,7 +539,13 @@ void lv_reload_finish(struct lv_control *ctl)
 static void publish_done(struct lv_control *ctl)
 {
 	struct lv_reload *r = ctl->reload;
+	struct lv_cache_stats st;
 
+	lv_cache_get_stats(ctl->cache, &st);
+	lv_info("reload: %llu cached answers of the old versions unlinked; "
+		"published in %u event-loop rounds over %llu ms",
+		(unsigned long long)(st.purged - r->purged_before), r->rounds,
+		(unsigned long long)(lv_monotonic_ms() - r->swap_ms));
 	log_changes(ctl, r->old);
 	for (unsigned i = 0; i < r->n_loaded; i++)
 		lv_notify_zone(ctl, r->loaded[i]);
@@ -551,6 +565,8 @@ bool lv_reload_step(struct lv_control *ctl)
 {
 	struct lv_reload *r = ctl->reload;
 
+	if (r->pub != PUB_IDLE)
+		r->rounds++;
 	switch (r->pub) {
 	case PUB_IDLE:
 		return false;
