@@ -440,6 +440,70 @@ static void test_sighup_during_publication_is_queued(void **state)
 	lv_cache_reader_unregister(ctl->cache, 0);
 }
 
+static void write_config(const struct fixture *f, const char *path,
+			 const char *sub_file)
+{
+	FILE *c = fopen(path, "w");
+	assert_non_null(c);
+	fprintf(c,
+		"zones:\n  - origin: a.test.\n    file: %s\n"
+		"  - origin: b.test.\n    file: %s\n",
+		f->file_a, f->file_b);
+	if (sub_file)
+		fprintf(c, "  - origin: sub.a.test.\n    file: %s\n", sub_file);
+	fclose(c);
+}
+
+/*
+ * A zone added below a served one (sub.a.test. under a.test.): the
+ * enclosing zone's entries built before the swap are purged (they may
+ * answer names that now belong to the new zone), another zone's stay, and
+ * an entry a.test. publishes after the swap (same zone id) is kept.
+ */
+static void test_new_zone_purges_enclosing_zone(void **state)
+{
+	struct fixture *f = *state;
+	struct lv_control *ctl = &f->ctl;
+	char conf[160], sub[160];
+
+	snprintf(conf, sizeof(conf), "%s/levee.yaml", f->dir);
+	snprintf(sub, sizeof(sub), "%s/sub.zone", f->dir);
+	write_config(f, conf, NULL);
+	write_zone(sub, "sub.a.test", 1, "www IN A 192.0.2.40\n");
+	lv_reload_fini(ctl);
+	f->cfg.config_file = strdup(conf);
+	assert_int_equal(lv_reload_init(ctl), 0);
+
+	uint32_t a_id = zone_id_of(ctl, "a.test.");
+	fill(ctl, "www.a.test");
+	const struct lv_cache_entry *e = fill(ctl, "www.sub.a.test");
+	assert_int_equal(e->zone_id, a_id); /* NXDOMAIN from a.test. */
+	const struct lv_cache_entry *b_entry = fill(ctl, "www.b.test");
+
+	write_config(f, conf, sub);
+	lv_reload_start(ctl);
+	finish(ctl);
+	uint32_t sub_id = zone_id_of(ctl, "sub.a.test.");
+	assert_int_not_equal(sub_id, 0);
+	assert_int_equal(zone_id_of(ctl, "a.test."), a_id); /* kept */
+	/* after the swap: a.test. publishes again under the same id */
+	e = fill(ctl, "ns.a.test");
+	assert_int_equal(e->zone_id, a_id);
+	publish(ctl);
+
+	assert_null(lookup(ctl, "www.a.test"));
+	assert_null(lookup(ctl, "www.sub.a.test"));
+	assert_ptr_equal(lookup(ctl, "ns.a.test"), e);
+	assert_ptr_equal(lookup(ctl, "www.b.test"), b_entry);
+	struct lv_cache_stats st;
+	lv_cache_get_stats(ctl->cache, &st);
+	assert_int_equal(st.purged, 2);
+	e = fill(ctl, "www.sub.a.test");
+	assert_int_equal(e->zone_id, sub_id);
+	static const uint8_t addr[4] = {192, 0, 2, 40};
+	assert_memory_equal(e->wire + e->wire_len - 4, addr, 4);
+}
+
 int main(void)
 {
 	if (lv_test_eal_init("test_reload") != 0)
@@ -457,6 +521,8 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_sighup_during_publication_is_queued, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_new_zone_purges_enclosing_zone,
+					    setup, teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	lv_test_eal_fini();
