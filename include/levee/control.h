@@ -116,7 +116,8 @@ uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 			   uint16_t room, bool tcp);
 
 /* SIGHUP: start re-reading the config and changed zones in a control
- * thread (no-op if one is running). (control/reload.c) */
+ * thread; queued (once) while a reload is parsing or being published.
+ * (control/reload.c) */
 void lv_reload_start(struct lv_control *ctl);
 /* The reload thread signalled reload_efd: swap in the new zone set and
  * start purging the old entries (bounded, no walk of the cache). */
