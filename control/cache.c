@@ -214,6 +214,7 @@ struct lv_cache *lv_cache_create(const struct lv_cache_params *p, char *err,
 	c->st.table_bytes = table;
 	c->st.memory_bytes = table;
 	c->st.max_entries = max_entries;
+	c->purge.next = c->purge.prev = &c->purge;
 
 	size_t qsz = rte_rcu_qsbr_get_memsize(p->max_readers);
 	c->qsbr = rte_zmalloc_socket("lv_cache_qsbr", qsz, 64, p->socket_id);
@@ -266,9 +267,144 @@ void lv_cache_destroy(struct lv_cache *c)
 	/* No reader is left (the caller's contract): free without waiting. */
 	free_list(c->pending_head);
 	free_list(c->fifo_head);
+	for (uint32_t i = 0; i < c->zone_cap; i++)
+		free(c->zone_index[i]);
+	free(c->zone_index);
 	rte_hash_free(c->table);
 	rte_free(c->qsbr);
 	rte_free(c);
+}
+
+/* --- per-zone lists --- */
+
+/* One zone id's entries: a circular list through their zone_link, with
+ * this record's head as its sentinel. Writer-only. */
+struct lv_cache_zone {
+	uint32_t id;
+	struct lv_cache_link head;
+};
+
+static void link_init(struct lv_cache_link *l)
+{
+	l->next = l->prev = l;
+}
+
+static bool link_empty(const struct lv_cache_link *l)
+{
+	return l->next == l;
+}
+
+static void link_append(struct lv_cache_link *head, struct lv_cache_link *l)
+{
+	l->prev = head->prev;
+	l->next = head;
+	head->prev->next = l;
+	head->prev = l;
+}
+
+static void link_remove(struct lv_cache_link *l)
+{
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+}
+
+/* Move every link of `from` to the end of `to`; `from` becomes empty. */
+static void link_splice(struct lv_cache_link *to, struct lv_cache_link *from)
+{
+	if (link_empty(from))
+		return;
+	from->next->prev = to->prev;
+	to->prev->next = from->next;
+	from->prev->next = to;
+	to->prev = from->prev;
+	link_init(from);
+}
+
+static struct lv_cache_entry *entry_of(struct lv_cache_link *l)
+{
+	return (struct lv_cache_entry *)((char *)l -
+					 offsetof(struct lv_cache_entry,
+						  zone_link));
+}
+
+/* Zone ids are small consecutive integers: Fibonacci hashing spreads them. */
+static uint32_t zone_slot(const struct lv_cache *c, uint32_t id)
+{
+	return (uint32_t)(id * 2654435769u) & (c->zone_cap - 1);
+}
+
+/* The index slot holding id, or the empty slot where it would go. */
+static uint32_t zone_find_slot(const struct lv_cache *c, uint32_t id)
+{
+	uint32_t i = zone_slot(c, id);
+
+	while (c->zone_index[i] && c->zone_index[i]->id != id)
+		i = (i + 1) & (c->zone_cap - 1);
+	return i;
+}
+
+/* Double the index (kept at most half full). -ENOMEM leaves it as it was. */
+static int zone_index_grow(struct lv_cache *c)
+{
+	uint32_t old_cap = c->zone_cap;
+	struct lv_cache_zone **old = c->zone_index;
+	uint32_t cap = old_cap ? old_cap * 2 : 16;
+	struct lv_cache_zone **idx = calloc(cap, sizeof(*idx));
+
+	if (idx == NULL)
+		return -ENOMEM;
+	c->zone_index = idx;
+	c->zone_cap = cap;
+	for (uint32_t i = 0; i < old_cap; i++)
+		if (old[i])
+			c->zone_index[zone_find_slot(c, old[i]->id)] = old[i];
+	free(old);
+	return 0;
+}
+
+/* The list for zone id, created if need be; NULL on ENOMEM. */
+static struct lv_cache_zone *zone_get(struct lv_cache *c, uint32_t id)
+{
+	if ((c->st.zones + 1) * 2 > c->zone_cap && zone_index_grow(c) != 0)
+		return NULL;
+	uint32_t i = zone_find_slot(c, id);
+	if (c->zone_index[i])
+		return c->zone_index[i];
+	struct lv_cache_zone *z = malloc(sizeof(*z));
+	if (z == NULL)
+		return NULL;
+	z->id = id;
+	link_init(&z->head);
+	c->zone_index[i] = z;
+	c->st.zones++;
+	return z;
+}
+
+/* Take zone id's record out of the index (linear probing: shift back the
+ * records after it that would no longer be found) and return it. */
+static struct lv_cache_zone *zone_take(struct lv_cache *c, uint32_t id)
+{
+	if (c->zone_cap == 0)
+		return NULL;
+	uint32_t i = zone_find_slot(c, id), mask = c->zone_cap - 1;
+	struct lv_cache_zone *z = c->zone_index[i];
+
+	if (z == NULL)
+		return NULL;
+	c->zone_index[i] = NULL;
+	for (uint32_t j = (i + 1) & mask; c->zone_index[j];
+	     j = (j + 1) & mask) {
+		uint32_t home = zone_slot(c, c->zone_index[j]->id);
+		/* j's record may move to the hole at i unless its home lies
+		 * cyclically in (i, j] */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			c->zone_index[i] = c->zone_index[j];
+			c->zone_index[j] = NULL;
+			i = j;
+		}
+	}
+	c->st.zones--;
+	return z;
 }
 
 /* --- unlinking and deferred freeing --- */
@@ -284,8 +420,12 @@ static void fifo_append(struct lv_cache *c, struct lv_cache_entry *e)
 	c->fifo_tail = e;
 }
 
+/* Take e off the FIFO and off its zone's (or the purge) list. The zone
+ * link shares its bytes with retire_token and key_pos, so this comes
+ * before either is written. */
 static void fifo_remove(struct lv_cache *c, struct lv_cache_entry *e)
 {
+	link_remove(&e->zone_link);
 	if (e->fifo_prev)
 		e->fifo_prev->fifo_next = e->fifo_next;
 	else
@@ -441,6 +581,12 @@ int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e)
 	if (c->st.table_bytes + e->mem_size > c->budget)
 		return -E2BIG;
 
+	/* Before anything changes, so that -ENOMEM leaves the cache as it
+	 * was; evicting below never frees a zone's record. */
+	struct lv_cache_zone *zone = zone_get(c, e->zone_id);
+	if (zone == NULL)
+		return -ENOMEM;
+
 	lv_cache_reclaim(c);
 	/* Any entry under the same digest: the same key, or (once in 2^64)
 	 * another key, which this one then displaces. */
@@ -480,6 +626,7 @@ int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e)
 		c->st.replaces++;
 	}
 	fifo_append(c, e);
+	link_append(&zone->head, &e->zone_link);
 	c->st.entries++;
 	c->st.memory_bytes += e->mem_size;
 	c->st.inserts++;
@@ -506,42 +653,103 @@ int lv_cache_delete(struct lv_cache *c, const uint8_t *lname, uint8_t name_len,
 	return 0;
 }
 
-/* Unlink every entry that `match` selects, then retire them all with one
- * token (one atomic increment for the whole batch). */
-static unsigned drop_matching(struct lv_cache *c, uint32_t zone_id, bool all)
+/* Retire a batch of unlinked entries (chained through fifo_next, key_pos
+ * set) with one token: one atomic increment for the whole batch. */
+static void retire_batch(struct lv_cache *c, struct lv_cache_entry *batch)
+{
+	struct lv_cache_entry *next;
+	uint64_t t = rte_rcu_qsbr_start(c->qsbr); /* after every unlink */
+
+	for (struct lv_cache_entry *e = batch; e; e = next) {
+		next = e->fifo_next;
+		retire(c, e, e->key_pos, t);
+	}
+}
+
+void lv_cache_clear(struct lv_cache *c)
 {
 	struct lv_cache_entry *batch = NULL, *next;
 	unsigned n = 0;
 
 	for (struct lv_cache_entry *e = c->fifo_head; e; e = next) {
 		next = e->fifo_next;
-		if (!all && e->zone_id != zone_id)
-			continue;
-		int32_t pos = unlink_entry(c, e);
-		e->key_pos = pos;
+		e->key_pos = unlink_entry(c, e);
 		e->fifo_next = batch; /* fifo_remove cleared it */
 		batch = e;
 		n++;
 	}
 	if (n == 0)
-		return 0;
-	uint64_t t = rte_rcu_qsbr_start(c->qsbr); /* after every unlink */
-	for (struct lv_cache_entry *e = batch; e; e = next) {
-		next = e->fifo_next;
-		retire(c, e, e->key_pos, t);
-	}
+		return;
+	retire_batch(c, batch);
 	c->st.deletes += n;
-	return n;
+}
+
+void lv_cache_purge_zone(struct lv_cache *c, uint32_t zone_id)
+{
+	struct lv_cache_zone *z = zone_take(c, zone_id);
+
+	if (z == NULL)
+		return;
+	/* O(1): the zone's entries join the purge list whole; a later entry
+	 * of the same id gets a new record (zone_get) and is not purged. */
+	link_splice(&c->purge, &z->head);
+	free(z);
+}
+
+bool lv_cache_purge_step(struct lv_cache *c, unsigned max, unsigned *unlinked)
+{
+	struct lv_cache_entry *batch = NULL;
+	unsigned n = 0;
+
+	while (n < max && !link_empty(&c->purge)) {
+		struct lv_cache_entry *e = entry_of(c->purge.next);
+		e->key_pos = unlink_entry(c, e); /* takes it off the list */
+		e->fifo_next = batch;
+		batch = e;
+		n++;
+	}
+	if (n) {
+		retire_batch(c, batch);
+		c->st.deletes += n;
+		c->st.purged += n;
+		c->st.purge_steps++;
+	}
+	if (unlinked)
+		*unlinked = n;
+	return !link_empty(&c->purge);
+}
+
+bool lv_cache_purge_pending(const struct lv_cache *c)
+{
+	return !link_empty(&c->purge);
 }
 
 unsigned lv_cache_delete_zone(struct lv_cache *c, uint32_t zone_id)
 {
-	return drop_matching(c, zone_id, false);
+	unsigned total = 0, n;
+
+	lv_cache_purge_zone(c, zone_id);
+	while (lv_cache_purge_step(c, 4096, &n))
+		total += n;
+	return total + n;
 }
 
-void lv_cache_clear(struct lv_cache *c)
+uint64_t lv_cache_grace_start(struct lv_cache *c)
 {
-	drop_matching(c, 0, true);
+	c->st.grace_periods++;
+	/* Release RMW on the token, after every unlink the caller made:
+	 * a reader that reports this token has dropped those entries. */
+	return rte_rcu_qsbr_start(c->qsbr);
+}
+
+bool lv_cache_grace_done(struct lv_cache *c, uint64_t token)
+{
+	/* wait=false: one pass over the readers' counters (acquire loads),
+	 * never a spin. */
+	bool done = rte_rcu_qsbr_check(c->qsbr, token, false) == 1;
+
+	lv_cache_reclaim(c);
+	return done;
 }
 
 /* --- introspection --- */

@@ -12,16 +12,44 @@
  * ldns error and keeps serving its old version.
  *
  * When the thread is done it signals the eventfd and the event loop
- * publishes the result (lv_reload_finish): it makes the new snapshot
- * current (ACLs, NOTIFY targets, keys, TCP limits from then on come from
- * it; a zone's own allow-transfer included), builds the new zone set,
- * unlinks every cache entry made from a replaced or removed zone (and from
- * the zones enclosing a newly added one, whose answers for names below it
- * changed), waits until every worker has passed a quiescent state, frees the
- * old zones, and only then logs "zone X serial S loaded (N records)". From
- * that line on no worker serves old data. Misses are answered on the event
- * loop from whichever zone set is current when they are dequeued, so no
- * answer computed from the old version can be published after the swap.
+ * publishes the result in steps, so that a large zone never stalls the
+ * misses and TCP queries the same thread serves:
+ *
+ *   1. lv_reload_finish (one call, no walk of the cache): make the new
+ *      snapshot current (ACLs, NOTIFY targets, keys, TCP limits from then
+ *      on come from it; a zone's own allow-transfer included), build the
+ *      new zone set, move the cache entries of every replaced or removed
+ *      zone (and of the zones enclosing a newly added one, whose answers
+ *      for names below it changed) onto the cache's purge list (O(1) a
+ *      zone), swap the zone set pointer, and register a poller with the
+ *      event loop.
+ *   2. PUB_UNLINK, one lv_reload_step per event-loop round (the poller):
+ *      unlink at most LV_RELOAD_PURGE_BATCH of those entries (about 0.2 ms
+ *      for 2048 on this project's machines: docs/performance.md).
+ *   3. PUB_GRACE: take a QSBR token, then poll it once a round without
+ *      waiting until every worker has passed a quiescent state.
+ *   4. Log "zone X serial S loaded (N records)", send NOTIFY, free the old
+ *      zones, remove the poller.
+ *
+ * Ordering. From the "loaded" line on no worker serves old data: every old
+ * entry was unlinked before the token of step 3 was taken, and every
+ * worker has reported since. Before that line a worker may still answer
+ * from an old entry that waits for its step. Misses are answered from the
+ * new zone set from the swap on, and no entry computed from the old set
+ * can be published after it: the miss path (control/miss.c answer_query)
+ * builds an answer from ctl->zones and inserts it in one call on this
+ * thread, never across a round, so an insert after the swap was computed
+ * from the new set. Entries a kept enclosing zone publishes after the
+ * swap keep their zone id but are not purged: lv_cache_purge_zone() took
+ * only the entries published before it. A request that parks between
+ * building its answer and inserting it (none does: parked requests wait
+ * for their answer, they do not carry one to insert) would have to drop
+ * the answer when the zone set changed meanwhile.
+ *
+ * A SIGHUP that arrives while a reload is parsing or publishing is queued
+ * (several coalesce into one) and starts once the publication ended: the
+ * reload thread compares the files with the zones being published, so it
+ * cannot start before they are the current set.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +68,10 @@
 #include "levee/notify.h"
 #include "levee/zone_diff.h"
 
+/* Old cache entries unlinked per event-loop round while a reload is
+ * published: about 0.2 ms of the loop's time (docs/performance.md). */
+#define LV_RELOAD_PURGE_BATCH 2048
+
 struct reload_zone {
 	char *origin; /* normalised: lowercase with the trailing dot */
 	char *file;
@@ -47,9 +79,26 @@ struct reload_zone {
 	struct lv_zone *fresh; /* loaded by the thread; NULL: keep current */
 };
 
+/* Where a publication stands (lv_reload_step). */
+enum publish_state {
+	PUB_IDLE,   /* nothing published, or the last one is complete */
+	PUB_UNLINK, /* unlinking the old entries, a batch a round */
+	PUB_GRACE,  /* waiting, without blocking, for every worker */
+};
+
 struct lv_reload {
 	pthread_t thread;
 	bool running;
+	bool queued; /* a SIGHUP arrived while a reload was under way */
+	enum publish_state pub;
+	struct lv_zoneset *old;        /* replaced and removed zones */
+	const struct lv_zone **loaded; /* new versions (owned by ctl->zones) */
+	unsigned n_loaded;
+	uint64_t grace_token;
+	struct lv_ev_poller poller; /* lv_reload_step, while publishing */
+	uint64_t purged_before;     /* the cache's purged counter at the swap */
+	uint64_t swap_ms;           /* lv_monotonic_ms() at the swap */
+	unsigned rounds;            /* event-loop rounds of this publication */
 	int efd;
 	struct lv_ev_io efd_io; /* the thread is done: publish */
 	bool owns_efd;          /* created here (not by a unit test) */
@@ -162,6 +211,12 @@ void lv_reload_fini(struct lv_control *ctl)
 		close(r->efd);
 		ctl->reload_efd = -1;
 	}
+	if (r->pub != PUB_IDLE && ctl->loop != NULL)
+		lv_ev_poller_remove(ctl->loop, &r->poller);
+	/* stopped mid-publication: the old zones are read by no worker (the
+	 * cache holds copies), and the cache frees its own entries */
+	lv_zoneset_free(r->old);
+	free(r->loaded);
 	free_zones(r->cur, r->n_cur);
 	free_zones(r->next, r->n_next);
 	lv_conf_put(r->next_conf);
@@ -308,8 +363,12 @@ void lv_reload_start(struct lv_control *ctl)
 {
 	struct lv_reload *r = ctl->reload;
 
-	if (r->running) {
-		lv_info("reload already running; SIGHUP ignored");
+	if (r->running || r->pub != PUB_IDLE) {
+		if (!r->queued)
+			lv_info("reload: the previous reload is still %s; "
+				"SIGHUP queued until it is published",
+				r->running ? "reading files" : "publishing");
+		r->queued = true;
 		return;
 	}
 	lv_info("reload: re-reading %s", ctl->cfg->config_file
@@ -345,7 +404,7 @@ static void purge_enclosing(struct lv_control *ctl, const struct lv_zoneset *zs,
 	for (unsigned i = 0; i < lv_zoneset_count(zs); i++) {
 		const struct lv_zone *z = lv_zoneset_zone(zs, i);
 		if (encloses(lv_zone_origin(z), origin))
-			lv_cache_delete_zone(ctl->cache, lv_zone_id(z));
+			lv_cache_purge_zone(ctl->cache, lv_zone_id(z));
 	}
 }
 
@@ -404,35 +463,47 @@ static struct lv_zoneset *assemble(struct lv_control *ctl,
 static void log_changes(struct lv_control *ctl, const struct lv_zoneset *old)
 {
 	struct lv_reload *r = ctl->reload;
-	unsigned changed = 0;
 
 	for (unsigned i = 0; i < lv_zoneset_count(old); i++)
 		if (find_in_set(ctl->zones,
 				lv_zone_origin(lv_zoneset_zone(old, i))) < 0)
 			lv_info("zone %s removed",
 				lv_zone_origin(lv_zoneset_zone(old, i)));
-	for (unsigned i = 0; i < r->n_next; i++) {
-		const struct lv_zone *z = r->next[i].fresh;
-		if (z) {
-			lv_info("zone %s serial %u loaded (%zu records)",
-				lv_zone_origin(z), lv_zone_serial(z),
-				lv_zone_records(z));
-			changed++;
-		}
-	}
-	if (changed == 0 &&
-	    lv_zoneset_count(old) == lv_zoneset_count(ctl->zones))
+	for (unsigned i = 0; i < r->n_loaded; i++)
+		lv_info("zone %s serial %u loaded (%zu records)",
+			lv_zone_origin(r->loaded[i]),
+			lv_zone_serial(r->loaded[i]),
+			lv_zone_records(r->loaded[i]));
+	if (r->n_loaded == 0 && lv_zoneset_count(old) == 0)
 		lv_info("reload: no zone changed");
 }
 
-/* RFC 1996: tell the secondaries of every zone that has a new version. */
-static void notify_changes(struct lv_control *ctl)
+/* The new versions to log and NOTIFY once published; the zone set owns
+ * them from the swap on. */
+static int keep_loaded(struct lv_reload *r)
 {
-	struct lv_reload *r = ctl->reload;
-
+	r->loaded = calloc(r->n_next + 1, sizeof(*r->loaded));
+	if (r->loaded == NULL)
+		return -ENOMEM;
+	r->n_loaded = 0;
 	for (unsigned i = 0; i < r->n_next; i++)
 		if (r->next[i].fresh)
-			lv_notify_zone(ctl, r->next[i].fresh);
+			r->loaded[r->n_loaded++] = r->next[i].fresh;
+	return 0;
+}
+
+static void drop_result(struct lv_reload *r)
+{
+	free_zones(r->next, r->n_next);
+	r->next = NULL;
+	r->n_next = 0;
+}
+
+/* The event loop's poller while a publication runs: work done while
+ * steps remain, so that the loop does not sleep between them. */
+static unsigned publish_poll(struct lv_ev_poller *p)
+{
+	return lv_reload_step(p->data) ? 1 : 0;
 }
 
 void lv_reload_finish(struct lv_control *ctl)
@@ -444,11 +515,13 @@ void lv_reload_finish(struct lv_control *ctl)
 	r->running = false;
 	zs = r->failed ? NULL : assemble(ctl, old);
 	if (zs == NULL) {
-		free_zones(r->next, r->n_next);
-		r->next = NULL;
-		r->n_next = 0;
+		drop_result(r);
 		lv_conf_put(r->next_conf);
 		r->next_conf = NULL;
+		if (r->queued) {
+			r->queued = false;
+			lv_reload_start(ctl);
+		}
 		return;
 	}
 	/* the new snapshot first: NOTIFY targets and ACLs of the zones
@@ -459,19 +532,21 @@ void lv_reload_finish(struct lv_control *ctl)
 			r->kept);
 	lv_control_set_conf(ctl, r->next_conf);
 	r->next_conf = NULL;
+	/* assemble() has moved the kept zones into zs, so zs is published
+	 * even when this fails; only the log lines and NOTIFY are lost */
+	if (keep_loaded(r) != 0)
+		lv_err("reload: out of memory; new zone versions published "
+		       "without their log lines and NOTIFY");
+	/* What `old` still holds was replaced or removed; O(1) a zone. */
 	for (unsigned i = 0; i < lv_zoneset_count(old); i++)
-		lv_cache_delete_zone(ctl->cache,
-				     lv_zone_id(lv_zoneset_zone(old, i)));
+		lv_cache_purge_zone(ctl->cache,
+				    lv_zone_id(lv_zoneset_zone(old, i)));
 	for (unsigned i = 0; i < r->n_next; i++)
 		if (r->next[i].fresh && !find_cur(r, r->next[i].origin))
 			purge_enclosing(ctl, zs, r->next[i].origin);
+	/* The swap: the next miss is answered from zs. */
 	ctl->zones = zs;
-	/* every worker passes a quiescent state: none holds an unlinked
-	 * entry, and unlinked entries are freed */
-	lv_cache_synchronize(ctl->cache);
-	log_changes(ctl, old);
-	notify_changes(ctl);
-	lv_zoneset_free(old);
+	r->old = old;
 	/* the zone set owns the fresh zones now */
 	for (unsigned i = 0; i < r->n_next; i++)
 		r->next[i].fresh = NULL;
@@ -480,4 +555,69 @@ void lv_reload_finish(struct lv_control *ctl)
 	r->n_cur = r->n_next;
 	r->next = NULL;
 	r->n_next = 0;
+	struct lv_cache_stats st;
+	lv_cache_get_stats(ctl->cache, &st);
+	r->purged_before = st.purged;
+	r->swap_ms = lv_monotonic_ms();
+	r->rounds = 0;
+	r->pub = PUB_UNLINK;
+	/* one step a round; unit tests, without a loop, call
+	 * lv_reload_step themselves */
+	if (ctl->loop != NULL)
+		lv_ev_poller_add(ctl->loop, &r->poller, publish_poll, ctl);
+}
+
+/* Every worker has dropped the old entries: say so, tell the secondaries
+ * (RFC 1996), free the old zones, run a queued SIGHUP. */
+static void publish_done(struct lv_control *ctl)
+{
+	struct lv_reload *r = ctl->reload;
+	struct lv_cache_stats st;
+
+	lv_cache_get_stats(ctl->cache, &st);
+	lv_info("reload: %llu cached answers of the old versions unlinked; "
+		"published in %u event-loop rounds over %llu ms",
+		(unsigned long long)(st.purged - r->purged_before), r->rounds,
+		(unsigned long long)(lv_monotonic_ms() - r->swap_ms));
+	log_changes(ctl, r->old);
+	for (unsigned i = 0; i < r->n_loaded; i++)
+		lv_notify_zone(ctl, r->loaded[i]);
+	lv_zoneset_free(r->old);
+	r->old = NULL;
+	free(r->loaded);
+	r->loaded = NULL;
+	r->n_loaded = 0;
+	r->pub = PUB_IDLE;
+	if (ctl->loop != NULL)
+		lv_ev_poller_remove(ctl->loop, &r->poller);
+	if (r->queued) {
+		r->queued = false;
+		lv_reload_start(ctl);
+	}
+}
+
+bool lv_reload_step(struct lv_control *ctl)
+{
+	struct lv_reload *r = ctl->reload;
+
+	if (r->pub != PUB_IDLE)
+		r->rounds++;
+	switch (r->pub) {
+	case PUB_IDLE:
+		return false;
+	case PUB_UNLINK:
+		if (lv_cache_purge_step(ctl->cache, LV_RELOAD_PURGE_BATCH,
+					NULL))
+			return true;
+		/* taken after the last unlink (release RMW inside) */
+		r->grace_token = lv_cache_grace_start(ctl->cache);
+		r->pub = PUB_GRACE;
+		return true;
+	case PUB_GRACE:
+		if (!lv_cache_grace_done(ctl->cache, r->grace_token))
+			return true;
+		publish_done(ctl);
+		return r->pub != PUB_IDLE;
+	}
+	return false;
 }

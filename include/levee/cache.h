@@ -4,9 +4,9 @@
  * Concurrency protocol
  * --------------------
  * - One writer: the control-plane thread. It alone calls lv_cache_create(),
- *   lv_cache_insert(), lv_cache_delete*(), lv_cache_clear(),
- *   lv_cache_reclaim(), lv_cache_synchronize(), lv_cache_get_stats() and
- *   lv_cache_destroy(). These functions are not thread-safe against each
+ *   lv_cache_insert(), lv_cache_delete*(), lv_cache_purge_*(),
+ *   lv_cache_clear(), lv_cache_reclaim(), lv_cache_grace_*(),
+ *   lv_cache_synchronize(), lv_cache_get_stats() and lv_cache_destroy(). These functions are not thread-safe against each
  *   other; they need no lock because only one thread calls them.
  * - Many readers: worker lcores call lv_cache_lookup_bulk(). A lookup takes
  *   no lock, never waits for the writer and writes nothing shared: it reads
@@ -21,7 +21,8 @@
  *   quiescent state (rte_rcu_qsbr) after the entry was unlinked: an unlinked
  *   entry (replaced, deleted or evicted) is stamped with a QSBR token and
  *   parked on a writer-only list; lv_cache_reclaim() frees those whose token
- *   every reader has passed, lv_cache_synchronize() waits for all of them.
+ *   every reader has passed, lv_cache_grace_start()/_done() poll for a
+ *   token without blocking, lv_cache_synchronize() waits for all of them.
  *   Deleted keys' table slots are returned to rte_hash at the same moment
  *   (rte_hash_free_key_with_position), never earlier. A worker reports once
  *   per poll-loop iteration, between bursts, when it holds no entry
@@ -31,6 +32,9 @@
  *   of a free slot in the key's buckets (-ENOSPC), evicts in insertion
  *   (FIFO) order first. Readers cannot mark entries as used (they write
  *   nothing shared), which rules out LRU; see docs/cache.md.
+ * - Zone purges cost O(the zone's entries), in bounded steps: the writer
+ *   keeps a list per zone id through the entries (zone_link), which no
+ *   reader touches.
  */
 #ifndef LEVEE_CACHE_H
 #define LEVEE_CACHE_H
@@ -62,6 +66,13 @@ struct lv_cache_rrset {
 	uint8_t section;   /* 0 answer, 1 authority, 2 additional */
 	uint8_t rotatable; /* no compression pointer points into its RRs, so
 	                    * they may be reordered (RRset rotation, later) */
+};
+
+/* A link of a circular doubly-linked list (writer-only): an entry is on
+ * exactly one such list while it is published, so it can leave it in O(1)
+ * without knowing which list that is. */
+struct lv_cache_link {
+	struct lv_cache_link *next, *prev;
 };
 
 /*
@@ -99,13 +110,21 @@ struct lv_cache_entry {
 	const uint8_t *wire;
 	const struct lv_cache_rr *rrs;
 	const struct lv_cache_rrset *rrsets;
-	/* writer-only bookkeeping (FIFO eviction order, zone purge; once
-	 * unlinked, fifo_next chains the entry on the pending-free list) */
+	/* writer-only bookkeeping (FIFO eviction order; once unlinked,
+	 * fifo_next chains the entry on the pending-free list) */
 	struct lv_cache_entry *fifo_next;
 	struct lv_cache_entry *fifo_prev;
-	uint64_t retire_token; /* QSBR token taken when it was unlinked */
-	int32_t key_pos;       /* rte_hash key slot to free with it, or -1 */
-	uint8_t data[];        /* name, wire, rrs and rrsets live here */
+	union {
+		/* while published: its place in its zone's list (or in the
+		 * list of entries waiting to be purged) */
+		struct lv_cache_link zone_link;
+		/* once unlinked: when it may be freed */
+		struct {
+			uint64_t retire_token; /* QSBR token at unlink */
+			int32_t key_pos;       /* rte_hash key slot, or -1 */
+		};
+	};
+	uint8_t data[]; /* name, wire, rrs and rrsets live here */
 };
 
 /* What the control plane hands lv_cache_entry_new(); it copies all of it. */
@@ -155,6 +174,10 @@ struct lv_cache_stats {
 	uint64_t table_bytes;   /* the table's share of memory_bytes */
 	uint64_t max_entries;   /* the table's size */
 	uint64_t synchronizes;  /* blocking waits for readers */
+	uint64_t purged;        /* entries unlinked by purge steps */
+	uint64_t purge_steps;   /* lv_cache_purge_step() calls that unlinked */
+	uint64_t grace_periods; /* lv_cache_grace_start() calls */
+	uint64_t zones;         /* zone ids with a list of entries */
 };
 
 /* --- control plane (the one writer) --- */
@@ -192,7 +215,8 @@ size_t lv_cache_table_bytes(uint32_t max_entries, uint32_t max_readers);
  * ownership of e passes to the cache; the writer may keep reading e until
  * its next call into the cache (which may evict and free it). On error the
  * caller still owns e: -EINVAL (NULL), -E2BIG (e alone passes the
- * budget), -ENOSPC (the table refused it even after evicting). e->hash
+ * budget), -ENOSPC (the table refused it even after evicting), -ENOMEM
+ * (no memory for its zone id's list, the first entry of a zone only). e->hash
  * must come from lv_cache_entry_new() with lv_cache_hash_seed(c). */
 int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e);
 
@@ -201,8 +225,31 @@ int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e);
 int lv_cache_delete(struct lv_cache *c, const uint8_t *lname, uint8_t name_len,
 		    uint16_t qtype, uint16_t qclass, uint8_t do_bit);
 
-/* Unlink every entry whose zone_id is zone_id (a zone reload). Walks every
- * live entry. Returns how many were unlinked. */
+/*
+ * Zone purges (a reload), in steps that never hold the writer long.
+ *
+ * The cache keeps, per zone id, a list of the entries published with it.
+ * lv_cache_purge_zone() moves that whole list onto the cache's purge list
+ * in O(1): those entries stay in the table (and answer) until
+ * lv_cache_purge_step() unlinks them, at most `max` per call, oldest
+ * purge first. Entries published with the same zone id after the call
+ * start a new list and are not purged (they were computed after the
+ * caller swapped its zone set). An entry that is replaced, deleted or
+ * evicted while it waits leaves the purge list with it.
+ */
+void lv_cache_purge_zone(struct lv_cache *c, uint32_t zone_id);
+/* Unlink at most max entries of the purge list; they share one QSBR token
+ * and are freed by lv_cache_reclaim() after a grace period. *unlinked (if
+ * not NULL) gets how many. Returns whether entries remain to purge. */
+bool lv_cache_purge_step(struct lv_cache *c, unsigned max, unsigned *unlinked);
+/* Whether the purge list holds entries. */
+bool lv_cache_purge_pending(const struct lv_cache *c);
+
+/* Unlink every entry of zone_id at once: lv_cache_purge_zone() and then
+ * lv_cache_purge_step() until nothing remains (this also finishes purges
+ * already started). Costs O(the entries purged), not O(the cache), but
+ * without a bound: tests and small caches. Returns how many were
+ * unlinked. */
 unsigned lv_cache_delete_zone(struct lv_cache *c, uint32_t zone_id);
 
 /* Unlink every entry; they are freed after a grace period. */
@@ -211,9 +258,18 @@ void lv_cache_clear(struct lv_cache *c);
 /* Free what every reader has moved past. Cheap; call from the event loop. */
 void lv_cache_reclaim(struct lv_cache *c);
 
+/* A grace period that does not block: lv_cache_grace_start() returns a
+ * token taken now; lv_cache_grace_done() says whether every online reader
+ * has reported a quiescent state since (rte_rcu_qsbr_check without
+ * waiting), and frees what it can (lv_cache_reclaim). Once it returned
+ * true, no reader holds an entry unlinked before the start. */
+uint64_t lv_cache_grace_start(struct lv_cache *c);
+bool lv_cache_grace_done(struct lv_cache *c, uint64_t token);
+
 /* Block until every online reader has passed a quiescent state, then free
  * everything unlinked before the call. After it returns no reader holds
- * an entry unlinked before the call. */
+ * an entry unlinked before the call. For teardown, tests, and an insert
+ * that ran out of key slots; the event loop uses the pair above. */
 void lv_cache_synchronize(struct lv_cache *c);
 
 /* Copy the counters. Writer thread (they are plain writer-owned fields). */
@@ -254,6 +310,7 @@ void lv_cache_lookup_bulk(const struct lv_cache *c,
 
 struct rte_hash;
 struct rte_rcu_qsbr;
+struct lv_cache_zone; /* control/cache.c: one zone id's list of entries */
 
 struct lv_cache {
 	/* Read by every lookup, written once by lv_cache_create(): its own
@@ -270,7 +327,12 @@ struct lv_cache {
 	struct lv_cache_entry *pending_tail;
 	uint32_t hash_entries; /* key slots given to rte_hash */
 	uint32_t pending_keys; /* key slots waiting for a grace period */
-	size_t budget;         /* memory_bytes */
+	/* zone id -> its entries: open addressing, linear probing */
+	struct lv_cache_zone **zone_index;
+	uint32_t zone_cap; /* slots in zone_index, a power of two */
+	/* entries of purged zones still in the table, oldest first */
+	struct lv_cache_link purge;
+	size_t budget; /* memory_bytes */
 	struct lv_cache_stats st;
 	char name[32];
 };

@@ -208,10 +208,16 @@ uint16_t lv_control_answer_from(struct lv_control *ctl, uint8_t *dns,
 void lv_control_answer_request(struct lv_control *ctl, struct lv_request *r);
 
 /* SIGHUP: start re-reading the config and changed zones in a control
- * thread (no-op if one is running). (control/reload.c) */
+ * thread; queued (once) while a reload is parsing or being published.
+ * (control/reload.c) */
 void lv_reload_start(struct lv_control *ctl);
-/* The reload thread signalled reload_efd: publish its result. */
+/* The reload thread signalled reload_efd: swap in the new zone set and
+ * start purging the old entries (bounded, no walk of the cache). */
 void lv_reload_finish(struct lv_control *ctl);
+/* Advance a publication by one bounded step (unlink a batch of old
+ * entries, or poll the grace period; at the end log, NOTIFY, free the old
+ * zones). Once per event-loop round; true while work remains. */
+bool lv_reload_step(struct lv_control *ctl);
 int lv_reload_init(struct lv_control *ctl);
 void lv_reload_fini(struct lv_control *ctl);
 

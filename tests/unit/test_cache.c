@@ -2,7 +2,8 @@
  * Unit tests for the shared cache (control/cache.c, dataplane/cache_lookup.c).
  *
  * Single-threaded: the test is both the writer and a reader (id 0). It
- * covers insert, lookup, replace, delete, delete_zone, clear, a forced
+ * covers insert, lookup, replace, delete, per-zone purges in steps (and
+ * the zone index under them), the non-blocking grace period, clear, a forced
  * digest collision (a miss, never a wrong answer), FIFO eviction under a
  * small budget, rte_hash's -ENOSPC when a key's two buckets are full, and
  * the table footprint estimate against DPDK's own heap statistics.
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -294,6 +296,260 @@ static void test_delete_zone_and_clear(void **state)
 	done(c);
 }
 
+static void insert_named(struct lv_cache *c, const char *fmt, int i,
+			 uint32_t zone, uint8_t tag)
+{
+	char name[64];
+	snprintf(name, sizeof(name), fmt, i);
+	assert_int_equal(
+	    lv_cache_insert(c, make(name, LV_TYPE_A, 0, zone, tag)), 0);
+}
+
+static const struct lv_cache_entry *find_named(struct lv_cache *c,
+					       const char *fmt, int i)
+{
+	char name[64];
+	snprintf(name, sizeof(name), fmt, i);
+	return find(c, name, LV_TYPE_A, 0);
+}
+
+/*
+ * A purge unlinks only its zone's entries, in steps of at most `max`;
+ * entries stay served until their step; what is inserted with the same id
+ * after the purge started is kept; an entry replaced or deleted while it
+ * waits leaves the purge list.
+ */
+static void test_purge_zone_steps(void **state)
+{
+	(void)state;
+	struct lv_cache *c = new_cache(1 << 22, 4000);
+	struct lv_cache_stats st;
+	unsigned n;
+
+	for (int i = 0; i < 300; i++)
+		insert_named(c, "n%d.test", i, 7 + i % 3, 1); /* 7, 8, 9 */
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.zones, 3);
+	assert_false(lv_cache_purge_pending(c));
+
+	lv_cache_purge_zone(c, 7); /* 100 entries: 0, 3, 6, ... */
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.zones, 2);
+	assert_int_equal(st.entries, 300); /* nothing unlinked yet */
+	assert_true(lv_cache_purge_pending(c));
+	assert_non_null(find_named(c, "n%d.test", 0));
+
+	/* After the swap: zone 7 answers again (a kept enclosing zone),
+	 * one old entry is replaced and one is deleted while waiting. */
+	insert_named(c, "new%d.test", 0, 7, 2);
+	insert_named(c, "n%d.test", 3, 7, 2);
+	uint8_t wn[64];
+	uint8_t wl = to_wire("n6.test", wn);
+	assert_int_equal(lv_cache_delete(c, wn, wl, LV_TYPE_A, LV_CLASS_IN, 0),
+			 0);
+
+	/* 98 left on the purge list: steps of 40, 40, 18. */
+	assert_true(lv_cache_purge_step(c, 40, &n));
+	assert_int_equal(n, 40);
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 301 - 1 - 40);
+	/* oldest first: n0 (the first inserted) is gone, n297 still here */
+	assert_null(find_named(c, "n%d.test", 0));
+	assert_non_null(find_named(c, "n%d.test", 297));
+	assert_true(lv_cache_purge_step(c, 40, &n));
+	assert_int_equal(n, 40);
+	assert_false(lv_cache_purge_step(c, 40, &n));
+	assert_int_equal(n, 18);
+	assert_false(lv_cache_purge_step(c, 40, &n));
+	assert_int_equal(n, 0);
+	assert_false(lv_cache_purge_pending(c));
+
+	for (int i = 0; i < 300; i++) {
+		const struct lv_cache_entry *e = find_named(c, "n%d.test", i);
+		if (i == 3) {
+			assert_non_null(e); /* the replacement, zone 7 */
+			assert_int_equal(e->wire[0], 2);
+		} else if (i % 3 == 0) {
+			assert_null(e);
+		} else {
+			assert_non_null(e);
+			assert_int_equal(e->zone_id, 7 + i % 3);
+		}
+	}
+	assert_non_null(find_named(c, "new%d.test", 0));
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 202);
+	assert_int_equal(st.purged, 98);
+	assert_int_equal(st.purge_steps, 3);
+	assert_int_equal(st.deletes, 99);
+	assert_int_equal(st.replaces, 1);
+	assert_int_equal(st.zones, 3); /* 7 again, 8, 9 */
+
+	/* The new zone-7 entries form their own list. */
+	assert_int_equal(lv_cache_delete_zone(c, 7), 2);
+	assert_null(find_named(c, "new%d.test", 0));
+	assert_int_equal(lv_cache_delete_zone(c, 7), 0);
+	assert_int_equal(lv_cache_delete_zone(c, 12345), 0);
+	done(c);
+}
+
+/* Evicted entries leave the purge list too, and two purges queue. */
+static void test_purge_with_eviction(void **state)
+{
+	(void)state;
+	struct lv_cache *c = new_cache(1 << 22, 100);
+	struct lv_cache_stats st;
+	unsigned n;
+
+	for (int i = 0; i < 100; i++)
+		insert_named(c, "n%d.test", i, 1 + i % 2, 0);
+	lv_cache_purge_zone(c, 1);
+	lv_cache_purge_zone(c, 2);
+	/* the table is full: 30 inserts evict the 30 oldest, which were
+	 * waiting for their purge */
+	for (int i = 0; i < 30; i++)
+		insert_named(c, "e%d.test", i, 3, 0);
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.evictions_nospace, 30);
+	unsigned total = 0;
+	while (lv_cache_purge_step(c, 16, &n))
+		total += n;
+	total += n;
+	assert_int_equal(total, 70);
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 30);
+	assert_int_equal(st.purged, 70);
+	for (int i = 0; i < 30; i++)
+		assert_non_null(find_named(c, "e%d.test", i));
+	done(c);
+}
+
+/* Many zone ids: the index grows, and taking records out of it (linear
+ * probing's backward shift) never loses another zone's list. */
+static void test_zone_index(void **state)
+{
+	(void)state;
+	struct lv_cache *c = new_cache(1 << 24, 8000);
+	struct lv_cache_stats st;
+
+	for (int i = 0; i < 3000; i++)
+		insert_named(c, "z%d.test", i, 1 + (uint32_t)i % 1000, 0);
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.zones, 1000);
+	/* every third zone, in a scattered order */
+	unsigned purged = 0;
+	for (uint32_t k = 0; k < 1000; k++) {
+		uint32_t z = 1 + (k * 7919) % 1000;
+		if (z % 3 == 0)
+			purged += lv_cache_delete_zone(c, z);
+	}
+	assert_int_equal(purged, 333 * 3);
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.zones, 667);
+	for (int i = 0; i < 3000; i++) {
+		const struct lv_cache_entry *e = find_named(c, "z%d.test", i);
+		uint32_t z = 1 + (uint32_t)i % 1000;
+		if (z % 3 == 0)
+			assert_null(e);
+		else
+			assert_non_null(e);
+	}
+	/* the remaining lists are whole */
+	purged = 0;
+	for (uint32_t z = 1; z <= 1000; z++)
+		purged += lv_cache_delete_zone(c, z);
+	assert_int_equal(purged, 667 * 3);
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 0);
+	assert_int_equal(st.zones, 0);
+	done(c);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The figure behind reload.c's batch size: a 200,000-entry zone among
+ * others, purged in steps of 2048. Prints the slowest step and the total
+ * (no bound asserted on a shared machine's wall clock); the counts, and
+ * which entries survive, are exact. */
+static void test_purge_large_zone(void **state)
+{
+	(void)state;
+	struct lv_cache *c = new_cache(1ull << 28, 262144);
+	struct lv_cache_stats st;
+	unsigned n, steps = 0;
+	double worst = 0, total = 0;
+
+	for (int i = 0; i < 200000; i++) {
+		insert_named(c, "h%d.big.test", i, 1, 0);
+		if (i % 10 == 0)
+			insert_named(c, "s%d.small.test", i, 2, 0);
+	}
+	lv_cache_purge_zone(c, 1);
+	bool more;
+	do {
+		double t0 = now_ms();
+		more = lv_cache_purge_step(c, 2048, &n);
+		double dt = now_ms() - t0;
+		total += dt;
+		worst = dt > worst ? dt : worst;
+		steps++;
+		lv_cache_reader_quiescent(c, 0);
+		lv_cache_reclaim(c);
+	} while (more);
+	print_message("purge of 200000 entries: %u steps of 2048, slowest "
+		      "%.3f ms, total %.1f ms\n",
+		      steps, worst, total);
+	assert_int_equal(steps, 98);
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.entries, 20000);
+	assert_int_equal(st.purged, 200000);
+	assert_non_null(find_named(c, "s%d.small.test", 199990));
+	assert_null(find_named(c, "h%d.big.test", 199999));
+	done(c);
+}
+
+/* The grace period that does not block: done only once every online
+ * reader has reported since the start; an offline reader is not waited
+ * for; pending entries are freed on the way. */
+static void test_grace_nonblocking(void **state)
+{
+	(void)state;
+	struct lv_cache *c = new_cache(1 << 20, 1000);
+	struct lv_cache_stats st;
+
+	lv_cache_reader_register(c, 1);
+	for (int i = 0; i < 10; i++)
+		insert_named(c, "g%d.test", i, 5, 0);
+	assert_int_equal(lv_cache_delete_zone(c, 5), 10);
+	uint64_t t = lv_cache_grace_start(c);
+	assert_false(lv_cache_grace_done(c, t));
+	lv_cache_reader_quiescent(c, 0);
+	assert_false(lv_cache_grace_done(c, t)); /* reader 1 has not */
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.pending_free, 10);
+	lv_cache_reader_quiescent(c, 1);
+	assert_true(lv_cache_grace_done(c, t));
+	lv_cache_get_stats(c, &st);
+	assert_int_equal(st.pending_free, 0);
+	assert_int_equal(st.reclaimed, 10);
+	assert_int_equal(st.grace_periods, 1);
+
+	/* a reader that went offline is not waited for */
+	t = lv_cache_grace_start(c);
+	lv_cache_reader_offline(c, 1);
+	assert_false(lv_cache_grace_done(c, t));
+	lv_cache_reader_quiescent(c, 0);
+	assert_true(lv_cache_grace_done(c, t));
+	assert_int_equal(st.synchronizes, 0);
+	lv_cache_reader_unregister(c, 1);
+	done(c);
+}
+
 /* Two keys with one digest: the table holds one of them; a lookup for the
  * other finds the digest and must reject it on the full key. */
 static void test_collision(void **state)
@@ -462,6 +718,11 @@ int main(void)
 	    cmocka_unit_test(test_replace),
 	    cmocka_unit_test(test_delete),
 	    cmocka_unit_test(test_delete_zone_and_clear),
+	    cmocka_unit_test(test_purge_zone_steps),
+	    cmocka_unit_test(test_purge_with_eviction),
+	    cmocka_unit_test(test_zone_index),
+	    cmocka_unit_test(test_purge_large_zone),
+	    cmocka_unit_test(test_grace_nonblocking),
 	    cmocka_unit_test(test_collision),
 	    cmocka_unit_test(test_budget_fifo),
 	    cmocka_unit_test(test_entry_cap),

@@ -176,6 +176,8 @@ static void writer_run(struct lv_cache *c, double seconds, uint64_t *ops)
 	uint32_t rnd = 12345;
 	uint8_t name[16];
 	double end = now() + seconds;
+	uint64_t grace = 0;
+	bool grace_armed = false;
 
 	for (uint64_t n = 0;; n++) {
 		if ((n & 255) == 0 && now() >= end)
@@ -193,13 +195,24 @@ static void writer_run(struct lv_cache *c, double seconds, uint64_t *ops)
 			int rc = lv_cache_delete(c, name, len, LV_TYPE_A,
 						 LV_CLASS_IN, 0);
 			assert_true(rc == 0 || rc == -ENOENT);
-		} else if (op < 998) {
+		} else if (op < 985) {
 			lv_cache_delete_zone(c, 1 + k % NZONES);
+		} else if (op < 990) {
+			/* a reload's purge: detached now, unlinked in steps
+			 * while inserts, deletes and readers go on */
+			lv_cache_purge_zone(c, 1 + k % NZONES);
+		} else if (op < 998) {
+			lv_cache_purge_step(c, 1 + k % 64, NULL);
 		} else if (op < 999) {
 			lv_cache_clear(c);
-		} else {
+		} else if (rnd & 1) {
 			lv_cache_synchronize(c);
+		} else if (!grace_armed) {
+			grace = lv_cache_grace_start(c);
+			grace_armed = true;
 		}
+		if (grace_armed && lv_cache_grace_done(c, grace))
+			grace_armed = false;
 		lv_cache_reclaim(c);
 		*ops = n + 1;
 	}
