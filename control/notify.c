@@ -278,9 +278,8 @@ static void send_due(struct lv_control *ctl)
 		    sendto(fd, p->msg, p->len, 0, (struct sockaddr *)&p->to,
 			   p->to_len) == p->len)
 			LV_STAT_INC(ctl->stats.notify_sent);
-		lv_debug("NOTIFY of %s serial %u to %s: try %u sent",
-			 p->origin, p->serial, p->who,
-			 NOTIFY_TRIES + 1 - p->tries_left);
+		lv_debug("NOTIFY of %s serial %u to %s: try %u sent", p->origin,
+			 p->serial, p->who, NOTIFY_TRIES + 1 - p->tries_left);
 		p->tries_left--;
 		p->due_ms = now + p->wait_ms;
 		p->wait_ms *= 2;
