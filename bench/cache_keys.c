@@ -3,7 +3,7 @@
  *
  * A: the 8-byte seeded digest (lv_cache_key_hash) as the key and as the
  *    signature, each hit checked against the entry's full key: the real
- *    lv_cache_lookup_bulk() of dataplane/cache_lookup.c.
+ *    lv_cache_lookup_bulk() of cache/cache_lookup.c.
  * B: the full key padded to a fixed 260 bytes (name padded to 255, type,
  *    class, DO), the same digest as the signature, no check needed.
  *

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build the cache tests with AddressSanitizer and ThreadSanitizer and run
 # them. Fails when a test fails or when any sanitizer report has a levee
-# frame in it (a frame whose source is under control/, dataplane/,
+# frame in it (a frame whose source is under control/, dataplane/, cache/, dns/, host/,
 # include/, tests/ or bench/). Reports made only of DPDK frames are printed
 # and counted but do not fail the run: Debian's DPDK is not instrumented
 # (see tests/tsan.supp for what is suppressed and why).
@@ -42,7 +42,7 @@ levee_reports() { # log
 	/WARNING: ThreadSanitizer|ERROR: (Address|Leak)Sanitizer/ {
 		inrep = 1; lv = 0; n++
 	}
-	inrep && /#[0-9]+ / && /(\.\.\/|\/)(control|dataplane|include|tests|bench)\/[^ ]*\.[ch]:/ {
+	inrep && /#[0-9]+ / && /(\.\.\/|\/)(control|dataplane|cache|dns|host|include|tests|bench)\/[^ ]*\.[ch]:/ {
 		lv = 1
 	}
 	inrep && /^SUMMARY:/ { inrep = 0; if (lv) bad++ }

@@ -305,12 +305,12 @@ void lv_cache_lookup_bulk(const struct lv_cache *c,
 			  const struct lv_query *const q[], unsigned n,
 			  const struct lv_cache_entry *out[]);
 
-/* --- internals shared by control/cache.c and dataplane/cache_lookup.c ---
+/* --- internals shared by cache/cache.c and cache/cache_lookup.c ---
  * Other modules use only the functions above. */
 
 struct rte_hash;
 struct rte_rcu_qsbr;
-struct lv_cache_zone; /* control/cache.c: one zone id's list of entries */
+struct lv_cache_zone; /* cache/cache.c: one zone id's list of entries */
 
 struct lv_cache {
 	/* Read by every lookup, written once by lv_cache_create(): its own

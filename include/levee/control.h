@@ -3,7 +3,7 @@
  * handler, zone reloads, stats and shutdown.
  *
  * Everything here runs on the main lcore's thread except the zone-reload
- * parser (a DPDK control thread, control/reload.c), which builds new zones
+ * parser (a DPDK control thread, control/services/reload.c), which builds new zones
  * off the event loop and hands them over through an eventfd. struct
  * lv_control is owned by the main thread; workers see only their own
  * struct lv_worker and the cache.
@@ -31,16 +31,16 @@
 #include "levee/zone.h"
 
 #define LV_MAX_WORKERS 127
-/* queries that may wait at once (control/request.c); the forwarder's
+/* queries that may wait at once (control/core/request.c); the forwarder's
  * configuration will set it */
 #define LV_REQUESTS_MAX 4096
 
-struct lv_reload;       /* control/reload.c */
-struct lv_tsig_keyring; /* control/tsig.c */
-struct lv_notify;       /* control/notify.c */
-struct lv_local;        /* control/local.c */
-struct lv_miss;         /* control/miss.c */
-struct lv_requests;     /* control/request.c */
+struct lv_reload;       /* control/services/reload.c */
+struct lv_tsig_keyring; /* dns/tsig.c */
+struct lv_notify;       /* control/services/notify.c */
+struct lv_local;        /* control/services/local.c */
+struct lv_miss;         /* control/services/miss.c */
+struct lv_requests;     /* control/core/request.c */
 
 /*
  * A subsystem that answers some cache misses later (the forwarder): wants()
@@ -103,27 +103,27 @@ struct lv_control {
 	/* answers written and drops made by the control plane itself */
 	struct lv_stats stats;
 	/* the exception path (live ports): the TAP and the host changes made
-	 * for it, undone at exit (control/exception.c) */
+	 * for it, undone at exit (control/services/exception.c) */
 	bool tap_up;
 	uint16_t tap_port;
 	char tap_name[16];
 	struct lv_hostnet host;
 	struct lv_ev_poller tap_poller; /* the TAP's frames, both ways */
 	/* host-local queries: a UDP socket per service address
-	 * (control/local.c), live ports only */
+	 * (control/services/local.c), live ports only */
 	struct lv_local *local;
-	/* the workers' miss rings (control/miss.c) */
+	/* the workers' miss rings (control/services/miss.c) */
 	struct lv_miss *miss;
-	/* the TCP server (control/tcp.c), live ports only */
+	/* the TCP server (control/services/tcp.c), live ports only */
 	struct lv_tcp *tcp;
-	/* NOTIFY to secondaries after reloads (control/notify.c) */
+	/* NOTIFY to secondaries after reloads (control/services/notify.c) */
 	struct lv_notify *notify;
 	/* replay mode: the input's frame count ends the run */
 	bool replay;
 	uint64_t replay_frames;
 	struct lv_replay replay_progress;
 	struct lv_ev_poller replay_poller;
-	/* the event loop (control/evloop.c) and the sources of loop.c */
+	/* the event loop (control/core/evloop.c) and the sources of loop.c */
 	struct lv_evloop *loop;
 	int sigfd;
 	struct lv_ev_io sig_io;
@@ -143,7 +143,7 @@ static inline uint64_t lv_monotonic_ms(void)
 
 /* Run levee with a parsed configuration, which is moved into the first
  * snapshot (cfg is left empty); returns the process exit code. argv0 is
- * the program name handed to EAL. (control/control.c) */
+ * the program name handed to EAL. (control/core/control.c) */
 int lv_control_run(struct lv_config *cfg, const char *argv0);
 
 /* Something built beside levee's own subsystems, opened once they all
@@ -157,7 +157,7 @@ int lv_control_run_with(struct lv_config *cfg, const char *argv0,
 			const struct lv_extension *ext);
 
 /* The whole program: parse argv, then run (with ext, may be NULL).
- * Returns the exit code. (control/lv_main.c) */
+ * Returns the exit code. (control/core/lv_main.c) */
 int lv_main(int argc, char **argv, const struct lv_extension *ext);
 
 /* Make conf the current snapshot (ctl takes the caller's reference) and
@@ -168,11 +168,11 @@ void lv_control_set_conf(struct lv_control *ctl, struct lv_conf *conf);
 void lv_control_print_stats(const struct lv_control *ctl);
 
 /* Block the control plane's signals in the calling thread; call first
- * thing in main, before any thread exists. (control/loop.c) */
+ * thing in main, before any thread exists. (control/core/loop.c) */
 void lv_control_block_signals(void);
 
 /* Signals, the cache's reclaim timer, and every subsystem's sources
- * registered with ctl->loop; their teardown. (control/loop.c) */
+ * registered with ctl->loop; their teardown. (control/core/loop.c) */
 int lv_control_events_init(struct lv_control *ctl);
 void lv_control_events_fini(struct lv_control *ctl);
 /* Run until SIGINT/SIGTERM, or until a replay is complete; returns the
@@ -181,7 +181,7 @@ int lv_control_loop(struct lv_control *ctl);
 
 /* Register a poller per worker that answers every miss and punt waiting
  * in its ring, as far as its reply rings have room; and remove them.
- * (control/miss.c) */
+ * (control/services/miss.c) */
 int lv_miss_open(struct lv_control *ctl);
 void lv_miss_close(struct lv_control *ctl);
 /* Drain worker w's miss ring once; returns how many were handled. */
@@ -192,7 +192,7 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w);
  * errors as the fast path would answer them. room is the buffer's size.
  * Returns the response length, or 0 for a message that gets no answer.
  * tcp: no UDP size limit, and edns-tcp-keepalive in the OPT (RFC 7828).
- * Used for misses and for queries on the kernel sockets. (control/miss.c) */
+ * Used for misses and for queries on the kernel sockets. (control/services/miss.c) */
 uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 			   uint16_t room, bool tcp);
 
@@ -209,7 +209,7 @@ void lv_control_answer_request(struct lv_control *ctl, struct lv_request *r);
 
 /* SIGHUP: start re-reading the config and changed zones in a control
  * thread; queued (once) while a reload is parsing or being published.
- * (control/reload.c) */
+ * (control/services/reload.c) */
 void lv_reload_start(struct lv_control *ctl);
 /* The reload thread signalled reload_efd: swap in the new zone set and
  * start purging the old entries (bounded, no walk of the cache). */

@@ -42,7 +42,7 @@
  */
 #define LV_HOSTNET_ROUTE_METRIC 65053u
 
-struct lv_hostnet_change; /* one journal entry, control/hostnet.c */
+struct lv_hostnet_change; /* one journal entry, host/hostnet.c */
 
 /* The undo journal. Zero it with lv_hostnet_init(); owned by the caller. */
 struct lv_hostnet {

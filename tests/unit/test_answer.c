@@ -1,5 +1,5 @@
 /*
- * Unit tests for the answer builder (control/answer.c).
+ * Unit tests for the answer builder (dns/answer.c).
  *
  * Each test loads the zones of tests/unit/data/zones, builds the answer
  * for one question, puts header + question (in the client's case) + the

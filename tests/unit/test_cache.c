@@ -1,5 +1,5 @@
 /*
- * Unit tests for the shared cache (control/cache.c, dataplane/cache_lookup.c).
+ * Unit tests for the shared cache (cache/cache.c, cache/cache_lookup.c).
  *
  * Single-threaded: the test is both the writer and a reader (id 0). It
  * covers insert, lookup, replace, delete, per-zone purges in steps (and

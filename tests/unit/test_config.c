@@ -1,5 +1,5 @@
 /*
- * Unit tests for the configuration parser (control/config.c): every
+ * Unit tests for the configuration parser (control/core/config.c): every
  * command-line option, every YAML key, every error message word for word,
  * the file-then-command-line precedence, relative zone paths, duplicate
  * zones, addresses and sizes. No EAL: the parser runs before it.

@@ -1,5 +1,5 @@
 /*
- * The control plane's event loop (control/evloop.c): descriptors reach the
+ * The control plane's event loop (control/core/evloop.c): descriptors reach the
  * callback they registered, timers fire in deadline order whatever order
  * they were armed in, a moved or stopped timer does not fire at its old
  * time, a callback may remove another descriptor whose event is waiting

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the host-side network changes (control/hostnet.c): each
+ * Unit tests for the host-side network changes (host/hostnet.c): each
  * change is made, checked with iproute2 and /proc/sys, restored, and
  * checked to be exactly as before. Then the port quieting end to end: a
  * UDP datagram from a peer namespace to a service address on a dummy

@@ -1,5 +1,5 @@
 /*
- * Zone reload (control/reload.c) against a real cache: a changed zone is
+ * Zone reload (control/services/reload.c) against a real cache: a changed zone is
  * re-read in the reload thread and published, its old cache entries are
  * gone before the reload returns, an unchanged zone keeps its entries, a
  * zone that fails to load keeps serving its old version, and a reader

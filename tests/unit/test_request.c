@@ -1,5 +1,5 @@
 /*
- * Requests that wait (control/request.c), shown the way the forwarder will
+ * Requests that wait (control/core/request.c), shown the way the forwarder will
  * use them: queries parked on a timer each, their receive mbufs back in
  * the pool at once, answered later and out of order through the worker's
  * reply ring in frames from the request table's own pool, each addressed

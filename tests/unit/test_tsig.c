@@ -1,5 +1,5 @@
 /*
- * Unit tests for the TSIG module (control/tsig.c, include/levee/tsig.h).
+ * Unit tests for the TSIG module (dns/tsig.c, include/levee/tsig.h).
  *
  * The point is interoperation: requests signed by ldns (ldns_pkt_tsig_sign)
  * must verify with lv_tsig_verify(), and what lv_tsig_sign() writes must

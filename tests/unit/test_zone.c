@@ -1,5 +1,5 @@
 /*
- * Unit tests for zone loading and the zone set (control/zone.c).
+ * Unit tests for zone loading and the zone set (dns/zone.c).
  *
  * Every load error is checked with its exact one-line message: each bad
  * zone is written to a temporary file from a string in this file, so the
@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "../../control/zone_int.h"
+#include "../../dns/zone_int.h"
 #include "levee/config.h"
 #include "levee/zone.h"
 

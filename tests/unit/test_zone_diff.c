@@ -1,5 +1,5 @@
 /*
- * Unit tests for zone diffs (control/zone_diff.c).
+ * Unit tests for zone diffs (dns/zone_diff.c).
  *
  * Each case writes an old and a new version of example.com to a temporary
  * directory, loads both with lv_zone_load(), diffs them, and frees both
@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "../../control/zone_int.h"
+#include "../../dns/zone_int.h"
 #include "levee/wire.h"
 #include "levee/zone.h"
 #include "levee/zone_diff.h"

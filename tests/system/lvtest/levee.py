@@ -25,7 +25,7 @@ def binary():
     return os.environ.get("LEVEE") or os.path.join(REPO, "build", "control", "levee")
 
 
-# Counters levee prints only when they are non-zero (control/stats.c: one
+# Counters levee prints only when they are non-zero (control/core/stats.c: one
 # drop_<reason> per LV_DROP_REASONS entry in include/levee/stats.h, one
 # rcode_<name> per entry of its rcode_names table). test_harness.py checks
 # these lists against the sources.

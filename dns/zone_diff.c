@@ -2,7 +2,7 @@
  * Zone diffs: what changed between two loaded versions of a zone, for IXFR
  * (RFC 1995) and for refusing a reload whose content changed without a
  * larger serial. Control plane: the reload thread builds a diff from the old
- * and the new struct lv_zone (control/zone_int.h); the event loop reads it
+ * and the new struct lv_zone (dns/zone_int.h); the event loop reads it
  * and drops it later, long after both zones may have been freed.
  *
  * The walk: every node of the old zone is looked up in the new one by name

@@ -4,7 +4,7 @@
  *
  * Runs on the control-plane thread only (the miss handler inserts what it
  * computed, zone reloads purge, the event loop reclaims). The readers are
- * worker lcores in dataplane/cache_lookup.c; they take no lock, so every
+ * worker lcores in cache/cache_lookup.c; they take no lock, so every
  * unlinked entry is parked on a pending list stamped with a QSBR token and
  * freed only when every online reader has reported a quiescent state after
  * that token. include/levee/cache.h states the protocol; docs/cache.md
@@ -27,8 +27,6 @@
 #include "levee/hash.h"
 #include "levee/wire.h"
 
-/* malloc's own header per entry (glibc: one size_t, 16-byte rounding). */
-#define ALLOC_OVERHEAD 16
 /* Entry size assumed when max_entries is derived from the budget. */
 #define ENTRY_ESTIMATE 256
 /* rte_malloc's per-allocation header and alignment padding (one element
@@ -72,101 +70,6 @@ size_t lv_cache_table_bytes(uint32_t max_entries, uint32_t max_readers)
 	b += rte_rcu_qsbr_get_memsize(max_readers) + RTE_ALLOC_OVERHEAD;
 	b += sizeof(struct lv_cache) + RTE_ALLOC_OVERHEAD;
 	return b;
-}
-
-/* --- entries --- */
-
-static int spec_ok(const struct lv_cache_entry_spec *s)
-{
-	if (s == NULL || s->name == NULL || s->name_len == 0)
-		return 0;
-	if ((s->wire_len && !s->wire) || (s->rr_count && !s->rrs) ||
-	    (s->rrset_count && !s->rrsets))
-		return 0;
-	for (unsigned i = 0; i < s->rr_count; i++)
-		if (s->rrs[i].offset >= s->wire_len ||
-		    (uint32_t)s->rrs[i].ttl_offset + 4 > s->wire_len)
-			return 0;
-	for (unsigned i = 0; i < s->rrset_count; i++)
-		if ((uint32_t)s->rrsets[i].first_rr + s->rrsets[i].rr_count >
-		    s->rr_count)
-			return 0;
-	return 1;
-}
-
-/* Seconds of CLOCK_MONOTONIC: what stored_at is measured in. */
-static uint64_t monotonic_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
-struct lv_cache_entry *lv_cache_entry_new(const struct lv_cache_entry_spec *s,
-					  uint64_t hash_seed)
-{
-	if (!spec_ok(s))
-		return NULL;
-
-	/* data[]: name first (a lookup reads it right after the header),
-	 * then wire, then the 2-byte-aligned arrays. */
-	size_t name_off = 0;
-	size_t wire_off = name_off + s->name_len;
-	size_t rrs_off = (wire_off + s->wire_len + 1) & ~(size_t)1;
-	size_t rrsets_off = rrs_off + sizeof(struct lv_cache_rr) * s->rr_count;
-	size_t data_len =
-	    rrsets_off + sizeof(struct lv_cache_rrset) * s->rrset_count;
-	size_t size = sizeof(struct lv_cache_entry) + data_len;
-
-	struct lv_cache_entry *e = malloc(size);
-	if (e == NULL)
-		return NULL;
-	memset(e, 0, sizeof(*e));
-
-	uint8_t *name = e->data + name_off;
-	for (unsigned i = 0; i < s->name_len; i++)
-		name[i] = lv_wire_lower(s->name[i]);
-	if (s->wire_len)
-		memcpy(e->data + wire_off, s->wire, s->wire_len);
-	if (s->rr_count)
-		memcpy(e->data + rrs_off, s->rrs,
-		       sizeof(struct lv_cache_rr) * s->rr_count);
-	if (s->rrset_count)
-		memcpy(e->data + rrsets_off, s->rrsets,
-		       sizeof(struct lv_cache_rrset) * s->rrset_count);
-
-	e->name = name;
-	e->wire = e->data + wire_off;
-	e->rrs = (const struct lv_cache_rr *)(e->data + rrs_off);
-	e->rrsets = (const struct lv_cache_rrset *)(e->data + rrsets_off);
-	e->qtype = s->qtype;
-	e->qclass = s->qclass;
-	e->name_len = s->name_len;
-	e->do_bit = s->do_bit ? 1 : 0;
-	e->origin = s->origin;
-	e->rcode = s->rcode & 0x0f;
-	e->flags = s->flags;
-	e->ancount = s->ancount;
-	e->nscount = s->nscount;
-	e->arcount = s->arcount;
-	e->wire_len = s->wire_len;
-	e->rr_count = s->rr_count;
-	e->rrset_count = s->rrset_count;
-	e->wire_sum = lv_csum(e->wire, e->wire_len);
-	e->zone_id = s->zone_id;
-	e->min_ttl = s->min_ttl;
-	e->stored_at = monotonic_seconds(); /* TTL aging (forwarding) */
-	e->mem_size = size + ALLOC_OVERHEAD;
-	e->key_pos = -1;
-	e->hash = lv_cache_key_hash(hash_seed, name, e->name_len, e->qtype,
-				    e->qclass, e->do_bit);
-	return e;
-}
-
-void lv_cache_entry_free(struct lv_cache_entry *e)
-{
-	free(e);
 }
 
 /* --- create / destroy --- */

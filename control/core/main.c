@@ -1,5 +1,5 @@
 /*
- * levee: a kernel-bypass DNS responder. See control/lv_main.c.
+ * levee: a kernel-bypass DNS responder. See control/core/lv_main.c.
  */
 #include "levee/control.h"
 

@@ -6,7 +6,7 @@
  * owner inside the zone, refused features, SOA placement), then all records
  * are sorted to merge duplicates, group RRsets and run the checks that need
  * a whole name (one SOA, one CNAME, CNAME beside other data). The result is
- * the read-only struct lv_zone of control/zone_int.h: a node array with a
+ * the read-only struct lv_zone of dns/zone_int.h: a node array with a
  * hash index, empty non-terminals included, that answer.c walks on cache
  * misses. Nothing here touches shared state except the zone id counter, so
  * a reload thread may load while the event loop answers from the old set.

@@ -54,7 +54,7 @@ struct conn {
 	struct lv_xfr *xfr;
 	uint8_t *held;
 	size_t held_len;
-	/* queries parked as requests (control/request.c), answered later
+	/* queries parked as requests (control/core/request.c), answered later
 	 * and out of order (RFC 7766 §6.2.1.1 allows it) */
 	struct lv_request *waiting;
 	struct conn *older, *newer; /* activity order */

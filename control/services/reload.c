@@ -3,7 +3,7 @@
  *
  * The event loop starts a DPDK control thread (never a worker lcore) that
  * reads the configuration file and the command line again into a new
- * snapshot (control/conf.c: validated whole, restart-only settings kept as
+ * snapshot (control/core/conf.c: validated whole, restart-only settings kept as
  * running and named in one warning line) and parses every zone whose file
  * changed (path, inode, size or modification time), or that is new.
  * Parsing happens there, off the event loop, which keeps answering misses
@@ -36,7 +36,7 @@
  * worker has reported since. Before that line a worker may still answer
  * from an old entry that waits for its step. Misses are answered from the
  * new zone set from the swap on, and no entry computed from the old set
- * can be published after it: the miss path (control/miss.c answer_query)
+ * can be published after it: the miss path (control/services/miss.c answer_query)
  * builds an answer from ctl->zones and inserts it in one call on this
  * thread, never across a round, so an insert after the swap was computed
  * from the new set. Entries a kept enclosing zone publishes after the

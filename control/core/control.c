@@ -3,7 +3,7 @@
  *
  * Start-up order: zones first (a bad zone fails before EAL is touched),
  * then EAL, the mbuf pool, the port, the cache, the workers' rings, and the
- * workers. The event loop (control/evloop.c) then runs the sources each
+ * workers. The event loop (control/core/evloop.c) then runs the sources each
  * subsystem registered; it never spins: with nothing to do it sleeps
  * LV_EV_POLL_IDLE_NS per round.
  */

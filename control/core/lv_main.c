@@ -1,8 +1,8 @@
 /*
  * The program around the control plane: parse the configuration, answer
  * --help and --version, set the log level, and hand over to the control
- * plane (control/control.c), which starts everything. Shared by levee
- * (control/main.c) and test builds that add an extension (tests/park).
+ * plane (control/core/control.c), which starts everything. Shared by levee
+ * (control/core/main.c) and test builds that add an extension (tests/park).
  */
 #include <stdio.h>
 

@@ -1,6 +1,6 @@
 /*
  * The control plane's events (main lcore): signals, the sources every
- * subsystem registers with the event loop (control/evloop.c), and, in
+ * subsystem registers with the event loop (control/core/evloop.c), and, in
  * replay mode, the decision that the run is over: every frame of the
  * capture received, and every one of them answered or counted as dropped.
  *

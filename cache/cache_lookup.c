@@ -5,7 +5,7 @@
  * the answers in place. Nothing here allocates, logs, locks or makes a
  * system call, and nothing here writes memory another thread reads except
  * the reader's own QSBR counter (which is how the writer learns that the
- * reader has moved on). The writer half is control/cache.c; the protocol
+ * reader has moved on). The writer half is cache/cache.c; the protocol
  * is in include/levee/cache.h and docs/cache.md.
  */
 #include <string.h>
