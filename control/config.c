@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -765,11 +766,50 @@ static bool is_base64(const char *s, size_t n)
 }
 
 /*
+ * The secret files already warned about, so that one read again (on
+ * SIGHUP, or by the reload thread, which reads the config file itself) is
+ * warned about once, and again only once its mode or content changes.
+ * Taken by whichever thread parses a configuration.
+ */
+#define N_WARNED 16
+static pthread_mutex_t warned_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	dev_t dev;
+	ino_t ino;
+	mode_t mode;
+	struct timespec ctime;
+} warned[N_WARNED];
+static unsigned n_warned;
+
+static bool first_warning(const struct stat *st)
+{
+	bool first = true;
+	unsigned i;
+
+	pthread_mutex_lock(&warned_lock);
+	for (i = 0; i < n_warned && first; i++)
+		first = !(warned[i].dev == st->st_dev &&
+			  warned[i].ino == st->st_ino &&
+			  warned[i].mode == st->st_mode &&
+			  warned[i].ctime.tv_sec == st->st_ctim.tv_sec &&
+			  warned[i].ctime.tv_nsec == st->st_ctim.tv_nsec);
+	if (first) {
+		i = n_warned < N_WARNED ? n_warned++ : n_warned - 1;
+		warned[i].dev = st->st_dev;
+		warned[i].ino = st->st_ino;
+		warned[i].mode = st->st_mode;
+		warned[i].ctime = st->st_ctim;
+	}
+	pthread_mutex_unlock(&warned_lock);
+	return first;
+}
+
+/*
  * Read a TSIG secret from path into *secret (heap, the caller frees): the
  * file's content with leading and trailing whitespace cut, which must be
  * base64. in names the option or FILE:LINE: key for messages, which never
- * show the secret. Warns (one line) when group or others may read the
- * file, as ssh does for private keys, but goes on. 0, -1 with one line in
+ * show the secret. Warns (one line, see first_warning()) when group or
+ * others may read the file, as ssh does for private keys, but goes on. 0, -1 with one line in
  * err, -2 out of memory.
  */
 static int read_secret_file(const char *path, const char *in, char **secret,
@@ -832,7 +872,7 @@ static int read_secret_file(const char *path, const char *in, char **secret,
 		rc = -2;
 		goto out;
 	}
-	if (st.st_mode & (S_IRGRP | S_IROTH))
+	if ((st.st_mode & (S_IRGRP | S_IROTH)) && first_warning(&st))
 		lv_warn("%s: secret file %s is readable by group or others "
 			"(mode %04o): chmod 600 it",
 			in, path, (unsigned)(st.st_mode & 07777));

@@ -1040,6 +1040,22 @@ static void test_key_file_mode_warning(void **state)
 	assert_string_equal(captured_text, want);
 	assert_string_equal(c.keys[0].secret, "YWJj");
 	lv_config_free(&c);
+	/* read again (SIGHUP, the reload thread): not warned again... */
+	capture_start();
+	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
+			     "--key-file", opt, NULL),
+			 0);
+	assert_string_equal(capture_end(), "");
+	lv_config_free(&c);
+	/* ...until its mode changes */
+	assert_int_equal(chmod(k, 0604), 0);
+	capture_start();
+	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
+			     "--key-file", opt, NULL),
+			 0);
+	capture_end();
+	assert_non_null(strstr(captured_text, "(mode 0604): chmod 600 it\n"));
+	lv_config_free(&c);
 
 	k = put_file("group.key", "YWJj\n", 0640);
 	snprintf(opt, sizeof(opt), "k:%s", k);
