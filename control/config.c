@@ -766,10 +766,10 @@ static bool is_base64(const char *s, size_t n)
 }
 
 /*
- * The secret files already warned about, so that one read again (on
- * SIGHUP, or by the reload thread, which reads the config file itself) is
- * warned about once, and again only once its mode or content changes.
- * Taken by whichever thread parses a configuration.
+ * The secret files already warned about, so that one read again (each
+ * SIGHUP parses the whole configuration anew) is warned about once, and
+ * again only once its mode or content changes. Taken by whichever thread
+ * parses a configuration.
  */
 #define N_WARNED 16
 static pthread_mutex_t warned_lock = PTHREAD_MUTEX_INITIALIZER;
