@@ -3,9 +3,10 @@ AF_PACKET port (a veth, test_live.py's live_env and lvtest.netns):
 
 - TSIG secrets from files (--key-file, keys[].secret-file): transfers and
   queries signed with them verify in dnspython, a wrong secret is BADSIG,
-  a group-readable file is warned about once, and the secret appears
-  neither in /proc/PID/cmdline nor in `ps`; a key file that cannot be used
-  stops start-up with one line.
+  a group-readable file is warned about once, the secret appears neither
+  in /proc/PID/cmdline nor in `ps`, and a new secret written to the file
+  takes effect on SIGHUP (the old one is then BADSIG); a key file that
+  cannot be used stops start-up with one line.
 - The host-change journal in /run/levee: after SIGKILL the host stays
   changed and the journal names the originals; the next levee undoes the
   dead one's changes first (one log line), records the host's own values,
@@ -21,6 +22,7 @@ import shutil
 import signal
 import struct
 import subprocess
+import time
 
 import dns.message
 import dns.rcode
@@ -39,6 +41,7 @@ FILE_KEY = "file-key."
 FILE_SECRET = "ZmlsZS1zZWNyZXQtbmV2ZXItb24tdGhlLWNvbW1hbmQtbGluZQ=="
 YAML_KEY = "yaml-key."
 YAML_SECRET = "eWFtbC1zZWNyZXQtbmV2ZXItb24tdGhlLWNvbW1hbmQtbGluZQ=="
+ROTATED_SECRET = "cm90YXRlZC1zZWNyZXQtcmVhZC1hZ2Fpbi1vbi1TSUdIVVA="
 
 
 @pytest.fixture
@@ -113,9 +116,41 @@ def test_key_file_signs_and_stays_off_the_command_line(xfr_env, workdir):
     finally:
         sock.close()
     assert rcode_and_tsig_error(raw) == (dns.rcode.NOTAUTH, 16)
+
+    # a new secret in the file takes effect on SIGHUP (the whole
+    # configuration is parsed again); the old secret then fails. The
+    # reload's end is not logged when no zone changed: poll, bounded.
+    _write(key_path, ROTATED_SECRET + "\n", 0o600)
+    os.kill(pid, signal.SIGHUP)
+    old = dns.tsigkeyring.from_text({FILE_KEY: ("hmac-sha256", FILE_SECRET)})
+    new = dns.tsigkeyring.from_text({FILE_KEY: ("hmac-sha256", ROTATED_SECRET)})
+    deadline, tries = time.monotonic() + 20, 0
+    while _axfr_tsig_error(env.net, server, new, FILE_KEY) != (dns.rcode.NOERROR, 0):
+        tries += 1
+        assert time.monotonic() < deadline, "the rotated secret never took effect"
+        time.sleep(0.2)
+    assert _axfr_tsig_error(env.net, server, old, FILE_KEY) == (dns.rcode.NOTAUTH, 16)
+    msgs = xfr_messages(env.net, server, keyring=new, keyname=FILE_KEY)
+    assert all(m.had_tsig for _, m in msgs)
+    assert canonical_set(answer_rrs(msgs)) == want
+    assert ROTATED_SECRET not in env.lv.stderr()
     st = env.lv.stats()
-    assert st.get("xfr_axfr") == 2 and st.get("xfr_refused") == 2
+    # AXFRs: 2 before, the poll's successful one, the last one; refused:
+    # unsigned, BADSIG, each failed poll (BADSIG), the old secret
+    assert st.get("xfr_axfr") == 4, dict(st)
+    assert st.get("xfr_refused") == 3 + tries, dict(st)
     assert env.lv.stop()[0] == 0
+
+
+def _axfr_tsig_error(net, server, ring, name):
+    """(rcode, TSIG error) of a signed AXFR's first message, unverified."""
+    sock = connect(net, server)
+    try:
+        send_msg(sock, xfr_query(keyring=ring, keyname=name))
+        head = recv_exact(sock, 2)
+        return rcode_and_tsig_error(recv_exact(sock, struct.unpack("!H", head)[0]))
+    finally:
+        sock.close()
 
 
 @pytest.mark.parametrize("content,why", [
