@@ -1330,24 +1330,58 @@ static char *token(char **rest)
 	return s;
 }
 
+/* A change's own part of its line (after KIND IFINDEX IFNAME), for the
+ * kinds that name an interface. 0, or -1. */
+static int parse_args(char *rest, struct lv_hostnet_change *c)
+{
+	char *arg = token(&rest), tail;
+	uint8_t *m = c->u.mac;
+	struct lv_addr a;
+
+	if (c->kind == CH_DOWN)
+		return arg == NULL ? 0 : -1;
+	if (arg == NULL || rest != NULL)
+		return -1;
+	switch (c->kind) {
+	case CH_DEL_ADDR:
+	case CH_ADD_ADDR:
+		return strchr(arg, '/') != NULL &&
+			       lv_config_parse_addr(arg, &c->u.addr) == 0
+			   ? 0
+			   : -1;
+	case CH_DEL_ROUTE:
+		if (strchr(arg, '/') != NULL ||
+		    lv_config_parse_addr(arg, &a) < 0)
+			return -1;
+		c->u.route.family = a.family;
+		memcpy(c->u.route.gw, a.addr, addr_len(a.family));
+		return 0;
+	case CH_MAC:
+		return sscanf(arg, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx%c",
+			      &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+			      &tail) == 6
+			   ? 0
+			   : -1;
+	default:
+		return -1;
+	}
+}
+
 /* One change line of a journal file into c. 0, or -1. */
 static int parse_change(char *line, struct lv_hostnet_change *c)
 {
 	char *rest = line, *kind = token(&rest), *idx = token(&rest),
-	     *ifname = token(&rest), *arg, *end;
-	struct lv_addr a;
-	unsigned i;
+	     *ifname = token(&rest), *path, *end;
+	unsigned i, n = sizeof(kind_names) / sizeof(*kind_names);
 	long v;
 
 	memset(c, 0, sizeof(*c));
 	if (kind == NULL || idx == NULL || ifname == NULL)
 		return -1;
-	for (i = 0; i < sizeof(kind_names) / sizeof(*kind_names); i++)
-		if (!strcmp(kind, kind_names[i]))
-			break;
+	for (i = 0; i < n && strcmp(kind, kind_names[i]) != 0; i++)
+		;
 	v = strtol(idx, &end, 10);
-	if (i == sizeof(kind_names) / sizeof(*kind_names) || *end != '\0' ||
-	    end == idx || v < 0 || v > INT32_MAX ||
+	if (i == n || *end != '\0' || end == idx || v < 0 || v > INT32_MAX ||
 	    strlen(ifname) >= IF_NAMESIZE)
 		return -1;
 	c->kind = (enum change_kind)i;
@@ -1356,49 +1390,16 @@ static int parse_change(char *line, struct lv_hostnet_change *c)
 		snprintf(c->ifname, sizeof(c->ifname), "%s", ifname);
 	if ((c->ifindex > 0) != (c->ifname[0] != '\0'))
 		return -1;
-	if (c->kind == CH_SYSCTL) {
-		arg = token(&rest); /* the value: the rest, maybe "" */
-		if (arg == NULL || strlen(arg) >= sizeof(c->u.sysctl.path) ||
-		    strlen(rest ? rest : "") >= sizeof(c->u.sysctl.old))
-			return -1;
-		snprintf(c->u.sysctl.path, sizeof(c->u.sysctl.path), "%s", arg);
-		snprintf(c->u.sysctl.old, sizeof(c->u.sysctl.old), "%s",
-			 rest ? rest : "");
-		return 0;
-	}
-	if (c->ifindex == 0)
-		return -1; /* the others all name an interface */
-	arg = token(&rest);
-	if (c->kind == CH_DOWN)
-		return arg == NULL ? 0 : -1;
-	if (arg == NULL || rest != NULL)
+	if (c->kind != CH_SYSCTL) /* these all name an interface */
+		return c->ifindex == 0 ? -1 : parse_args(rest, c);
+	path = token(&rest); /* then the old value: the rest, maybe "" */
+	if (path == NULL || strlen(path) >= sizeof(c->u.sysctl.path) ||
+	    strlen(rest ? rest : "") >= sizeof(c->u.sysctl.old))
 		return -1;
-	switch (c->kind) {
-	case CH_DEL_ADDR:
-	case CH_ADD_ADDR:
-		if (strchr(arg, '/') == NULL ||
-		    lv_config_parse_addr(arg, &c->u.addr) < 0)
-			return -1;
-		return 0;
-	case CH_DEL_ROUTE:
-		if (strchr(arg, '/') != NULL ||
-		    lv_config_parse_addr(arg, &a) < 0)
-			return -1;
-		c->u.route.family = a.family;
-		memcpy(c->u.route.gw, a.addr, addr_len(a.family));
-		return 0;
-	case CH_MAC: {
-		char tail;
-		uint8_t *m = c->u.mac;
-		return sscanf(arg, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx%c",
-			      &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
-			      &tail) == 6
-			   ? 0
-			   : -1;
-	}
-	default:
-		return -1;
-	}
+	snprintf(c->u.sysctl.path, sizeof(c->u.sysctl.path), "%s", path);
+	snprintf(c->u.sysctl.old, sizeof(c->u.sysctl.old), "%s",
+		 rest ? rest : "");
+	return 0;
 }
 
 /* The header's "KEY NUMBER" line. 0, or -1. */

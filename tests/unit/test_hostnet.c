@@ -762,16 +762,26 @@ static void test_journal_gone_and_failed(void **state)
 		 "sysctl %u lvnlj1 net/ipv4/conf/lvnlj1/rp_filter 2\n"
 		 "down %u lvnlj1\n"
 		 "sysctl %u lvnlj1 net/ipv4/conf/lvnlj1/arp_ignore 1\n"
-		 "sysctl 0 - net/ipv4/ip_local_port_range 40000\t50000\n",
-		 header(1), idx + 1000, idx + 1000, idx);
+		 "sysctl 0 - net/ipv4/ip_local_port_range 40000\t50000\n"
+		 "mac %u lvnlj1 02:53:00:00:00:77\n"
+		 "del-route %u lvnlj1 fd53:211::fe\n"
+		 "del-addr %u lvnlj1 10.53.211.9/24\n",
+		 header(1), idx + 1000, idx + 1000, idx, idx, idx, idx);
 	put(jpath("lvnlj1.journal"), body);
 	lv_hostnet_init(&h);
 	capture_start();
 	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj1", err, 512),
 			 0);
 	capture_end();
-	assert_non_null(strstr(out, "undid the 6 recorded in "));
-	/* the replaced interface is left alone, the real one restored */
+	assert_non_null(strstr(out, "undid the 9 recorded in "));
+	/* the replaced interface is left alone, the real one restored (a
+	 * route and an address already gone count as undone) */
+	{
+		uint8_t mac[6];
+		assert_int_equal(lv_hostnet_get_mac("lvnlj1", mac, err, 512),
+				 0);
+		assert_int_equal(mac[5], 0x77);
+	}
 	assert_sysctl("net/ipv4/conf/lvnlj1/rp_filter", "0");
 	assert_sysctl("net/ipv4/conf/lvnlj1/arp_ignore", "1");
 	assert_sysctl("net/ipv4/ip_local_port_range", "40000\t50000");
