@@ -1559,6 +1559,36 @@ static void unlock(struct lv_hostnet *h, bool remove_lock_file)
 	h->path[0] = h->lock_path[0] = '\0';
 }
 
+/* /proc/PID/comm without its newline, in buf ("" when unreadable). */
+static void comm_of(const char *pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	buf[0] = '\0';
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fgets(buf, (int)len, f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* Does pid still run, as a program of our own name? (The lock says so
+ * first; this holds even when someone removed the lock file.) */
+static bool still_runs(unsigned long long pid)
+{
+	char text[32], theirs[64], ours[64];
+
+	if (pid == 0 || pid == (unsigned long long)getpid())
+		return false;
+	snprintf(text, sizeof(text), "%llu", pid);
+	comm_of(text, theirs, sizeof(theirs));
+	comm_of("self", ours, sizeof(ours));
+	return theirs[0] != '\0' && strcmp(theirs, ours) == 0;
+}
+
 /* A journal left behind by a levee that died: undo it (see the header). */
 static int recover(struct lv_hostnet *h, char *err, size_t errlen)
 {
@@ -1582,6 +1612,14 @@ static int recover(struct lv_hostnet *h, char *err, size_t errlen)
 			 "changes there, then remove the file",
 			 h->path, pid, netns, (unsigned long long)h->netns);
 		rc = -EXDEV;
+		goto out;
+	}
+	if (still_runs(pid)) {
+		snprintf(err, errlen,
+			 "%s: written by levee pid %llu, which still runs "
+			 "(though not holding %s): stop it first",
+			 h->path, pid, h->lock_path);
+		rc = -EBUSY;
 		goto out;
 	}
 	failed = undo_all(&old, true);

@@ -81,9 +81,11 @@ void lv_hostnet_init(struct lv_hostnet *h);
  *    one warning line says so, and the file is replaced by ours. So the
  *    values levee records as the originals are never those a crashed
  *    levee set. A journal that cannot be read (-EINVAL, "PATH:LINE:
- *    ..."), was written in another network namespace (-EXDEV), or has a
- *    change that cannot be undone (-EIO; each one warned about) is an
- *    error and is left in place.
+ *    ..."), was written in another network namespace (-EXDEV), whose
+ *    writer still runs as a program of our name although it does not
+ *    hold the lock (its lock file was removed: -EBUSY), or has a change
+ *    that cannot be undone (-EIO; each one warned about) is an error and
+ *    is left in place.
  * 0 or a negative errno with one line in err; on error no lock is held.
  * Control plane, start-up only.
  */

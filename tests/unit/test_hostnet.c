@@ -705,6 +705,43 @@ static void test_journal_bad_files(void **state)
 		assert_string_equal(h.path, "");
 	}
 
+	/* its writer still runs although its lock file was removed: refused
+	 * until it is gone (a child of ours has our program name) */
+	{
+		int hold[2];
+		pid_t child;
+		char c;
+
+		assert_int_equal(pipe(hold), 0);
+		fflush(NULL);
+		child = fork();
+		assert_true(child >= 0);
+		if (child == 0) {
+			close(hold[1]);
+			_exit(read(hold[0], &c, 1) < 0);
+		}
+		close(hold[0]);
+		put(jpath("alive.journal"), header(child));
+		assert_int_equal(
+		    lv_hostnet_journal_open(&h, jdir, "alive", err, 512),
+		    -EBUSY);
+		snprintf(want, sizeof(want),
+			 "%s: written by levee pid %d, which still runs "
+			 "(though not holding %s): stop it first",
+			 jpath("alive.journal"), (int)child,
+			 jpath("alive.lock"));
+		assert_string_equal(err, want);
+		assert_string_equal(h.path, "");
+		close(hold[1]);
+		assert_int_equal(waitpid(child, NULL, 0), child);
+		capture_start();
+		assert_int_equal(
+		    lv_hostnet_journal_open(&h, jdir, "alive", err, 512), 0);
+		capture_end();
+		assert_non_null(strstr(out, "undid the 0 recorded in "));
+		assert_int_equal(lv_hostnet_restore(&h), 0);
+	}
+
 	/* written in another network namespace */
 	snprintf(body, sizeof(body),
 		 "levee host-change journal 1\npid 77\nnetns 12345\n"
