@@ -9,6 +9,13 @@
  * message with NLM_F_ACK (or a dump), reads until the ACK or NLMSG_DONE,
  * and closes it. Start-up and exit only, so one socket per request costs
  * nothing and keeps no state between calls.
+ *
+ * Every change follows one order: journal the undo entry (in memory, and
+ * in the file when there is one: rewritten whole, fsync, rename), then
+ * make the change, then drop the entry again if the change failed. A
+ * crash at any point leaves a file that lists at least every change made;
+ * undoing one that was never made is harmless (the old value written
+ * again, an address already there, one already gone).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +26,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <linux/if_addr.h>
 #include <linux/neighbour.h>
 #include <linux/netlink.h>
@@ -37,9 +46,16 @@ enum change_kind {
 	CH_SYSCTL
 };
 
+/* Their names in the journal file. */
+static const char *const kind_names[] = {
+    [CH_DEL_ADDR] = "del-addr",   [CH_ADD_ADDR] = "add-addr",
+    [CH_DEL_ROUTE] = "del-route", [CH_MAC] = "mac",
+    [CH_DOWN] = "down",           [CH_SYSCTL] = "sysctl"};
+
 struct lv_hostnet_change {
 	enum change_kind kind;
-	int ifindex;
+	bool failed; /* restore could not undo it */
+	int ifindex; /* 0: host-wide (a sysctl not tied to an interface) */
 	char ifname[IF_NAMESIZE];
 	union {
 		struct lv_addr addr; /* CH_*_ADDR */
@@ -304,12 +320,17 @@ static int set_link(int ifindex, unsigned flags, unsigned change,
 void lv_hostnet_init(struct lv_hostnet *h)
 {
 	memset(h, 0, sizeof(*h));
+	h->lock_fd = -1;
 }
+
+static void unlock(struct lv_hostnet *h, bool remove_lock_file);
 
 void lv_hostnet_fini(struct lv_hostnet *h)
 {
+	if (h->path[0])
+		unlock(h, false);
 	free(h->changes);
-	memset(h, 0, sizeof(*h));
+	lv_hostnet_init(h);
 }
 
 /* A new zeroed entry, or NULL (and a message) when out of memory. */
@@ -340,13 +361,30 @@ static struct lv_hostnet_change *journal(struct lv_hostnet *h,
 	return c;
 }
 
-/* Make room first, so that a change once made can always be journalled. */
-static int journal_room(struct lv_hostnet *h, char *err, size_t errlen)
+static int journal_write(const struct lv_hostnet *h, char *err, size_t errlen);
+
+/* The newest entry, just filled in, into the file before its change is
+ * made; on failure it is dropped again. 0 or -errno (err set). */
+static int persist(struct lv_hostnet *h, char *err, size_t errlen)
 {
-	if (journal(h, CH_DOWN, 0, NULL, err, errlen) == NULL)
-		return -ENOMEM;
-	h->n--;
-	return 0;
+	int rc = journal_write(h, err, errlen);
+
+	if (rc < 0)
+		h->n--;
+	return rc;
+}
+
+/* The entries from mark on were journalled, but their change failed:
+ * drop them, from the file too. err (the change's reason) is kept. */
+static void forget(struct lv_hostnet *h, unsigned mark)
+{
+	char e2[512];
+
+	h->n = mark;
+	if (journal_write(h, e2, sizeof(e2)) < 0)
+		lv_warn("%s (it lists a change that was not made; "
+			"undoing that is harmless)",
+			e2);
 }
 
 /* ---- addresses ---------------------------------------------------------- */
@@ -412,15 +450,18 @@ int lv_hostnet_add_addr(struct lv_hostnet *h, const char *ifname,
 
 	if (ifindex < 0)
 		return ifindex;
-	if ((rc = check_addr(a, ifname, err, errlen)) < 0 ||
-	    (rc = journal_room(h, err, errlen)) < 0)
+	if ((rc = check_addr(a, ifname, err, errlen)) < 0)
+		return rc;
+	c = journal(h, CH_DEL_ADDR, ifindex, ifname, err, errlen);
+	if (c == NULL)
+		return -ENOMEM;
+	c->u.addr = *a;
+	if ((rc = persist(h, err, errlen)) < 0)
 		return rc;
 	rc = addr_op(RTM_NEWADDR, ifindex, a, ifname, err, errlen);
 	if (rc < 0)
-		return rc;
-	c = journal(h, CH_DEL_ADDR, ifindex, ifname, err, errlen);
-	c->u.addr = *a;
-	return 0;
+		forget(h, h->n - 1);
+	return rc;
 }
 
 /* The addresses of one interface, from an RTM_GETADDR dump. */
@@ -533,16 +574,18 @@ int lv_hostnet_add_default_route(struct lv_hostnet *h, const char *ifname,
 			 ifname);
 		return -EAFNOSUPPORT;
 	}
-	if ((rc = journal_room(h, err, errlen)) < 0)
+	c = journal(h, CH_DEL_ROUTE, ifindex, ifname, err, errlen);
+	if (c == NULL)
+		return -ENOMEM;
+	c->u.route.family = family;
+	memcpy(c->u.route.gw, gateway, addr_len(family));
+	if ((rc = persist(h, err, errlen)) < 0)
 		return rc;
 	rc = default_route_op(RTM_NEWROUTE, ifindex, family, gateway, ifname,
 			      err, errlen);
 	if (rc < 0)
-		return rc;
-	c = journal(h, CH_DEL_ROUTE, ifindex, ifname, err, errlen);
-	c->u.route.family = family;
-	memcpy(c->u.route.gw, gateway, addr_len(family));
-	return 0;
+		forget(h, h->n - 1);
+	return rc;
 }
 
 /* Count the IPv4 routes in the main table that leave by ifindex. */
@@ -581,11 +624,11 @@ static int sysctl_path(const char *path, char *full, size_t len, char *err,
 		       size_t errlen)
 {
 	if (path == NULL || path[0] == '\0' || path[0] == '/' ||
-	    strstr(path, "..") != NULL ||
+	    strstr(path, "..") != NULL || strpbrk(path, " \t\n") != NULL ||
 	    (size_t)snprintf(full, len, "/proc/sys/%s", path) >= len) {
 		snprintf(err, errlen,
 			 "sysctl '%s': expected a relative path under "
-			 "/proc/sys, without '..'",
+			 "/proc/sys, without '..' or whitespace",
 			 path ? path : "");
 		return -EINVAL;
 	}
@@ -647,12 +690,37 @@ static int sysctl_write(const char *path, const char *val, char *err,
 	return rc;
 }
 
+/* The interface a sysctl belongs to (net/ipv4/conf/IF/..., net/ipv6/conf/
+ * IF/...; not "all" or "default"): its name into ifname and its index, or
+ * 0 for a host-wide one. */
+static int sysctl_iface(const char *path, char ifname[IF_NAMESIZE])
+{
+	const char *p = NULL, *end;
+	char e2[256];
+	int ifindex;
+
+	if (strncmp(path, "net/ipv4/conf/", 14) == 0 ||
+	    strncmp(path, "net/ipv6/conf/", 14) == 0)
+		p = path + 14;
+	ifname[0] = '\0';
+	if (p == NULL || (end = strchr(p, '/')) == NULL ||
+	    (size_t)(end - p) >= IF_NAMESIZE)
+		return 0;
+	snprintf(ifname, IF_NAMESIZE, "%.*s", (int)(end - p), p);
+	if (!strcmp(ifname, "all") || !strcmp(ifname, "default") ||
+	    (ifindex = lv_hostnet_ifindex(ifname, e2, sizeof(e2))) < 0) {
+		ifname[0] = '\0';
+		return 0;
+	}
+	return ifindex;
+}
+
 int lv_hostnet_set_sysctl(struct lv_hostnet *h, const char *path,
 			  const char *value, char *err, size_t errlen)
 {
 	struct lv_hostnet_change *c;
-	char old[256];
-	int rc;
+	char old[256], ifname[IF_NAMESIZE];
+	int rc, ifindex;
 
 	if ((rc = sysctl_read(path, old, sizeof(old), err, errlen)) < 0)
 		return rc;
@@ -662,12 +730,25 @@ int lv_hostnet_set_sysctl(struct lv_hostnet *h, const char *path,
 	}
 	if (strcmp(old, value) == 0)
 		return 0; /* nothing changes, nothing to undo */
-	if ((rc = journal_room(h, err, errlen)) < 0 ||
-	    (rc = sysctl_write(path, value, err, errlen)) < 0)
-		return rc;
-	c = journal(h, CH_SYSCTL, 0, NULL, err, errlen);
+	if (strchr(old, '\n') != NULL) {
+		snprintf(err, errlen,
+			 "sysctl %s: its value has several lines, which the "
+			 "journal cannot hold",
+			 path);
+		return -EINVAL;
+	}
+	ifindex = sysctl_iface(path, ifname);
+	c = journal(h, CH_SYSCTL, ifindex, ifname, err, errlen);
+	if (c == NULL)
+		return -ENOMEM;
 	snprintf(c->u.sysctl.path, sizeof(c->u.sysctl.path), "%s", path);
 	snprintf(c->u.sysctl.old, sizeof(c->u.sysctl.old), "%s", old);
+	if ((rc = persist(h, err, errlen)) < 0)
+		return rc;
+	if ((rc = sysctl_write(path, value, err, errlen)) < 0) {
+		forget(h, h->n - 1);
+		return rc;
+	}
 	lv_debug("sysctl %s: %s -> %s", path, old, value);
 	return 0;
 }
@@ -691,15 +772,17 @@ int lv_hostnet_set_mac(struct lv_hostnet *h, const char *ifname,
 	}
 	if (memcmp(li.mac, mac, 6) == 0)
 		return 0;
-	if ((rc = journal_room(h, err, errlen)) < 0)
+	c = journal(h, CH_MAC, li.ifindex, ifname, err, errlen);
+	if (c == NULL)
+		return -ENOMEM;
+	memcpy(c->u.mac, li.mac, 6);
+	if ((rc = persist(h, err, errlen)) < 0)
 		return rc;
 	snprintf(what, sizeof(what), "interface %s: set MAC", ifname);
 	rc = set_link(li.ifindex, 0, 0, mac, what, err, errlen);
 	if (rc < 0)
-		return rc;
-	c = journal(h, CH_MAC, li.ifindex, ifname, err, errlen);
-	memcpy(c->u.mac, li.mac, 6);
-	return 0;
+		forget(h, h->n - 1);
+	return rc;
 }
 
 int lv_hostnet_set_up(struct lv_hostnet *h, const char *ifname, char *err,
@@ -713,14 +796,15 @@ int lv_hostnet_set_up(struct lv_hostnet *h, const char *ifname, char *err,
 		return rc;
 	if (li.flags & IFF_UP)
 		return 0;
-	if ((rc = journal_room(h, err, errlen)) < 0)
+	if (journal(h, CH_DOWN, li.ifindex, ifname, err, errlen) == NULL)
+		return -ENOMEM;
+	if ((rc = persist(h, err, errlen)) < 0)
 		return rc;
 	snprintf(what, sizeof(what), "interface %s: set up", ifname);
 	rc = set_link(li.ifindex, IFF_UP, IFF_UP, NULL, what, err, errlen);
 	if (rc < 0)
-		return rc;
-	journal(h, CH_DOWN, li.ifindex, ifname, err, errlen);
-	return 0;
+		forget(h, h->n - 1);
+	return rc;
 }
 
 /* ---- the port ----------------------------------------------------------- */
@@ -754,41 +838,130 @@ static unsigned count_v4(const struct addr_list *l)
 	return n;
 }
 
+/* Is b in a's IPv4 subnet, with a's prefix length (one of its
+ * secondaries, if a is primary)? */
+static bool same_subnet_v4(const struct lv_addr *a, const struct lv_addr *b)
+{
+	uint32_t x, y, mask;
+
+	if (a->family != AF_INET || b->family != AF_INET ||
+	    a->prefix_len != b->prefix_len)
+		return false;
+	memcpy(&x, a->addr, 4);
+	memcpy(&y, b->addr, 4);
+	mask = a->prefix_len ? htonl(~0u << (32 - a->prefix_len)) : 0;
+	return ((x ^ y) & mask) == 0;
+}
+
 /*
  * Deleting a primary IPv4 address deletes its secondaries too (unless
- * promote_secondaries is set): journal each that went, at mark, so that
- * restore puts the primary back first and its secondaries after it.
+ * promote_secondaries is set). Before l->e[i] goes, journal each of its
+ * secondaries that is not a service address itself, so that restore puts
+ * the primary back first and its secondaries after it; the journal must
+ * list them before they can vanish. settle_secondaries() drops those that
+ * stayed.
  */
-static int lost_secondaries(struct lv_hostnet *h, unsigned mark, int ifindex,
-			    const char *ifname, const struct addr_list *before,
-			    const struct addr_list *after,
-			    const struct lv_addr *svc, unsigned n_svc,
-			    char *err, size_t errlen)
+static int journal_secondaries(struct lv_hostnet *h, int ifindex,
+			       const char *ifname, const struct addr_list *l,
+			       unsigned i, const struct lv_addr *svc,
+			       unsigned n_svc, char *err, size_t errlen)
 {
-	char as[64];
-
-	for (unsigned i = 0; i < before->n; i++) {
-		const struct lv_addr *a = &before->e[i].a;
+	if (l->e[i].a.family != AF_INET || (l->e[i].flags & IFA_F_SECONDARY))
+		return 0;
+	for (unsigned j = 0; j < l->n; j++) {
+		const struct lv_addr *b = &l->e[j].a;
 		struct lv_hostnet_change *c;
 
-		if (a->family != AF_INET || is_service(a, svc, n_svc) ||
-		    in_list(a, after))
+		if (j == i || !(l->e[j].flags & IFA_F_SECONDARY) ||
+		    !same_subnet_v4(&l->e[i].a, b) || is_service(b, svc, n_svc))
 			continue;
-		if (journal(h, CH_ADD_ADDR, ifindex, ifname, err, errlen) ==
-		    NULL)
+		c = journal(h, CH_ADD_ADDR, ifindex, ifname, err, errlen);
+		if (c == NULL)
 			return -ENOMEM;
-		memmove(&h->changes[mark + 1], &h->changes[mark],
-			(h->n - 1 - mark) * sizeof(*h->changes));
-		c = &h->changes[mark];
-		memset(c, 0, sizeof(*c));
-		c->kind = CH_ADD_ADDR;
-		c->ifindex = ifindex;
-		snprintf(c->ifname, sizeof(c->ifname), "%s", ifname);
-		c->u.addr = *a;
-		lv_warn("interface %s: secondary address %s went with the "
-			"service address taken away (put back at exit)",
-			ifname, addr_str(a, as, sizeof(as)));
+		c->u.addr = *b;
 	}
+	return 0;
+}
+
+/*
+ * After the deletions: of the secondaries journalled from mark on (the
+ * IPv4 addresses there that are not service addresses), drop those still
+ * on the interface (promote_secondaries kept them) and warn about each one
+ * that went with its primary.
+ */
+static int settle_secondaries(struct lv_hostnet *h, unsigned mark,
+			      const char *ifname, const struct addr_list *after,
+			      const struct lv_addr *svc, unsigned n_svc,
+			      char *err, size_t errlen)
+{
+	unsigned w = mark;
+	char as[64];
+
+	for (unsigned r = mark; r < h->n; r++) {
+		const struct lv_hostnet_change *c = &h->changes[r];
+		bool secondary = c->kind == CH_ADD_ADDR &&
+				 c->u.addr.family == AF_INET &&
+				 !is_service(&c->u.addr, svc, n_svc);
+
+		if (secondary && in_list(&c->u.addr, after))
+			continue; /* it stayed: nothing to put back */
+		if (secondary)
+			lv_warn("interface %s: secondary address %s went with "
+				"the service address taken away (put back at "
+				"exit)",
+				ifname, addr_str(&c->u.addr, as, sizeof(as)));
+		h->changes[w++] = *c;
+	}
+	if (w == h->n)
+		return 0;
+	h->n = w;
+	return journal_write(h, err, errlen);
+}
+
+/* Journal, then take l->e[i] off the port (a service address) or only
+ * journal it (an IPv6 address that disabling IPv6 deletes). */
+static int port_addr(struct lv_hostnet *h, int ifindex, const char *ifname,
+		     const struct addr_list *l, unsigned i,
+		     const struct lv_addr *svc, unsigned n_svc, char *err,
+		     size_t errlen)
+{
+	const struct lv_addr *a = &l->e[i].a;
+	bool svc_addr = is_service(a, svc, n_svc);
+	unsigned before = h->n;
+	struct lv_hostnet_change *c;
+	char as[64];
+	int rc = 0;
+
+	if (svc_addr)
+		rc = journal_secondaries(h, ifindex, ifname, l, i, svc, n_svc,
+					 err, errlen);
+	if (rc == 0 &&
+	    (c = journal(h, CH_ADD_ADDR, ifindex, ifname, err, errlen)) != NULL)
+		c->u.addr = *a;
+	else
+		rc = -ENOMEM;
+	if (rc == 0)
+		rc = journal_write(h, err, errlen);
+	if (rc < 0) {
+		h->n = before;
+		return rc;
+	}
+	if (!svc_addr) {
+		lv_warn("interface %s: IPv6 is disabled on it while levee "
+			"runs: address %s stops working until levee exits",
+			ifname, addr_str(a, as, sizeof(as)));
+		return 0;
+	}
+	rc = addr_op(RTM_DELADDR, ifindex, a, ifname, err, errlen);
+	if (rc == -EADDRNOTAVAIL)
+		rc = 0; /* went with a primary deleted here */
+	if (rc < 0) {
+		forget(h, before);
+		return rc;
+	}
+	lv_info("interface %s: took away service address %s (put back at "
+		"exit)",
+		ifname, addr_str(a, as, sizeof(as)));
 	return 0;
 }
 
@@ -804,7 +977,6 @@ static int port_addrs(struct lv_hostnet *h, int ifindex, const char *ifname,
 	struct addr_list *l = malloc(2 * sizeof(*l));
 	unsigned mark = h->n;
 	bool v4_deleted = false;
-	char as[64];
 	int rc;
 
 	if (l == NULL) {
@@ -816,40 +988,21 @@ static int port_addrs(struct lv_hostnet *h, int ifindex, const char *ifname,
 	for (unsigned i = 0; rc == 0 && i < l->n; i++) {
 		const struct lv_addr *a = &l->e[i].a;
 		bool svc_addr = is_service(a, svc, n_svc);
-		struct lv_hostnet_change *c;
 
 		if (!svc_addr && (a->family == AF_INET ||
 				  !(l->e[i].flags & IFA_F_PERMANENT) ||
 				  l->e[i].scope == RT_SCOPE_LINK))
 			continue; /* kept, or comes back by itself */
-		if ((rc = journal_room(h, err, errlen)) < 0)
-			break;
-		if (svc_addr) {
-			rc = addr_op(RTM_DELADDR, ifindex, a, ifname, err,
-				     errlen);
-			if (rc == -EADDRNOTAVAIL)
-				rc = 0; /* went with a primary deleted here */
-			if (rc < 0)
-				break;
-			v4_deleted |= a->family == AF_INET;
-			lv_info("interface %s: took away service address %s "
-				"(put back at exit)",
-				ifname, addr_str(a, as, sizeof(as)));
-		} else {
-			lv_warn("interface %s: IPv6 is disabled on it while "
-				"levee runs: address %s stops working until "
-				"levee exits",
-				ifname, addr_str(a, as, sizeof(as)));
-		}
-		c = journal(h, CH_ADD_ADDR, ifindex, ifname, err, errlen);
-		c->u.addr = *a;
+		rc = port_addr(h, ifindex, ifname, l, i, svc, n_svc, err,
+			       errlen);
+		v4_deleted |= rc == 0 && svc_addr && a->family == AF_INET;
 	}
 	*v4_left = count_v4(l);
 	if (rc == 0 && v4_deleted) {
 		rc = list_addrs(ifindex, ifname, &l[1], err, errlen);
 		if (rc == 0)
-			rc = lost_secondaries(h, mark, ifindex, ifname, l,
-					      &l[1], svc, n_svc, err, errlen);
+			rc = settle_secondaries(h, mark, ifname, &l[1], svc,
+						n_svc, err, errlen);
 		*v4_left = count_v4(&l[1]);
 	}
 	free(l);
@@ -976,19 +1129,560 @@ static int undo(const struct lv_hostnet_change *c, char *err, size_t errlen)
 	return 0;
 }
 
-int lv_hostnet_restore(struct lv_hostnet *h)
+/*
+ * Undo h's changes newest first, marking each that fails. With
+ * check_ifaces (a crashed levee's journal), a change whose interface is
+ * gone, or now has another index (deleted and made again), counts as
+ * undone: what it changed went with the old interface. Returns the count
+ * of failures.
+ */
+static unsigned undo_all(struct lv_hostnet *h, bool check_ifaces)
 {
 	char err[512];
-	int failed = 0;
+	unsigned failed = 0;
 
-	while (h->n > 0) {
-		const struct lv_hostnet_change *c = &h->changes[--h->n];
+	for (unsigned i = h->n; i-- > 0;) {
+		struct lv_hostnet_change *c = &h->changes[i];
+		int now;
 
 		err[0] = '\0';
-		if (undo(c, err, sizeof(err)) < 0) {
-			lv_warn("could not restore: %s", err);
-			failed++;
+		c->failed = false;
+		if (check_ifaces && c->ifindex > 0) {
+			now = lv_hostnet_ifindex(c->ifname, err, sizeof(err));
+			if (now == -ENODEV || (now > 0 && now != c->ifindex)) {
+				lv_debug("host changes: interface %s (index "
+					 "%d) is gone: nothing to undo there",
+					 c->ifname, c->ifindex);
+				continue;
+			}
 		}
+		if (err[0] == '\0' && undo(c, err, sizeof(err)) == 0)
+			continue;
+		lv_warn("could not restore: %s", err);
+		c->failed = true;
+		failed++;
 	}
 	return failed;
+}
+
+/* Keep only the changes that could not be undone, oldest first. */
+static void keep_failed(struct lv_hostnet *h)
+{
+	unsigned w = 0;
+
+	for (unsigned r = 0; r < h->n; r++)
+		if (h->changes[r].failed)
+			h->changes[w++] = h->changes[r];
+	h->n = w;
+}
+
+int lv_hostnet_restore(struct lv_hostnet *h)
+{
+	unsigned failed = undo_all(h, false);
+	char err[512];
+
+	if (h->path[0]) {
+		keep_failed(h);
+		if (failed == 0) {
+			if (unlink(h->path) != 0 && errno != ENOENT)
+				lv_warn("host changes journal %s: cannot "
+					"remove it: %s",
+					h->path, strerror(errno));
+		} else if (journal_write(h, err, sizeof(err)) < 0) {
+			lv_warn("%s", err);
+		} else {
+			lv_warn("host changes journal %s keeps the %u "
+				"change(s) that could not be undone: the next "
+				"start tries again",
+				h->path, failed);
+		}
+		unlock(h, true);
+	}
+	h->n = 0;
+	return (int)failed;
+}
+
+/* ---- the journal file ------------------------------------------------- */
+
+#define JOURNAL_MAGIC "levee host-change journal 1"
+
+/* Our network namespace's inode: a journal is only undone where it was
+ * written (interface names and /proc/sys/net are per namespace). */
+static uint64_t netns_id(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/net", &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static void write_change(FILE *f, const struct lv_hostnet_change *c)
+{
+	char text[64];
+
+	fprintf(f, "%s %d %s", kind_names[c->kind], c->ifindex,
+		c->ifname[0] ? c->ifname : "-");
+	switch (c->kind) {
+	case CH_DEL_ADDR:
+	case CH_ADD_ADDR:
+		fprintf(f, " %s", addr_str(&c->u.addr, text, sizeof(text)));
+		break;
+	case CH_DEL_ROUTE:
+		if (inet_ntop(c->u.route.family, c->u.route.gw, text,
+			      sizeof(text)) == NULL)
+			snprintf(text, sizeof(text), "?");
+		fprintf(f, " %s", text);
+		break;
+	case CH_MAC:
+		fprintf(f, " %02x:%02x:%02x:%02x:%02x:%02x", c->u.mac[0],
+			c->u.mac[1], c->u.mac[2], c->u.mac[3], c->u.mac[4],
+			c->u.mac[5]);
+		break;
+	case CH_DOWN:
+		break;
+	case CH_SYSCTL:
+		/* the value is the rest of the line, spaces and all */
+		fprintf(f, " %s %s", c->u.sysctl.path, c->u.sysctl.old);
+		break;
+	}
+	fputc('\n', f);
+}
+
+/* fsync the directory of path, so that a rename in it is durable. */
+static int sync_dir(const char *path)
+{
+	char dir[sizeof(((struct lv_hostnet *)0)->path)];
+	char *slash;
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = fsync(fd) == 0 ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+/* Write the whole journal to h->path: a temporary file beside it, fsync,
+ * rename over it, fsync the directory. Nothing to do without a file. */
+static int journal_write(const struct lv_hostnet *h, char *err, size_t errlen)
+{
+	char tmp[sizeof(h->path) + 8];
+	FILE *f;
+	int fd, rc = 0;
+
+	if (!h->path[0])
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", h->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, errlen, "host changes journal %s: %s", tmp,
+			 strerror(-rc));
+		return rc;
+	}
+	fprintf(f,
+		JOURNAL_MAGIC
+		"\npid %ld\nnetns %llu\n"
+		"# what levee changed on this host, oldest first, and how "
+		"to undo it\n"
+		"# (docs/operations.md); levee undoes it newest first at "
+		"exit, or at its next start after a crash\n",
+		(long)getpid(), (unsigned long long)h->netns);
+	for (unsigned i = 0; i < h->n; i++)
+		write_change(f, &h->changes[i]);
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, h->path) != 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = sync_dir(h->path);
+	if (rc < 0) {
+		unlink(tmp);
+		snprintf(err, errlen, "host changes journal %s: %s", h->path,
+			 strerror(-rc));
+	}
+	return rc;
+}
+
+/* Cut s at the first space; *rest is what follows it (NULL: nothing). */
+static char *token(char **rest)
+{
+	char *s = *rest, *sp;
+
+	if (s == NULL)
+		return NULL;
+	sp = strchr(s, ' ');
+	*rest = sp ? sp + 1 : NULL;
+	if (sp)
+		*sp = '\0';
+	return s;
+}
+
+/* A change's own part of its line (after KIND IFINDEX IFNAME), for the
+ * kinds that name an interface. 0, or -1. */
+static int parse_args(char *rest, struct lv_hostnet_change *c)
+{
+	char *arg = token(&rest), tail;
+	uint8_t *m = c->u.mac;
+	struct lv_addr a;
+
+	if (c->kind == CH_DOWN)
+		return arg == NULL ? 0 : -1;
+	if (arg == NULL || rest != NULL)
+		return -1;
+	switch (c->kind) {
+	case CH_DEL_ADDR:
+	case CH_ADD_ADDR:
+		return strchr(arg, '/') != NULL &&
+			       lv_config_parse_addr(arg, &c->u.addr) == 0
+			   ? 0
+			   : -1;
+	case CH_DEL_ROUTE:
+		if (strchr(arg, '/') != NULL ||
+		    lv_config_parse_addr(arg, &a) < 0)
+			return -1;
+		c->u.route.family = a.family;
+		memcpy(c->u.route.gw, a.addr, addr_len(a.family));
+		return 0;
+	case CH_MAC:
+		return sscanf(arg, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx%c",
+			      &m[0], &m[1], &m[2], &m[3], &m[4], &m[5],
+			      &tail) == 6
+			   ? 0
+			   : -1;
+	default:
+		return -1;
+	}
+}
+
+/* One change line of a journal file into c. 0, or -1. */
+static int parse_change(char *line, struct lv_hostnet_change *c)
+{
+	char *rest = line, *kind = token(&rest), *idx = token(&rest),
+	     *ifname = token(&rest), *path, *end;
+	unsigned i, n = sizeof(kind_names) / sizeof(*kind_names);
+	long v;
+
+	memset(c, 0, sizeof(*c));
+	if (kind == NULL || idx == NULL || ifname == NULL)
+		return -1;
+	for (i = 0; i < n && strcmp(kind, kind_names[i]) != 0; i++)
+		;
+	v = strtol(idx, &end, 10);
+	if (i == n || *end != '\0' || end == idx || v < 0 || v > INT32_MAX ||
+	    strlen(ifname) >= IF_NAMESIZE)
+		return -1;
+	c->kind = (enum change_kind)i;
+	c->ifindex = (int)v;
+	if (strcmp(ifname, "-") != 0)
+		snprintf(c->ifname, sizeof(c->ifname), "%s", ifname);
+	if ((c->ifindex > 0) != (c->ifname[0] != '\0'))
+		return -1;
+	if (c->kind != CH_SYSCTL) /* these all name an interface */
+		return c->ifindex == 0 ? -1 : parse_args(rest, c);
+	path = token(&rest); /* then the old value: the rest, maybe "" */
+	if (path == NULL || strlen(path) >= sizeof(c->u.sysctl.path) ||
+	    strlen(rest ? rest : "") >= sizeof(c->u.sysctl.old))
+		return -1;
+	snprintf(c->u.sysctl.path, sizeof(c->u.sysctl.path), "%s", path);
+	snprintf(c->u.sysctl.old, sizeof(c->u.sysctl.old), "%s",
+		 rest ? rest : "");
+	return 0;
+}
+
+/* The header's "KEY NUMBER" line. 0, or -1. */
+static int header_number(const char *line, const char *key,
+			 unsigned long long *v)
+{
+	size_t n = strlen(key);
+	char *end;
+
+	if (strncmp(line, key, n) != 0 || line[n] != ' ' || line[n + 1] < '0' ||
+	    line[n + 1] > '9')
+		return -1;
+	*v = strtoull(line + n + 1, &end, 10);
+	return *end == '\0' ? 0 : -1;
+}
+
+/*
+ * Read the journal file at path into old (changes only), with the pid and
+ * network namespace that wrote it. -ENOENT when there is none; -EINVAL
+ * with "PATH:LINE: ..." when it cannot be read.
+ */
+static int journal_read(const char *path, struct lv_hostnet *old,
+			unsigned long long *pid, unsigned long long *netns,
+			char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (f == NULL) {
+		rc = -errno;
+		if (rc != -ENOENT)
+			snprintf(err, errlen, "host changes journal %s: %s",
+				 path, strerror(-rc));
+		return rc;
+	}
+	while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+		struct lv_hostnet_change *c;
+		const char *what = NULL;
+
+		lineno++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (lineno == 1 && strcmp(line, JOURNAL_MAGIC) != 0)
+			what = "not a levee journal (expected \"" JOURNAL_MAGIC
+			       "\")";
+		else if (lineno == 2 && header_number(line, "pid", pid) < 0)
+			what = "expected \"pid N\"";
+		else if (lineno == 3 && header_number(line, "netns", netns) < 0)
+			what = "expected \"netns N\"";
+		else if (lineno <= 3 || line[0] == '#' || line[0] == '\0')
+			continue;
+		else if ((c = journal(old, CH_DOWN, 0, NULL, err, errlen)) ==
+			 NULL)
+			rc = -ENOMEM;
+		else if (parse_change(line, c) < 0)
+			what = "not a change levee writes";
+		if (what != NULL) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, what);
+			rc = -EINVAL;
+		}
+	}
+	if (rc == 0 && lineno < 3) {
+		snprintf(err, errlen, "%s:%u: cut short (no header)", path,
+			 lineno);
+		rc = -EINVAL;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+/* The pid in a lock file (0: none readable). */
+static long lock_holder(int fd)
+{
+	char buf[32];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strtol(buf, NULL, 10);
+}
+
+/*
+ * flock h->lock_path for as long as we run. Its previous holder may remove
+ * the file between our open and our lock (and another levee make a new
+ * one): a lock on a file no longer at the path is tried again.
+ */
+static int lock(struct lv_hostnet *h, const char *name, char *err,
+		size_t errlen)
+{
+	struct stat mine, now;
+
+	for (int tries = 0; tries < 8; tries++) {
+		int fd = open(h->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		long pid;
+
+		if (fd < 0) {
+			int e = errno;
+
+			snprintf(err, errlen,
+				 "host changes journal lock %s: %s",
+				 h->lock_path, strerror(e));
+			return -e;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			int e = errno;
+
+			pid = lock_holder(fd);
+			close(fd);
+			if (e != EWOULDBLOCK) {
+				snprintf(err, errlen,
+					 "host changes journal lock %s: %s",
+					 h->lock_path, strerror(e));
+				return -e;
+			}
+			snprintf(err, errlen,
+				 "interface %s: levee pid %ld already runs on "
+				 "it (%s held): stop it first",
+				 name, pid, h->lock_path);
+			return -EBUSY;
+		}
+		if (fstat(fd, &mine) == 0 && stat(h->lock_path, &now) == 0 &&
+		    mine.st_dev == now.st_dev && mine.st_ino == now.st_ino) {
+			char pid_text[32];
+			int n = snprintf(pid_text, sizeof(pid_text), "%ld\n",
+					 (long)getpid());
+
+			if (ftruncate(fd, 0) != 0 ||
+			    pwrite(fd, pid_text, (size_t)n, 0) != n)
+				lv_debug("lock %s: cannot write our pid",
+					 h->lock_path);
+			h->lock_fd = fd;
+			return 0;
+		}
+		close(fd);
+	}
+	snprintf(err, errlen, "host changes journal lock %s: %s", h->lock_path,
+		 "kept changing under us");
+	return -EAGAIN;
+}
+
+static void unlock(struct lv_hostnet *h, bool remove_lock_file)
+{
+	/* removed while still held: a levee waiting on this file sees it
+	 * is gone and makes a new one (see lock()) */
+	if (remove_lock_file && unlink(h->lock_path) != 0 && errno != ENOENT)
+		lv_warn("host changes journal lock %s: cannot remove it: %s",
+			h->lock_path, strerror(errno));
+	if (h->lock_fd >= 0)
+		close(h->lock_fd);
+	h->lock_fd = -1;
+	h->path[0] = h->lock_path[0] = '\0';
+}
+
+/* /proc/PID/comm without its newline, in buf ("" when unreadable). */
+static void comm_of(const char *pid, char *buf, size_t len)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	buf[0] = '\0';
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fgets(buf, (int)len, f) == NULL)
+			buf[0] = '\0';
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* Does pid still run, as a program of our own name? (The lock says so
+ * first; this holds even when someone removed the lock file.) */
+static bool still_runs(unsigned long long pid)
+{
+	char text[32], theirs[64], ours[64];
+
+	if (pid == 0 || pid == (unsigned long long)getpid())
+		return false;
+	snprintf(text, sizeof(text), "%llu", pid);
+	comm_of(text, theirs, sizeof(theirs));
+	comm_of("self", ours, sizeof(ours));
+	return theirs[0] != '\0' && strcmp(theirs, ours) == 0;
+}
+
+/* A journal left behind by a levee that died: undo it (see the header). */
+static int recover(struct lv_hostnet *h, char *err, size_t errlen)
+{
+	unsigned long long pid = 0, netns = 0;
+	struct lv_hostnet old;
+	unsigned failed;
+	int rc;
+
+	lv_hostnet_init(&old);
+	rc = journal_read(h->path, &old, &pid, &netns, err, errlen);
+	if (rc == -ENOENT) {
+		rc = 0; /* nothing left behind */
+		goto out;
+	}
+	if (rc < 0)
+		goto out;
+	if (netns != h->netns) {
+		snprintf(err, errlen,
+			 "%s: written by levee pid %llu in another network "
+			 "namespace (net:[%llu], ours is net:[%llu]): undo its "
+			 "changes there, then remove the file",
+			 h->path, pid, netns, (unsigned long long)h->netns);
+		rc = -EXDEV;
+		goto out;
+	}
+	if (still_runs(pid)) {
+		snprintf(err, errlen,
+			 "%s: written by levee pid %llu, which still runs "
+			 "(though not holding %s): stop it first",
+			 h->path, pid, h->lock_path);
+		rc = -EBUSY;
+		goto out;
+	}
+	failed = undo_all(&old, true);
+	if (failed > 0) {
+		snprintf(err, errlen,
+			 "%s: %u of the %u host change(s) left by levee pid "
+			 "%llu could not be undone (see above): undo them by "
+			 "hand, then remove the file",
+			 h->path, failed, old.n, pid);
+		rc = -EIO;
+		goto out;
+	}
+	lv_warn("host changes: levee pid %llu exited without undoing its "
+		"host changes; undid the %u recorded in %s",
+		pid, old.n, h->path);
+out:
+	lv_hostnet_fini(&old);
+	return rc;
+}
+
+int lv_hostnet_journal_open(struct lv_hostnet *h, const char *dir,
+			    const char *name, char *err, size_t errlen)
+{
+	int rc;
+
+	if (h->path[0] || h->n > 0) {
+		snprintf(err, errlen,
+			 "host changes journal: open it once, before any "
+			 "change");
+		return -EINVAL;
+	}
+	if (name == NULL || name[0] == '\0' || strchr(name, '/') ||
+	    !strcmp(name, ".") || !strcmp(name, "..")) {
+		snprintf(err, errlen,
+			 "host changes journal: '%s' cannot name a file",
+			 name ? name : "");
+		return -EINVAL;
+	}
+	if ((size_t)snprintf(h->path, sizeof(h->path), "%s/%s.journal", dir,
+			     name) >= sizeof(h->path) ||
+	    (size_t)snprintf(h->lock_path, sizeof(h->lock_path), "%s/%s.lock",
+			     dir, name) >= sizeof(h->lock_path)) {
+		snprintf(err, errlen, "host changes journal %s/%s: %s", dir,
+			 name, strerror(ENAMETOOLONG));
+		h->path[0] = h->lock_path[0] = '\0';
+		return -ENAMETOOLONG;
+	}
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		rc = -errno;
+		snprintf(err, errlen, "host changes journal directory %s: %s",
+			 dir, strerror(-rc));
+		h->path[0] = h->lock_path[0] = '\0';
+		return rc;
+	}
+	if ((rc = lock(h, name, err, errlen)) < 0) {
+		h->path[0] = h->lock_path[0] = '\0';
+		return rc;
+	}
+	h->netns = netns_id();
+	rc = recover(h, err, errlen);
+	if (rc == 0)
+		rc = journal_write(h, err, errlen); /* ours, empty */
+	if (rc < 0)
+		unlock(h, false); /* a journal kept for later stays */
+	return rc;
 }

@@ -16,14 +16,18 @@ tests="tests/unit/test_cache tests/unit/test_cache_concurrency"
 logdir=$(mktemp -d /tmp/lv-sanitizers.XXXXXX)
 status=0
 
+# debugoptimized, not the project's default release: reports need the
+# debug information to name levee's frames (file and line).
 setup() { # dir sanitizer [CC]
 	if [ ! -f "$root/$1/build.ninja" ]; then
 		if [ -n "${3:-}" ]; then
 			CC=$3 meson setup "$root/$1" "$root" -Db_sanitize="$2" \
-				-Db_lundef=false >"$logdir/$1-setup.log"
+				-Db_lundef=false -Dbuildtype=debugoptimized \
+				>"$logdir/$1-setup.log"
 		else
 			meson setup "$root/$1" "$root" -Db_sanitize="$2" \
-				-Db_lundef=false >"$logdir/$1-setup.log"
+				-Db_lundef=false -Dbuildtype=debugoptimized \
+				>"$logdir/$1-setup.log"
 		fi
 	fi
 	# shellcheck disable=SC2086

@@ -12,18 +12,22 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <ldns/ldns.h>
 #include <yaml.h>
 
 #include "levee/config.h"
+#include "levee/log.h"
 
 /* Settings that are one value both on the command line and in the file. */
 enum setting {
@@ -55,6 +59,7 @@ enum {
 	O_NO_IN_MEMORY,
 	O_TUNE_KERNEL,
 	O_KEY,
+	O_KEY_FILE,
 	O_ALLOW_TRANSFER,
 	O_NOTIFY,
 	O_TCP_LISTEN
@@ -97,10 +102,13 @@ static const char *const log_levels[] = {"error", "warning", "info", "debug"};
 #define ACL_EXPECTED                                                           \
 	"PREFIX, key=NAME or PREFIX,key=NAME (PREFIX: an address with an "     \
 	"optional /LEN)"
-#define REMOTE_EXPECTED   "ADDR[@PORT][,key=NAME]"
-#define LISTEN_EXPECTED   "ADDR[@PORT]"
-#define KEY_EXPECTED      "[ALGORITHM:]NAME:SECRET (SECRET in base64)"
-#define DEFAULT_ALGORITHM "hmac-sha256"
+#define REMOTE_EXPECTED "ADDR[@PORT][,key=NAME]"
+#define LISTEN_EXPECTED "ADDR[@PORT]"
+#define KEY_EXPECTED    "[ALGORITHM:]NAME:SECRET (SECRET in base64)"
+#define KEY_FILE_EXPECTED                                                      \
+	"[ALGORITHM:]NAME:PATH (PATH: a file holding the base64 secret)"
+#define SECRET_FILE_EXPECTED "expected the secret alone, in base64"
+#define DEFAULT_ALGORITHM    "hmac-sha256"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -718,8 +726,10 @@ static const char *list_expected(enum list_kind kind)
 				  : LISTEN_EXPECTED;
 }
 
+/* secret_file: where secret was read from, NULL when given inline. */
 static int add_key(struct lv_config *cfg, const char *name, const char *alg,
-		   const char *secret, const char *where)
+		   const char *secret, const char *secret_file,
+		   const char *where)
 {
 	struct lv_key_conf *k = grow(cfg->keys, cfg->n_keys, sizeof(*k));
 
@@ -727,11 +737,189 @@ static int add_key(struct lv_config *cfg, const char *name, const char *alg,
 		return -2;
 	cfg->keys = k;
 	k = &cfg->keys[cfg->n_keys++];
+	memset(k, 0, sizeof(*k));
 	k->name = strdup(name);
 	k->algorithm = strdup(alg ? alg : DEFAULT_ALGORITHM);
 	k->secret = strdup(secret);
+	k->secret_file = secret_file ? strdup(secret_file) : NULL;
 	k->where = strdup(where);
-	return k->name && k->algorithm && k->secret && k->where ? 0 : -2;
+	return k->name && k->algorithm && k->secret && k->where &&
+		       (secret_file == NULL || k->secret_file)
+		   ? 0
+		   : -2;
+}
+
+/* Base64 as RFC 4648 writes it (what tsig.c decodes): groups of four of
+ * A-Z a-z 0-9 + /, with one or two '=' only at the very end. */
+static bool is_base64(const char *s, size_t n)
+{
+	size_t pad = 0;
+
+	if (n == 0 || n % 4 != 0)
+		return false;
+	while (pad < 2 && s[n - 1 - pad] == '=')
+		pad++;
+	for (size_t i = 0; i < n - pad; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/')
+			return false;
+	return true;
+}
+
+/*
+ * The secret files already warned about, so that one read again (each
+ * SIGHUP parses the whole configuration anew) is warned about once, and
+ * again only once its mode or content changes. Taken by whichever thread
+ * parses a configuration.
+ */
+#define N_WARNED 16
+static pthread_mutex_t warned_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	dev_t dev;
+	ino_t ino;
+	mode_t mode;
+	struct timespec ctime;
+} warned[N_WARNED];
+static unsigned n_warned;
+
+static bool first_warning(const struct stat *st)
+{
+	bool first = true;
+	unsigned i;
+
+	pthread_mutex_lock(&warned_lock);
+	for (i = 0; i < n_warned && first; i++)
+		first = !(warned[i].dev == st->st_dev &&
+			  warned[i].ino == st->st_ino &&
+			  warned[i].mode == st->st_mode &&
+			  warned[i].ctime.tv_sec == st->st_ctim.tv_sec &&
+			  warned[i].ctime.tv_nsec == st->st_ctim.tv_nsec);
+	if (first) {
+		i = n_warned < N_WARNED ? n_warned++ : n_warned - 1;
+		warned[i].dev = st->st_dev;
+		warned[i].ino = st->st_ino;
+		warned[i].mode = st->st_mode;
+		warned[i].ctime = st->st_ctim;
+	}
+	pthread_mutex_unlock(&warned_lock);
+	return first;
+}
+
+/*
+ * Read a TSIG secret from path into *secret (heap, the caller frees): the
+ * file's content with leading and trailing whitespace cut, which must be
+ * base64. in names the option or FILE:LINE: key for messages, which never
+ * show the secret. Warns (one line, see first_warning()) when group or
+ * others may read the file, as ssh does for private keys, but goes on. 0, -1 with one line in
+ * err, -2 out of memory.
+ */
+static int read_secret_file(const char *path, const char *in, char **secret,
+			    char *err, size_t errlen)
+{
+	char buf[LV_CONFIG_SECRET_FILE_MAX + 1];
+	size_t n = 0, start = 0;
+	struct stat st;
+	ssize_t got;
+	int fd, rc = -1;
+
+	*secret = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return fail(err, errlen, "%s: cannot read secret file %s: %s",
+			    in, path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		fail(err, errlen, "%s: cannot read secret file %s: %s", in,
+		     path,
+		     S_ISDIR(st.st_mode) ? strerror(EISDIR)
+					 : "not a regular file");
+		goto out;
+	}
+	while (n < sizeof(buf) &&
+	       (got = read(fd, buf + n, sizeof(buf) - n)) != 0) {
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			fail(err, errlen, "%s: cannot read secret file %s: %s",
+			     in, path, strerror(errno));
+			goto out;
+		}
+		n += (size_t)got;
+	}
+	if (n == sizeof(buf)) {
+		fail(err, errlen,
+		     "%s: secret file %s is larger than %d bytes "
+		     "(" SECRET_FILE_EXPECTED ")",
+		     in, path, LV_CONFIG_SECRET_FILE_MAX);
+		goto out;
+	}
+	while (n > 0 && isspace((unsigned char)buf[n - 1]))
+		n--;
+	while (start < n && isspace((unsigned char)buf[start]))
+		start++;
+	if (start == n) {
+		fail(err, errlen,
+		     "%s: secret file %s is empty (" SECRET_FILE_EXPECTED ")",
+		     in, path);
+		goto out;
+	}
+	if (!is_base64(buf + start, n - start)) {
+		fail(err, errlen,
+		     "%s: secret file %s is not base64 (" SECRET_FILE_EXPECTED
+		     ")",
+		     in, path);
+		goto out;
+	}
+	if ((*secret = strndup(buf + start, n - start)) == NULL) {
+		rc = -2;
+		goto out;
+	}
+	if ((st.st_mode & (S_IRGRP | S_IROTH)) && first_warning(&st))
+		lv_warn("%s: secret file %s is readable by group or others "
+			"(mode %04o): chmod 600 it",
+			in, path, (unsigned)(st.st_mode & 07777));
+	rc = 0;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	close(fd);
+	return rc;
+}
+
+/* Is s (of length n) an algorithm name rather than a key name? */
+static bool looks_like_algorithm(const char *s, size_t n)
+{
+	return n > 5 && strncasecmp(s, "hmac-", 5) == 0;
+}
+
+/*
+ * --key-file [ALGORITHM:]NAME:PATH. The path may hold colons; the name may
+ * not. A first part that starts with "hmac-" is the algorithm when two
+ * more parts follow. 0, -1 bad value (the caller words it), -2 out of
+ * memory, -3 the file could not be used (message in err).
+ */
+static int parse_key_file_option(struct lv_config *cfg, const char *s,
+				 char *err, size_t errlen)
+{
+	const char *c1 = strchr(s, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	char alg[64], name[LDNS_MAX_DOMAINLEN * 4 + 1], *secret;
+	bool has_alg = c2 && looks_like_algorithm(s, (size_t)(c1 - s));
+	const char *n0 = has_alg ? c1 + 1 : s, *n1 = has_alg ? c2 : c1;
+	int rc;
+
+	if (c1 == NULL || (has_alg && (size_t)(c1 - s) >= sizeof(alg)) ||
+	    (size_t)(n1 - n0) >= sizeof(name) || n1 == n0 || n1[1] == '\0')
+		return -1;
+	snprintf(name, sizeof(name), "%.*s", (int)(n1 - n0), n0);
+	if (has_alg)
+		snprintf(alg, sizeof(alg), "%.*s", (int)(c1 - s), s);
+	if (check_dname(name) < 0)
+		return -1;
+	rc = read_secret_file(n1 + 1, "--key-file", &secret, err, errlen);
+	if (rc < 0)
+		return rc == -1 ? -3 : rc;
+	rc = add_key(cfg, name, has_alg ? alg : NULL, secret, n1 + 1,
+		     "--key-file");
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+	return rc;
 }
 
 /* --key [ALGORITHM:]NAME:SECRET, the form kdig -y takes. */
@@ -749,7 +937,7 @@ static int parse_key_option(struct lv_config *cfg, const char *s)
 		snprintf(alg, sizeof(alg), "%.*s", (int)(c1 - s), s);
 	if (check_dname(name) < 0 || (c2 && alg[0] == '\0'))
 		return -1;
-	return add_key(cfg, name, c2 ? alg : NULL, n1 + 1, "--key");
+	return add_key(cfg, name, c2 ? alg : NULL, n1 + 1, NULL, "--key");
 }
 
 static const struct lv_key_conf *find_key(const struct lv_config *cfg,
@@ -767,7 +955,9 @@ static int check_key_ref(const struct lv_config *cfg, const char *key,
 	if (key == NULL || find_key(cfg, key) != NULL)
 		return 0;
 	return fail(err, errlen,
-		    "%s: key \"%s\" is not defined (keys: or --key)", in, key);
+		    "%s: key \"%s\" is not defined (keys:, --key or "
+		    "--key-file)",
+		    in, key);
 }
 
 /* Keys are unique; every key an ACL or NOTIFY target names exists. */
@@ -892,10 +1082,14 @@ void lv_config_free(struct lv_config *cfg)
 	}
 	free(cfg->zones);
 	for (unsigned i = 0; i < cfg->n_keys; i++) {
-		free(cfg->keys[i].name);
-		free(cfg->keys[i].algorithm);
-		free(cfg->keys[i].secret);
-		free(cfg->keys[i].where);
+		struct lv_key_conf *k = &cfg->keys[i];
+		free(k->name);
+		free(k->algorithm);
+		if (k->secret != NULL) /* no copy of it left behind */
+			explicit_bzero(k->secret, strlen(k->secret));
+		free(k->secret);
+		free(k->secret_file);
+		free(k->where);
 	}
 	free(cfg->keys);
 	free_acl(cfg->acl, cfg->n_acl);
@@ -943,7 +1137,8 @@ static const char *const zone_keys[] = {"origin", "file", "allow-transfer",
 					"notify"};
 static const char *const transfer_keys[] = {"allow", "notify", "ixfr-history"};
 static const int transfer_ids[] = {-4, -5, S_IXFR_HISTORY};
-static const char *const key_keys[] = {"name", "algorithm", "secret"};
+static const char *const key_keys[] = {"name", "algorithm", "secret",
+				       "secret-file"};
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -1192,12 +1387,112 @@ static int yaml_section_value(struct yfile *y, const char *section,
 	}
 }
 
-/* keys: a list of {name, algorithm, secret}; algorithm may be left out. */
+/* A zone or secret file named in the config is relative to the config's
+ * directory. */
+static char *join_dir(const char *cfg_path, const char *file)
+{
+	const char *slash = strrchr(cfg_path, '/');
+	size_t d;
+	char *out;
+
+	if (file[0] == '/' || slash == NULL)
+		return strdup(file);
+	d = (size_t)(slash - cfg_path);
+	out = malloc(d + 1 + strlen(file) + 1);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, cfg_path, d);
+	out[d] = '/';
+	strcpy(out + d + 1, file);
+	return out;
+}
+
+/* keys[i]: the secret, inline or from secret-file (joined to the config
+ * file's directory like zone paths). *secret is a copy, *file the path
+ * read or NULL. 0, -1 (message set). */
+static int yaml_key_secret(struct yfile *y, const char *in,
+			   const yaml_node_t *item, const yaml_node_t *inline_,
+			   const yaml_node_t *file, char **secret, char **path)
+{
+	char where[64 + 4096];
+	int rc;
+
+	*secret = *path = NULL;
+	if (inline_ != NULL && file != NULL)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: give \"secret\" or \"secret-file\", "
+			    "not both",
+			    y->path, line_of(file), in);
+	if (inline_ == NULL && file == NULL)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: missing \"secret\" or "
+			    "\"secret-file\"",
+			    y->path, line_of(item), in);
+	if (inline_ != NULL) {
+		*secret = strdup(scalar(inline_));
+		return *secret ? 0 : oom(y->err, y->errlen);
+	}
+	if ((*path = join_dir(y->path, scalar(file))) == NULL)
+		return oom(y->err, y->errlen);
+	snprintf(where, sizeof(where), "%s:%lu: %s.secret-file", y->path,
+		 line_of(file), in);
+	rc = read_secret_file(*path, where, secret, y->err, y->errlen);
+	if (rc == 0)
+		return 0;
+	free(*path);
+	*path = NULL;
+	return rc == -2 ? oom(y->err, y->errlen) : -1;
+}
+
+/* One item of keys:, a mapping of name, algorithm, secret or secret-file. */
+static int yaml_key(struct yfile *y, const char *in, const yaml_node_t *item)
+{
+	const yaml_node_t *n[4] = {0};
+	char where[64 + 4096], *secret, *path;
+	int rc;
+
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: expected a mapping with name, "
+			    "algorithm and secret (or secret-file), got %s",
+			    y->path, line_of(item), in, kind_of(item));
+	for (const yaml_node_pair_t *p = item->data.mapping.pairs.start;
+	     p < item->data.mapping.pairs.top; p++) {
+		int k = map_key(y, item, p, in, key_keys, N_OF(key_keys));
+		if (k < 0)
+			return -1;
+		n[k] = node(y, p->value);
+		if (n[k]->type != YAML_SCALAR_NODE || is_null(n[k]))
+			return fail(y->err, y->errlen,
+				    "%s:%lu: %s.%s: expected a value", y->path,
+				    line_of(n[k]), in, key_keys[k]);
+	}
+	if (n[0] == NULL)
+		return fail(y->err, y->errlen, "%s:%lu: %s: missing \"name\"",
+			    y->path, line_of(item), in);
+	if (check_dname(scalar(n[0])) < 0)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s.name: expected " NAME_EXPECTED
+			    ", got \"%s\"",
+			    y->path, line_of(n[0]), in, scalar(n[0]));
+	if (yaml_key_secret(y, in, item, n[2], n[3], &secret, &path) < 0)
+		return -1;
+	snprintf(where, sizeof(where), "%s:%lu", y->path, line_of(item));
+	rc = add_key(y->cfg, scalar(n[0]), n[1] ? scalar(n[1]) : NULL, secret,
+		     path, where);
+	explicit_bzero(secret, strlen(secret));
+	free(secret);
+	free(path);
+	return rc < 0 ? oom(y->err, y->errlen) : 0;
+}
+
+/* keys: a list of {name, algorithm, secret | secret-file}; algorithm may
+ * be left out. */
 static int yaml_keys(struct yfile *y, const yaml_node_t *v)
 {
 	const yaml_node_item_t *it;
 	unsigned i = 0;
-	char in[32], where[64 + 4096];
+	char in[32];
 
 	if (is_null(v))
 		return 0;
@@ -1208,40 +1503,9 @@ static int yaml_keys(struct yfile *y, const yaml_node_t *v)
 			    y->path, line_of(v), kind_of(v));
 	for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
 	     it++, i++) {
-		const yaml_node_t *item = node(y, *it), *n[3] = {0};
 		snprintf(in, sizeof(in), "keys[%u]", i);
-		if (item->type != YAML_MAPPING_NODE)
-			return fail(y->err, y->errlen,
-				    "%s:%lu: %s: expected a mapping with name, "
-				    "algorithm and secret, got %s",
-				    y->path, line_of(item), in, kind_of(item));
-		for (const yaml_node_pair_t *p = item->data.mapping.pairs.start;
-		     p < item->data.mapping.pairs.top; p++) {
-			int k = map_key(y, item, p, in, key_keys, 3);
-			if (k < 0)
-				return -1;
-			n[k] = node(y, p->value);
-			if (n[k]->type != YAML_SCALAR_NODE || is_null(n[k]))
-				return fail(y->err, y->errlen,
-					    "%s:%lu: %s.%s: expected a value",
-					    y->path, line_of(n[k]), in,
-					    key_keys[k]);
-		}
-		if (n[0] == NULL || n[2] == NULL)
-			return fail(y->err, y->errlen,
-				    "%s:%lu: %s: missing \"%s\"", y->path,
-				    line_of(item), in,
-				    n[0] == NULL ? "name" : "secret");
-		if (check_dname(scalar(n[0])) < 0)
-			return fail(y->err, y->errlen,
-				    "%s:%lu: %s.name: expected " NAME_EXPECTED
-				    ", got \"%s\"",
-				    y->path, line_of(n[0]), in, scalar(n[0]));
-		snprintf(where, sizeof(where), "%s:%lu", y->path,
-			 line_of(item));
-		if (add_key(y->cfg, scalar(n[0]), n[1] ? scalar(n[1]) : NULL,
-			    scalar(n[2]), where) < 0)
-			return oom(y->err, y->errlen);
+		if (yaml_key(y, in, node(y, *it)) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -1269,25 +1533,6 @@ static int yaml_section(struct yfile *y, const yaml_node_t *v, const char *name,
 			return -1;
 	}
 	return 0;
-}
-
-/* A zone file named in the config is relative to the config's directory. */
-static char *join_dir(const char *cfg_path, const char *file)
-{
-	const char *slash = strrchr(cfg_path, '/');
-	size_t d;
-	char *out;
-
-	if (file[0] == '/' || slash == NULL)
-		return strdup(file);
-	d = (size_t)(slash - cfg_path);
-	out = malloc(d + 1 + strlen(file) + 1);
-	if (out == NULL)
-		return NULL;
-	memcpy(out, cfg_path, d);
-	out[d] = '/';
-	strcpy(out + d + 1, file);
-	return out;
 }
 
 /* Add zone number i from its origin and file nodes. */
@@ -1540,12 +1785,17 @@ struct cli {
 	unsigned n_addrs;
 	struct lv_addr *gateways;
 	unsigned n_gateways;
-	/* --key, --allow-transfer, --notify, --tcp-listen, in order */
+	/* --key, --key-file, --allow-transfer, --notify, --tcp-listen, in
+	 * order; key is the index of a --key-file's key in scratch */
 	struct {
 		int opt;
 		const char *arg;
+		unsigned key;
 	} * lists;
 	unsigned n_lists;
+	/* every list option applied once, to check it; a --key-file's
+	 * secret is read there, once, and copied from there when applied */
+	struct lv_config scratch;
 	int eal_first; /* index in argv of the first EAL argument */
 	bool help, version;
 };
@@ -1571,6 +1821,7 @@ static const struct option long_options[] = {
     {"no-in-memory", no_argument, NULL, O_NO_IN_MEMORY},
     {"tune-kernel", no_argument, NULL, O_TUNE_KERNEL},
     {"key", required_argument, NULL, O_KEY},
+    {"key-file", required_argument, NULL, O_KEY_FILE},
     {"allow-transfer", required_argument, NULL, O_ALLOW_TRANSFER},
     {"notify", required_argument, NULL, O_NOTIFY},
     {"tcp-listen", required_argument, NULL, O_TCP_LISTEN},
@@ -1593,6 +1844,8 @@ static void option_expected(int val, char *buf, size_t len)
 		snprintf(buf, len, GW_EXPECTED);
 	else if (val == O_KEY)
 		snprintf(buf, len, KEY_EXPECTED);
+	else if (val == O_KEY_FILE)
+		snprintf(buf, len, KEY_FILE_EXPECTED);
 	else if (val == O_ALLOW_TRANSFER)
 		snprintf(buf, len, ACL_EXPECTED);
 	else if (val == O_NOTIFY)
@@ -1611,6 +1864,7 @@ static const char *option_name(int val)
 	return "?";
 }
 
+/* --key-file is not here: its file is read once, by cli_list. */
 static int apply_list_option(struct lv_config *cfg, int val, const char *arg)
 {
 	switch (val) {
@@ -1660,11 +1914,15 @@ static int cli_address(struct cli *c, const char *v)
 	return 0;
 }
 
-/* A list option: checked now (into scratch), applied later. */
-static int cli_list(struct cli *c, int val, const char *arg,
-		    struct lv_config *scratch)
+/* A list option: checked now (into c->scratch), applied later. 0, -1 bad
+ * value, -2 out of memory, -3 message in err. */
+static int cli_list(struct cli *c, int val, const char *arg, char *err,
+		    size_t errlen)
 {
-	int rc = apply_list_option(scratch, val, arg);
+	unsigned key = c->scratch.n_keys;
+	int rc = val == O_KEY_FILE
+		     ? parse_key_file_option(&c->scratch, arg, err, errlen)
+		     : apply_list_option(&c->scratch, val, arg);
 	void *l;
 
 	if (rc < 0)
@@ -1674,13 +1932,15 @@ static int cli_list(struct cli *c, int val, const char *arg,
 		return -2;
 	c->lists = l;
 	c->lists[c->n_lists].opt = val;
+	c->lists[c->n_lists].key = key;
 	c->lists[c->n_lists++].arg = arg;
 	return 0;
 }
 
-/* One option and its value. 0, -1 bad value, -2 out of memory. */
-static int cli_option(struct cli *c, int val, const char *arg,
-		      struct lv_config *scratch)
+/* One option and its value. 0, -1 bad value, -2 out of memory, -3 the
+ * message is in err. */
+static int cli_option(struct cli *c, int val, const char *arg, char *err,
+		      size_t errlen)
 {
 	switch (val) {
 	case 'h':
@@ -1713,15 +1973,16 @@ static int cli_option(struct cli *c, int val, const char *arg,
 		c->tune_kernel = true;
 		return 0;
 	case O_KEY:
+	case O_KEY_FILE:
 	case O_ALLOW_TRANSFER:
 	case O_NOTIFY:
 	case O_TCP_LISTEN:
-		return cli_list(c, val, arg, scratch);
+		return cli_list(c, val, arg, err, errlen);
 	default:
 		/* check now, so a bad option is reported before the file is
 		 * read; the value is applied over the file later */
 		c->value[val - 256] = arg;
-		return set_value(scratch, (enum setting)(val - 256), arg);
+		return set_value(&c->scratch, (enum setting)(val - 256), arg);
 	}
 }
 
@@ -1739,11 +2000,10 @@ static int cli_unknown(int argc, char **argv, char *err, size_t errlen)
 static int cli_collect(int argc, char **argv, struct cli *c, char *err,
 		       size_t errlen)
 {
-	struct lv_config scratch;
 	char exp[200];
 	int val, last = 1, rc = 0;
 
-	lv_config_init(&scratch);
+	lv_config_init(&c->scratch);
 	optind = 0; /* glibc: start over, so that parse may be called again */
 	opterr = 0; /* we word the messages */
 	/* "+": stop at the first non-option, never permute argv;
@@ -1757,8 +2017,11 @@ static int cli_collect(int argc, char **argv, struct cli *c, char *err,
 			rc = fail(err, errlen,
 				  "--%s: missing value (expected %s)",
 				  option_name(optopt), exp);
-		} else if ((rc = cli_option(c, val, optarg, &scratch)) == -2) {
+		} else if ((rc = cli_option(c, val, optarg, err, errlen)) ==
+			   -2) {
 			rc = oom(err, errlen);
+		} else if (rc == -3) {
+			rc = -1; /* worded where it was found */
 		} else if (rc < 0) {
 			option_expected(val, exp, sizeof(exp));
 			rc = fail(err, errlen, "--%s: expected %s, got \"%s\"",
@@ -1766,7 +2029,6 @@ static int cli_collect(int argc, char **argv, struct cli *c, char *err,
 		}
 		last = optind;
 	}
-	lv_config_free(&scratch);
 	if (rc < 0)
 		return rc;
 	/* getopt stepped over a "--" iff optind moved past it without
@@ -1820,10 +2082,21 @@ static int cli_apply(const struct cli *c, int argc, char **argv,
 				    "--gateway: expected " GW_EXPECTED
 				    " (one per address family)");
 	}
-	for (unsigned i = 0; i < c->n_lists; i++)
-		if (apply_list_option(cfg, c->lists[i].opt, c->lists[i].arg) <
-		    0)
+	for (unsigned i = 0; i < c->n_lists; i++) {
+		const struct lv_key_conf *k;
+		int rc;
+
+		if (c->lists[i].opt == O_KEY_FILE) {
+			k = &c->scratch.keys[c->lists[i].key];
+			rc = add_key(cfg, k->name, k->algorithm, k->secret,
+				     k->secret_file, k->where);
+		} else {
+			rc = apply_list_option(cfg, c->lists[i].opt,
+					       c->lists[i].arg);
+		}
+		if (rc < 0)
 			return oom(err, errlen); /* checked when collected */
+	}
 	for (int i = c->eal_first; i < argc; i++)
 		if (add_eal(cfg, argv[i]) < 0)
 			return oom(err, errlen);
@@ -1890,6 +2163,7 @@ out:
 	free(c.addrs);
 	free(c.gateways);
 	free(c.lists);
+	lv_config_free(&c.scratch);
 	return rc;
 }
 
@@ -1949,6 +2223,10 @@ void lv_config_usage(FILE *f)
 	    "  --tcp-listen ADDR[@PORT]  also serve TCP on this host "
 	    "socket (repeatable)\n"
 	    "  --key [ALG:]NAME:SECRET   a TSIG key (default hmac-sha256; "
+	    "repeatable)\n"
+	    "  --key-file [ALG:]NAME:PATH  a TSIG key whose base64 secret is "
+	    "in the file PATH\n"
+	    "                         (keeps it off the command line; "
 	    "repeatable)\n"
 	    "  --allow-transfer ACL   PREFIX, key=NAME or PREFIX,key=NAME "
 	    "may transfer (repeatable)\n"

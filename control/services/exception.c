@@ -169,11 +169,29 @@ static int configure_host(struct lv_control *ctl)
 
 static unsigned poll_tap(struct lv_ev_poller *p);
 
+/* The host-change journal's file, before anything changes (and so before
+ * the TAP exists): named for the port's kernel interface, or its DPDK
+ * device (a PCI address, net_...). It first undoes what a levee that died
+ * on this port left changed. */
+static int open_journal(struct lv_control *ctl)
+{
+	const char *name =
+	    ctl->plan.ifname[0] ? ctl->plan.ifname : ctl->plan.dev_name;
+	char err[1024];
+
+	if (lv_hostnet_journal_open(&ctl->host, LV_HOSTNET_JOURNAL_DIR, name,
+				    err, sizeof(err)) != 0) {
+		lv_err("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 int lv_exception_open(struct lv_control *ctl)
 {
 	lv_hostnet_init(&ctl->host);
-	if (tap_create(ctl) != 0 || tap_start(ctl) != 0 ||
-	    configure_host(ctl) != 0)
+	if (open_journal(ctl) != 0 || tap_create(ctl) != 0 ||
+	    tap_start(ctl) != 0 || configure_host(ctl) != 0)
 		return -1;
 	/* the TAP's queue has no descriptor levee may wait on (the PMD owns
 	 * it), and the workers' rings none at all: polled each round */

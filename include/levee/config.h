@@ -23,13 +23,22 @@ struct lv_addr {
 	uint8_t prefix_len; /* 32 or 128 when none was given */
 };
 
-/* A TSIG key (RFC 8945): checked when the keyring is built at start-up. */
+/* A TSIG key (RFC 8945): checked when the keyring is built at start-up.
+ * The secret is given inline (--key, keys[].secret) or read from a file
+ * (--key-file, keys[].secret-file) while the configuration is parsed, so
+ * that it need not appear on the command line; either way secret holds
+ * it, and lv_config_free() wipes it. */
 struct lv_key_conf {
-	char *name;      /* as written */
-	char *algorithm; /* "hmac-sha256" unless given */
-	char *secret;    /* base64 */
-	char *where;     /* "FILE:LINE" or "--key" */
+	char *name;        /* as written */
+	char *algorithm;   /* "hmac-sha256" unless given */
+	char *secret;      /* base64 */
+	char *secret_file; /* the file it was read from; NULL: inline */
+	char *where;       /* "FILE:LINE", "--key" or "--key-file" */
 };
+
+/* A secret file holds at most this many bytes (the base64 secret and
+ * surrounding whitespace): a 512-bit key is 88 characters. */
+#define LV_CONFIG_SECRET_FILE_MAX 4096
 
 /* Who may transfer a zone: "PREFIX", "key=NAME" or "PREFIX,key=NAME".
  * A query matches when its source is in prefix (any source when !has_prefix)

@@ -6,7 +6,11 @@
  * traffic levee answers. Every change goes through a struct lv_hostnet, an
  * undo journal: each entry says how to put back what was there before, and
  * lv_hostnet_restore() replays the journal backwards at exit (the control
- * loop's SIGINT/SIGTERM path ends in it too). Settings levee needs but does
+ * loop's SIGINT/SIGTERM path ends in it too). With
+ * lv_hostnet_journal_open() the journal is also kept in a file under
+ * /run/levee, written before each change is made, so that a levee started
+ * after a crash (SIGKILL, a power cut excepted: /run is a tmpfs) first
+ * undoes what the crashed one changed. Settings levee needs but does
  * not own (host-wide sysctls) are only checked, and warned about, by
  * lv_hostnet_check(); levee never changes them. docs/operations.md, "What
  * levee changes on the host", lists every change and how it is undone.
@@ -42,29 +46,69 @@
  */
 #define LV_HOSTNET_ROUTE_METRIC 65053u
 
+/* Where live mode keeps its journal files (docs/operations.md). */
+#define LV_HOSTNET_JOURNAL_DIR "/run/levee"
+
 struct lv_hostnet_change; /* one journal entry, host/hostnet.c */
 
 /* The undo journal. Zero it with lv_hostnet_init(); owned by the caller. */
 struct lv_hostnet {
 	struct lv_hostnet_change *changes; /* oldest first */
 	unsigned n, cap;
+	/* the file copy (lv_hostnet_journal_open); path "" when none */
+	char path[256];      /* DIR/NAME.journal */
+	char lock_path[256]; /* DIR/NAME.lock, flock()ed while we run */
+	int lock_fd;         /* valid only when path is set */
+	uint64_t netns;      /* inode of our network namespace */
 };
 
-/* An empty journal. */
+/* An empty journal, in memory only. */
 void lv_hostnet_init(struct lv_hostnet *h);
+
+/*
+ * Keep the journal in the file DIR/NAME.journal as well (NAME: the port's
+ * kernel interface, or its device name; no '/'), from now on rewritten
+ * whole before each change is made (a temporary file, fsync, rename, fsync
+ * of the directory), and removed by a restore that undoes everything. Call
+ * it before the first change, on an empty journal. In order:
+ *  - DIR is created if missing (mode 0755);
+ *  - DIR/NAME.lock is locked (flock, held until restore or fini; it holds
+ *    our pid). -EBUSY when another process holds it: "interface NAME:
+ *    levee pid P already runs on it (DIR/NAME.lock held): stop it first";
+ *  - a journal already there was left by a levee that died without
+ *    restoring: its changes are undone newest first (those whose interface
+ *    is gone, or was replaced by another of that name, count as undone),
+ *    one warning line says so, and the file is replaced by ours. So the
+ *    values levee records as the originals are never those a crashed
+ *    levee set. A journal that cannot be read (-EINVAL, "PATH:LINE:
+ *    ..."), was written in another network namespace (-EXDEV), whose
+ *    writer still runs as a program of our name although it does not
+ *    hold the lock (its lock file was removed: -EBUSY), or has a change
+ *    that cannot be undone (-EIO; each one warned about) is an error and
+ *    is left in place.
+ * 0 or a negative errno with one line in err; on error no lock is held.
+ * Control plane, start-up only.
+ */
+int lv_hostnet_journal_open(struct lv_hostnet *h, const char *dir,
+			    const char *name, char *err, size_t errlen);
 
 /*
  * Undo every journalled change, newest first, and empty the journal. A
  * change that cannot be undone is logged (lv_warn, one line naming what
  * stays changed) and the rest are still undone; a change already undone by
  * someone else (the interface is gone, the address was removed) counts as
- * undone. Idempotent: a second call finds an empty journal. Returns how
- * many changes could not be undone (0: the host is as levee found it).
+ * undone. With a journal file: when everything was undone the file and
+ * its lock file are removed; otherwise the file keeps just what could not
+ * be undone, for the next start to retry; either way the lock is released
+ * and the journal is in memory only again. Idempotent: a second call finds
+ * an empty journal. Returns how many changes could not be undone (0: the
+ * host is as levee found it).
  */
 int lv_hostnet_restore(struct lv_hostnet *h);
 
 /* Free the journal's memory without undoing anything (call restore
- * first). The journal may be reused after lv_hostnet_init(). */
+ * first); a journal file stays as it is (as after a crash) and its lock
+ * is released. The journal may be reused after lv_hostnet_init(). */
 void lv_hostnet_fini(struct lv_hostnet *h);
 
 /* The interface's index (> 0), or a negative errno (-ENODEV: no such
@@ -108,8 +152,12 @@ int lv_hostnet_add_default_route(struct lv_hostnet *h, const char *ifname,
 
 /*
  * Write value to /proc/sys/<path> (path as "net/ipv4/conf/veth0/rp_filter":
- * relative, no ".."); the old value is journalled and written back on
- * restore. Writing the value already there journals nothing.
+ * relative, no "..", no whitespace); the old value is journalled and
+ * written back on restore (-EINVAL for an old value of more than one
+ * line, which the journal file cannot hold). Writing the value already
+ * there journals nothing. A per-interface sysctl (net/ipv{4,6}/conf/IF/)
+ * is journalled with the interface's index, so that a crashed levee's
+ * value is not written to another interface that took its name.
  */
 int lv_hostnet_set_sysctl(struct lv_hostnet *h, const char *path,
 			  const char *value, char *err, size_t errlen);

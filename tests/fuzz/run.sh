@@ -18,9 +18,11 @@ TARGETS=${*:-query packet}
 JOBS=${FUZZ_JOBS:-1}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
-	# b_lundef=false: the sanitizer runtimes resolve symbols at link time
+	# b_lundef=false: the sanitizer runtimes resolve symbols at link time;
+	# debugoptimized (not the default release): crash reports with lines
 	CC=clang meson setup "$BUILD" "$ROOT" -Dfuzz=true -Dtests=enabled \
-		-Db_sanitize=address -Db_lundef=false >/dev/null
+		-Db_sanitize=address -Db_lundef=false \
+		-Dbuildtype=debugoptimized >/dev/null
 fi
 for t in $TARGETS; do
 	ninja -C "$BUILD" "tests/fuzz/fuzz_$t" >/dev/null

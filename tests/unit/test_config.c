@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -731,8 +732,8 @@ static void test_transfer(void **state)
 	lv_config_free(&c);
 
 	load_fails("transfer_badkey.yaml",
-		   ": transfer.allow: key \"nokey.\" is not defined (keys: or "
-		   "--key)");
+		   ": transfer.allow: key \"nokey.\" is not defined (keys:, "
+		   "--key or --key-file)");
 }
 
 static void test_transfer_errors(void **state)
@@ -750,10 +751,11 @@ static void test_transfer_errors(void **state)
 		  "--notify", "192.0.2.1@0");
 	RUN_FAILS("--ixfr-history: expected an integer 0..1000, got \"1001\"",
 		  "--ixfr-history", "1001");
-	RUN_FAILS("transfer.allow: key \"nokey\" is not defined (keys: or "
-		  "--key)",
-		  "--zone", "a=b", "--iface", "af_packet:x", "--allow-transfer",
-		  "key=nokey");
+	RUN_FAILS(
+	    "transfer.allow: key \"nokey\" is not defined (keys:, --key or "
+	    "--key-file)",
+	    "--zone", "a=b", "--iface", "af_packet:x", "--allow-transfer",
+	    "key=nokey");
 	RUN_FAILS("--key: duplicate key \"k.\" (first at --key)", "--zone",
 		  "a=b", "--iface", "af_packet:x", "--key", "k:YQ==", "--key",
 		  "k.:Yg==");
@@ -817,6 +819,390 @@ static void test_file_errors(void **state)
 	load_fails(".", ": cannot open: Is a directory");
 }
 
+/* ---- TSIG secrets from files ----------------------------------------- */
+
+static char key_dir[] = "/tmp/levee-test-keys-XXXXXX";
+
+/* key_dir/name */
+static const char *key_path(const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static unsigned n;
+	char *b = buf[n++ % 4];
+
+	snprintf(b, sizeof(buf[0]), "%s/%s", key_dir, name);
+	return b;
+}
+
+/* Write text to key_dir/name with the given mode; returns its path. */
+static const char *put_file(const char *name, const char *text, mode_t mode)
+{
+	const char *path = key_path(name);
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+	return path;
+}
+
+/* stderr into a file while a test looks at lv_warn's lines */
+static char captured_text[4096];
+static int saved_stderr = -1;
+static FILE *captured;
+
+static void capture_start(void)
+{
+	fflush(stderr);
+	captured = tmpfile();
+	assert_non_null(captured);
+	saved_stderr = dup(2);
+	dup2(fileno(captured), 2);
+}
+
+static const char *capture_end(void)
+{
+	size_t n;
+
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	rewind(captured);
+	n = fread(captured_text, 1, sizeof(captured_text) - 1, captured);
+	captured_text[n] = '\0';
+	fclose(captured);
+	fputs(captured_text, stderr); /* still shown in the test log */
+	return captured_text;
+}
+
+static int key_dir_setup(void **state)
+{
+	(void)state;
+	return mkdtemp(key_dir) != NULL ? 0 : -1;
+}
+
+static int key_dir_teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", key_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* --key-file [ALG:]NAME:PATH: the secret is read once, whitespace around
+ * it cut; the path may hold colons; nothing is warned for mode 0600. */
+static void test_key_file_cli(void **state)
+{
+	const char *k1 = put_file("k1.key", "  c2VjcmV0MQ==\n\n", 0600);
+	const char *k2 = put_file("k2.key", "c2VjcmV0Mg==", 0400);
+	const char *k3 = put_file("a:b.key", "c2VjcmV0Mw==\n", 0600);
+	char o1[PATH_MAX + 16], o2[PATH_MAX + 32], o3[PATH_MAX + 16];
+	struct lv_config c;
+
+	(void)state;
+	snprintf(o1, sizeof(o1), "k1:%s", k1);
+	snprintf(o2, sizeof(o2), "HMAC-SHA512:k2.:%s", k2);
+	snprintf(o3, sizeof(o3), "k3:%s", k3);
+	capture_start();
+	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
+			     "--key-file", o1, "--key", "k0:YQ==", "--key-file",
+			     o2, "--key-file", o3, "--allow-transfer", "key=k3",
+			     NULL),
+			 0);
+	assert_string_equal(capture_end(), "");
+	assert_int_equal(c.n_keys, 4);
+	assert_string_equal(c.keys[0].name, "k1");
+	assert_string_equal(c.keys[0].algorithm, "hmac-sha256");
+	assert_string_equal(c.keys[0].secret, "c2VjcmV0MQ==");
+	assert_string_equal(c.keys[0].secret_file, k1);
+	assert_string_equal(c.keys[0].where, "--key-file");
+	assert_string_equal(c.keys[1].name, "k0");
+	assert_null(c.keys[1].secret_file);
+	assert_string_equal(c.keys[2].name, "k2.");
+	assert_string_equal(c.keys[2].algorithm, "HMAC-SHA512");
+	assert_string_equal(c.keys[2].secret, "c2VjcmV0Mg==");
+	assert_string_equal(c.keys[3].name, "k3");
+	assert_string_equal(c.keys[3].secret, "c2VjcmV0Mw==");
+	assert_string_equal(c.keys[3].secret_file, k3);
+	/* the saved command line (re-parsed on SIGHUP) has only the path */
+	for (int i = 0; i < c.argc; i++)
+		assert_null(strstr(c.argv[i], "c2VjcmV0"));
+	lv_config_free(&c);
+}
+
+/* Every way a secret file can be unusable: one line naming the option and
+ * the path, never the content. */
+static void test_key_file_cli_errors(void **state)
+{
+	char big[LV_CONFIG_SECRET_FILE_MAX + 8], want[2 * PATH_MAX],
+	    opt[PATH_MAX];
+	const char *bad;
+
+	(void)state;
+	RUN_FAILS("--key-file: expected [ALGORITHM:]NAME:PATH (PATH: a file "
+		  "holding the base64 secret), got \"nopath\"",
+		  "--key-file", "nopath");
+	RUN_FAILS("--key-file: expected [ALGORITHM:]NAME:PATH (PATH: a file "
+		  "holding the base64 secret), got \"k:\"",
+		  "--key-file", "k:");
+	RUN_FAILS("--key-file: expected [ALGORITHM:]NAME:PATH (PATH: a file "
+		  "holding the base64 secret), got \"bad..name:/x\"",
+		  "--key-file", "bad..name:/x");
+
+	snprintf(opt, sizeof(opt), "k:%s", key_path("absent.key"));
+	snprintf(want, sizeof(want),
+		 "--key-file: cannot read secret file %s: No such file or "
+		 "directory",
+		 key_path("absent.key"));
+	RUN_FAILS(want, "--key-file", opt);
+
+	snprintf(opt, sizeof(opt), "k:%s", key_dir);
+	snprintf(want, sizeof(want),
+		 "--key-file: cannot read secret file %s: Is a directory",
+		 key_dir);
+	RUN_FAILS(want, "--key-file", opt);
+
+	snprintf(opt, sizeof(opt), "k:%s", "/dev/null");
+	RUN_FAILS("--key-file: cannot read secret file /dev/null: not a "
+		  "regular file",
+		  "--key-file", opt);
+
+	bad = put_file("empty.key", " \n\t\n", 0600);
+	snprintf(opt, sizeof(opt), "k:%s", bad);
+	snprintf(want, sizeof(want),
+		 "--key-file: secret file %s is empty (expected the secret "
+		 "alone, in base64)",
+		 bad);
+	RUN_FAILS(want, "--key-file", opt);
+
+	bad = put_file("notb64.key", "c2Vj cmV0\n", 0600);
+	snprintf(opt, sizeof(opt), "k:%s", bad);
+	snprintf(want, sizeof(want),
+		 "--key-file: secret file %s is not base64 (expected the "
+		 "secret alone, in base64)",
+		 bad);
+	RUN_FAILS(want, "--key-file", opt);
+
+	/* a BIND key file is not what is expected */
+	bad = put_file("bind.key",
+		       "key \"k\" {\n\talgorithm hmac-sha256;\n\tsecret "
+		       "\"c2VjcmV0\";\n};\n",
+		       0600);
+	snprintf(opt, sizeof(opt), "k:%s", bad);
+	snprintf(want, sizeof(want),
+		 "--key-file: secret file %s is not base64 (expected the "
+		 "secret alone, in base64)",
+		 bad);
+	RUN_FAILS(want, "--key-file", opt);
+
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	bad = put_file("big.key", big, 0600);
+	snprintf(opt, sizeof(opt), "k:%s", bad);
+	snprintf(want, sizeof(want),
+		 "--key-file: secret file %s is larger than 4096 bytes "
+		 "(expected the secret alone, in base64)",
+		 bad);
+	RUN_FAILS(want, "--key-file", opt);
+
+	/* a path that cannot be opened for another reason (root reads
+	 * any mode, so a 0000 file would not fail here) */
+	snprintf(opt, sizeof(opt), "k:%s/k1.key/x", key_dir);
+	put_file("k1.key", "YQ==\n", 0600);
+	snprintf(want, sizeof(want),
+		 "--key-file: cannot read secret file %s/k1.key/x: Not a "
+		 "directory",
+		 key_dir);
+	RUN_FAILS(want, "--key-file", opt);
+}
+
+/* A secret file others may read: one warning line, and it still works. */
+static void test_key_file_mode_warning(void **state)
+{
+	const char *k = put_file("open.key", "YWJj\n", 0644);
+	char opt[PATH_MAX], want[2 * PATH_MAX];
+	struct lv_config c;
+
+	(void)state;
+	snprintf(opt, sizeof(opt), "k:%s", k);
+	capture_start();
+	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
+			     "--key-file", opt, NULL),
+			 0);
+	capture_end();
+	snprintf(want, sizeof(want),
+		 "levee: warning: --key-file: secret file %s is readable by "
+		 "group or others (mode 0644): chmod 600 it\n",
+		 k);
+	/* read once: warned once */
+	assert_string_equal(captured_text, want);
+	assert_string_equal(c.keys[0].secret, "YWJj");
+	lv_config_free(&c);
+	/* read again (SIGHUP, the reload thread): not warned again... */
+	capture_start();
+	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
+			     "--key-file", opt, NULL),
+			 0);
+	assert_string_equal(capture_end(), "");
+	lv_config_free(&c);
+	/* ...until its mode changes */
+	assert_int_equal(chmod(k, 0604), 0);
+	capture_start();
+	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
+			     "--key-file", opt, NULL),
+			 0);
+	capture_end();
+	assert_non_null(strstr(captured_text, "(mode 0604): chmod 600 it\n"));
+	lv_config_free(&c);
+
+	k = put_file("group.key", "YWJj\n", 0640);
+	snprintf(opt, sizeof(opt), "k:%s", k);
+	capture_start();
+	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
+			     "--key-file", opt, NULL),
+			 0);
+	capture_end();
+	assert_non_null(strstr(captured_text, "(mode 0640): chmod 600 it\n"));
+	lv_config_free(&c);
+}
+
+/* keys[].secret-file, relative to the config file's directory, and never
+ * together with secret. */
+static void test_key_file_yaml(void **state)
+{
+	const char *cfg;
+	char want[3 * PATH_MAX];
+	struct lv_config c;
+
+	(void)state;
+	assert_int_equal(mkdir(key_path("sub"), 0700), 0);
+	put_file("sub/rel.key", "cmVsYXRpdmU=\n", 0600);
+	cfg = put_file("keys.yaml",
+		       "keys:\n"
+		       "  - name: inline\n"
+		       "    secret: aW5saW5l\n"
+		       "  - name: rel\n"
+		       "    algorithm: hmac-sha1\n"
+		       "    secret-file: sub/rel.key\n",
+		       0600);
+	capture_start();
+	lv_config_init(&c);
+	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), 0);
+	assert_string_equal(capture_end(), "");
+	assert_int_equal(c.n_keys, 2);
+	assert_null(c.keys[0].secret_file);
+	assert_string_equal(c.keys[0].secret, "aW5saW5l");
+	assert_string_equal(c.keys[1].name, "rel");
+	assert_string_equal(c.keys[1].algorithm, "hmac-sha1");
+	assert_string_equal(c.keys[1].secret, "cmVsYXRpdmU=");
+	assert_string_equal(c.keys[1].secret_file, key_path("sub/rel.key"));
+	snprintf(want, sizeof(want), "%s:4", cfg);
+	assert_string_equal(c.keys[1].where, want);
+	lv_config_free(&c);
+
+	/* both */
+	cfg = put_file("both.yaml",
+		       "keys:\n"
+		       "  - name: k\n"
+		       "    secret: YQ==\n"
+		       "    secret-file: sub/rel.key\n",
+		       0600);
+	lv_config_init(&c);
+	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "%s:4: keys[0]: give \"secret\" or \"secret-file\", not both",
+		 cfg);
+	assert_string_equal(err, want);
+	lv_config_free(&c);
+
+	/* neither */
+	cfg = put_file("neither.yaml",
+		       "keys:\n"
+		       "  - name: a\n"
+		       "    secret: YQ==\n"
+		       "  - name: k\n"
+		       "    algorithm: hmac-sha256\n",
+		       0600);
+	lv_config_init(&c);
+	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "%s:4: keys[1]: missing \"secret\" or \"secret-file\"", cfg);
+	assert_string_equal(err, want);
+	lv_config_free(&c);
+
+	/* missing file: FILE:LINE, the key and the joined path */
+	cfg = put_file("missing.yaml",
+		       "keys:\n"
+		       "  - name: k\n"
+		       "    secret-file: sub/absent.key\n",
+		       0600);
+	lv_config_init(&c);
+	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "%s:3: keys[0].secret-file: cannot read secret file %s: No "
+		 "such file or directory",
+		 cfg, key_path("sub/absent.key"));
+	assert_string_equal(err, want);
+	lv_config_free(&c);
+
+	/* not base64, and an absolute path is taken as it is */
+	put_file("sub/bad.key", "secret!\n", 0600);
+	snprintf(want, sizeof(want),
+		 "keys:\n  - name: k\n    secret-file: %s\n",
+		 key_path("sub/bad.key"));
+	cfg = put_file("bad.yaml", want, 0600);
+	lv_config_init(&c);
+	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "%s:3: keys[0].secret-file: secret file %s is not base64 "
+		 "(expected the secret alone, in base64)",
+		 cfg, key_path("sub/bad.key"));
+	assert_string_equal(err, want);
+	lv_config_free(&c);
+
+	/* an empty value */
+	cfg = put_file("novalue.yaml", "keys:\n  - name: k\n    secret-file:\n",
+		       0600);
+	lv_config_init(&c);
+	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want),
+		 "%s:3: keys[0].secret-file: expected a value", cfg);
+	assert_string_equal(err, want);
+	lv_config_free(&c);
+
+	/* readable by others: warned with FILE:LINE */
+	put_file("sub/open.key", "YQ==\n", 0604);
+	cfg = put_file("open.yaml",
+		       "keys:\n  - name: k\n    secret-file: sub/open.key\n",
+		       0600);
+	lv_config_init(&c);
+	capture_start();
+	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), 0);
+	capture_end();
+	snprintf(want, sizeof(want),
+		 "levee: warning: %s:3: keys[0].secret-file: secret file %s "
+		 "is readable by group or others (mode 0604): chmod 600 it\n",
+		 cfg, key_path("sub/open.key"));
+	assert_string_equal(captured_text, want);
+	lv_config_free(&c);
+
+	/* SIGHUP reads the secret file again */
+	put_file("sub/rel.key", "bmV3\n", 0600);
+	cfg = key_path("keys.yaml");
+	assert_int_equal(run(&c, "--config", cfg, "--zone", "a=b", "--iface",
+			     "af_packet:x", NULL),
+			 0);
+	assert_string_equal(c.keys[1].secret, "bmV3");
+	put_file("sub/rel.key", "bmV3ZXI=\n", 0600);
+	struct lv_config fresh;
+	assert_int_equal(lv_config_reload(&c, &fresh, err, sizeof(err)), 0);
+	assert_string_equal(fresh.keys[1].secret, "bmV3ZXI=");
+	lv_config_free(&fresh);
+	lv_config_free(&c);
+}
+
 static int find_data_dir(void)
 {
 	char exe[PATH_MAX];
@@ -872,11 +1258,15 @@ int main(void)
 	    cmocka_unit_test(test_transfer),
 	    cmocka_unit_test(test_transfer_errors),
 	    cmocka_unit_test(test_reload),
+	    cmocka_unit_test(test_key_file_cli),
+	    cmocka_unit_test(test_key_file_cli_errors),
+	    cmocka_unit_test(test_key_file_mode_warning),
+	    cmocka_unit_test(test_key_file_yaml),
 	};
 
 	if (find_data_dir() < 0) {
 		fprintf(stderr, "test_config: cannot find data/config\n");
 		return 1;
 	}
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, key_dir_setup, key_dir_teardown);
 }

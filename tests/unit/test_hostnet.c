@@ -5,7 +5,10 @@
  * UDP datagram from a peer namespace to a service address on a dummy
  * "TAP" (a veth: this kernel has no dummy driver) is delivered through the port veth, then dropped once the port is
  * quieted (strict rp_filter alone drops IPv4; loose "all" undoes that),
- * and delivered again after restore.
+ * and delivered again after restore. The journal file: a child process
+ * journals changes and dies without restoring (a crash); a second opener
+ * is refused while it lives and undoes its changes after; bad, foreign
+ * and half-undoable journal files are refused with one line naming them.
  *
  * Runs as root: the process first moves into a network namespace of its
  * own (unshare(CLONE_NEWNET)), so every interface, address, route and
@@ -18,6 +21,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <setjmp.h>
@@ -32,6 +36,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -457,6 +463,430 @@ static void test_restore_partial(void **state)
 	sh("ip link del lvnlr0");
 }
 
+/* ---- the journal file ------------------------------------------------- */
+
+static char jdir[] = "/tmp/levee-test-journal-XXXXXX";
+
+/* jdir/name */
+static const char *jpath(const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static unsigned n;
+	char *b = buf[n++ % 4];
+
+	snprintf(b, sizeof(buf[0]), "%s/%s", jdir, name);
+	return b;
+}
+
+/* The whole of a file, in out ("" when it does not exist). */
+static const char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(out, 1, sizeof(out) - 1, f);
+		fclose(f);
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static unsigned long long our_netns(void)
+{
+	struct stat st;
+
+	assert_int_equal(stat("/proc/self/ns/net", &st), 0);
+	return (unsigned long long)st.st_ino;
+}
+
+/* A journal header as levee writes it, for pid and our namespace. */
+static const char *header(long pid)
+{
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf),
+		 "levee host-change journal 1\npid %ld\nnetns %llu\n", pid,
+		 our_netns());
+	return buf;
+}
+
+/*
+ * The crash: a child process (a levee) journals to a file, quiets a port
+ * and raises somaxconn (per namespace), then dies without restoring.
+ * While it lives, a second levee on the interface is refused; after, the
+ * next one undoes the child's changes before making its own, so the
+ * originals it records are the host's, and its clean restore leaves no
+ * file behind.
+ */
+static void test_journal_crash(void **state)
+{
+	struct lv_addr svc[1] = {addr("10.53.210.1")};
+	char idx[16], line[512], want[PATH_MAX + 256], somax[32];
+	int ready[2], go[2];
+	struct lv_hostnet h;
+	pid_t child;
+	char c;
+
+	(void)state;
+	sh("ip link add lvnlj0 type veth peer name lvnlj0p && "
+	   "ip link set lvnlj0 up && ip addr add 10.53.210.1/24 dev lvnlj0 && "
+	   "ip addr add 10.53.210.7/24 dev lvnlj0");
+	read_sysctl("net/core/somaxconn", somax, sizeof(somax));
+	snprintf(idx, sizeof(idx), "%u", if_nametoindex("lvnlj0"));
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(go), 0);
+	fflush(NULL);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		int ok;
+
+		lv_hostnet_init(&h);
+		ok = lv_hostnet_journal_open(&h, jdir, "lvnlj0", err, 512) ==
+			 0 &&
+		     lv_hostnet_quiet_port(&h, "lvnlj0", svc, 1, err, 512) ==
+			 0 &&
+		     lv_hostnet_set_sysctl(&h, "net/core/somaxconn", "4099",
+					   err, 512) == 0;
+		if (!ok)
+			fprintf(stderr, "child: %s\n", err);
+		c = ok ? 'y' : 'n';
+		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(2);
+		_exit(0); /* no restore: as after SIGKILL */
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, 'y');
+
+	/* the child's changes, and its journal listing the originals */
+	assert_sysctl("net/ipv4/conf/lvnlj0/rp_filter", "1");
+	assert_sysctl("net/core/somaxconn", "4099");
+	slurp(jpath("lvnlj0.journal"));
+	assert_non_null(strstr(out, header(child)));
+	snprintf(line, sizeof(line),
+		 "\nadd-addr %s lvnlj0 10.53.210.7/24\n"
+		 "add-addr %s lvnlj0 10.53.210.1/24\n",
+		 idx, idx);
+	assert_non_null(strstr(out, line));
+	snprintf(line, sizeof(line),
+		 "\nsysctl %s lvnlj0 net/ipv4/conf/lvnlj0/rp_filter 0\n"
+		 "sysctl %s lvnlj0 net/ipv4/conf/lvnlj0/arp_ignore 0\n"
+		 "sysctl %s lvnlj0 net/ipv6/conf/lvnlj0/disable_ipv6 0\n"
+		 "sysctl 0 - net/core/somaxconn %s\n",
+		 idx, idx, idx, somax);
+	assert_non_null(strstr(out, line));
+	snprintf(line, sizeof(line), "%d\n", (int)child);
+	assert_string_equal(slurp(jpath("lvnlj0.lock")), line);
+
+	/* the child runs: refused, and nothing of its is touched */
+	lv_hostnet_init(&h);
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj0", err, 512),
+			 -EBUSY);
+	snprintf(want, sizeof(want),
+		 "interface lvnlj0: levee pid %d already runs on it (%s "
+		 "held): stop it first",
+		 (int)child, jpath("lvnlj0.lock"));
+	assert_string_equal(err, want);
+	assert_string_equal(h.path, "");
+	assert_sysctl("net/ipv4/conf/lvnlj0/rp_filter", "1");
+	assert_non_null(strstr(slurp(jpath("lvnlj0.journal")), header(child)));
+
+	/* the child dies without restoring */
+	assert_int_equal(write(go[1], "x", 1), 1);
+	assert_int_equal(waitpid(child, NULL, 0), child);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+
+	capture_start();
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj0", err, 512),
+			 0);
+	capture_end();
+	snprintf(want, sizeof(want),
+		 "levee: warning: host changes: levee pid %d exited without "
+		 "undoing its host changes; undid the 6 recorded in %s\n",
+		 (int)child, jpath("lvnlj0.journal"));
+	assert_string_equal(out, want);
+	assert_sysctl("net/ipv4/conf/lvnlj0/rp_filter", "0");
+	assert_sysctl("net/ipv4/conf/lvnlj0/arp_ignore", "0");
+	assert_sysctl("net/ipv6/conf/lvnlj0/disable_ipv6", "0");
+	assert_sysctl("net/core/somaxconn", somax);
+	run("ip -o addr show dev lvnlj0");
+	assert_non_null(strstr(out, "inet 10.53.210.1/24"));
+	assert_non_null(strstr(out, "inet 10.53.210.7/24 scope global "
+				    "secondary"));
+	/* the file is ours now, empty */
+	assert_string_equal(slurp(jpath("lvnlj0.journal")),
+			    strcat(strcpy(want, header(getpid())),
+				   "# what levee changed on this host, oldest "
+				   "first, and how to undo it\n"
+				   "# (docs/operations.md); levee undoes it "
+				   "newest first at exit, or at its next start "
+				   "after a crash\n"));
+
+	/* our own changes record the host's values, not the child's */
+	assert_int_equal(lv_hostnet_quiet_port(&h, "lvnlj0", svc, 1, err, 512),
+			 0);
+	snprintf(line, sizeof(line),
+		 "\nsysctl %s lvnlj0 net/ipv4/conf/lvnlj0/rp_filter 0\n", idx);
+	assert_non_null(strstr(slurp(jpath("lvnlj0.journal")), line));
+	/* a change that fails leaves nothing in the file */
+	{
+		struct lv_addr taken = prefixed("10.53.210.7", 24);
+		sh("ip addr add 10.53.210.7/24 dev lvnlj0p");
+		assert_int_equal(
+		    lv_hostnet_add_addr(&h, "lvnlj0p", &taken, err, 512),
+		    -EEXIST);
+		assert_null(strstr(slurp(jpath("lvnlj0.journal")), "lvnlj0p"));
+	}
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_int_equal(access(jpath("lvnlj0.journal"), F_OK), -1);
+	assert_int_equal(access(jpath("lvnlj0.lock"), F_OK), -1);
+	assert_int_equal(access(jpath("lvnlj0.journal.tmp"), F_OK), -1);
+	assert_sysctl("net/ipv4/conf/lvnlj0/rp_filter", "0");
+	run("ip -o addr show dev lvnlj0");
+	assert_non_null(strstr(out, "inet 10.53.210.1/24"));
+	assert_int_equal(lv_hostnet_restore(&h), 0); /* idempotent */
+	lv_hostnet_fini(&h);
+	sh("ip link del lvnlj0");
+}
+
+/* A journal levee cannot use is an error naming file and line; it stays
+ * where it is, and no lock is left held. */
+static void test_journal_bad_files(void **state)
+{
+	static const struct {
+		const char *body, *why;
+	} cases[] = {
+	    {"hello\n", ":1: not a levee journal (expected \"levee "
+			"host-change journal 1\")"},
+	    {"levee host-change journal 1\npids 3\n", ":2: expected \"pid N\""},
+	    {"levee host-change journal 1\npid 3\n",
+	     ":2: cut short (no header)"},
+	    {NULL, ":5: not a change levee writes"},
+	    {NULL, ":4: not a change levee writes"},
+	    {NULL, ":4: not a change levee writes"},
+	};
+	char body[512], want[PATH_MAX + 256];
+	struct lv_hostnet h;
+
+	(void)state;
+	lv_hostnet_init(&h);
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *b = cases[i].body;
+
+		if (i == 3) /* an unknown kind */
+			b = strcat(strcpy(body, header(1)),
+				   "# comment\nfrobnicate 1 x\n");
+		else if (i == 4) /* an address without its prefix */
+			b = strcat(strcpy(body, header(1)),
+				   "add-addr 3 eth0 10.0.0.1\n");
+		else if (i == 5) /* a name without an index */
+			b = strcat(strcpy(body, header(1)), "down 0 eth0\n");
+		put(jpath("bad.journal"), b);
+		assert_int_equal(
+		    lv_hostnet_journal_open(&h, jdir, "bad", err, 512),
+		    -EINVAL);
+		snprintf(want, sizeof(want), "%s%s", jpath("bad.journal"),
+			 cases[i].why);
+		assert_string_equal(err, want);
+		assert_string_equal(slurp(jpath("bad.journal")), b);
+		assert_string_equal(h.path, "");
+	}
+
+	/* its writer still runs although its lock file was removed: refused
+	 * until it is gone (a child of ours has our program name) */
+	{
+		int hold[2];
+		pid_t child;
+		char c;
+
+		assert_int_equal(pipe(hold), 0);
+		fflush(NULL);
+		child = fork();
+		assert_true(child >= 0);
+		if (child == 0) {
+			close(hold[1]);
+			_exit(read(hold[0], &c, 1) < 0);
+		}
+		close(hold[0]);
+		put(jpath("alive.journal"), header(child));
+		assert_int_equal(
+		    lv_hostnet_journal_open(&h, jdir, "alive", err, 512),
+		    -EBUSY);
+		snprintf(want, sizeof(want),
+			 "%s: written by levee pid %d, which still runs "
+			 "(though not holding %s): stop it first",
+			 jpath("alive.journal"), (int)child,
+			 jpath("alive.lock"));
+		assert_string_equal(err, want);
+		assert_string_equal(h.path, "");
+		close(hold[1]);
+		assert_int_equal(waitpid(child, NULL, 0), child);
+		capture_start();
+		assert_int_equal(
+		    lv_hostnet_journal_open(&h, jdir, "alive", err, 512), 0);
+		capture_end();
+		assert_non_null(strstr(out, "undid the 0 recorded in "));
+		assert_int_equal(lv_hostnet_restore(&h), 0);
+	}
+
+	/* written in another network namespace */
+	snprintf(body, sizeof(body),
+		 "levee host-change journal 1\npid 77\nnetns 12345\n"
+		 "sysctl 0 - net/ipv4/conf/all/rp_filter 0\n");
+	put(jpath("other.journal"), body);
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "other", err, 512),
+			 -EXDEV);
+	snprintf(want, sizeof(want),
+		 "%s: written by levee pid 77 in another network namespace "
+		 "(net:[12345], ours is net:[%llu]): undo its changes there, "
+		 "then remove the file",
+		 jpath("other.journal"), our_netns());
+	assert_string_equal(err, want);
+
+	/* names that cannot be files; a second open */
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "a/b", err, 512),
+			 -EINVAL);
+	assert_string_equal(err,
+			    "host changes journal: 'a/b' cannot name a file");
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "..", err, 512),
+			 -EINVAL);
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "ok", err, 512), 0);
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "ok", err, 512),
+			 -EINVAL);
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_int_equal(access(jpath("ok.journal"), F_OK), -1);
+	/* a directory that does not exist yet is made */
+	assert_int_equal(
+	    lv_hostnet_journal_open(&h, jpath("new"), "ok", err, 512), 0);
+	assert_int_equal(access(jpath("new/ok.journal"), F_OK), 0);
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	lv_hostnet_fini(&h);
+}
+
+/*
+ * A crashed levee's journal: changes whose interface is gone, or was made
+ * again under the same name (another index), count as undone and are not
+ * written to the new interface; one that cannot be undone stops start-up
+ * and keeps the file for the next try.
+ */
+static void test_journal_gone_and_failed(void **state)
+{
+	char body[1024], want[PATH_MAX + 256];
+	unsigned idx;
+	struct lv_hostnet h;
+
+	(void)state;
+	sh("ip link add lvnlj1 type veth peer name lvnlj1p");
+	idx = if_nametoindex("lvnlj1");
+	assert_sysctl("net/ipv4/conf/lvnlj1/rp_filter", "0");
+	snprintf(body, sizeof(body),
+		 "%s"
+		 "add-addr 999 lvnlgone 10.53.211.1/24\n"
+		 "sysctl 999 lvnlgone net/ipv4/conf/lvnlgone/rp_filter 2\n"
+		 "sysctl %u lvnlj1 net/ipv4/conf/lvnlj1/rp_filter 2\n"
+		 "down %u lvnlj1\n"
+		 "sysctl %u lvnlj1 net/ipv4/conf/lvnlj1/arp_ignore 1\n"
+		 "sysctl 0 - net/ipv4/ip_local_port_range 40000\t50000\n"
+		 "mac %u lvnlj1 02:53:00:00:00:77\n"
+		 "del-route %u lvnlj1 fd53:211::fe\n"
+		 "del-addr %u lvnlj1 10.53.211.9/24\n",
+		 header(1), idx + 1000, idx + 1000, idx, idx, idx, idx);
+	put(jpath("lvnlj1.journal"), body);
+	lv_hostnet_init(&h);
+	capture_start();
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj1", err, 512),
+			 0);
+	capture_end();
+	assert_non_null(strstr(out, "undid the 9 recorded in "));
+	/* the replaced interface is left alone, the real one restored (a
+	 * route and an address already gone count as undone) */
+	{
+		uint8_t mac[6];
+		assert_int_equal(lv_hostnet_get_mac("lvnlj1", mac, err, 512),
+				 0);
+		assert_int_equal(mac[5], 0x77);
+	}
+	assert_sysctl("net/ipv4/conf/lvnlj1/rp_filter", "0");
+	assert_sysctl("net/ipv4/conf/lvnlj1/arp_ignore", "1");
+	assert_sysctl("net/ipv4/ip_local_port_range", "40000\t50000");
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+
+	/* one that cannot be undone: an error, and the file stays */
+	snprintf(body, sizeof(body),
+		 "%s"
+		 "sysctl %u lvnlj1 net/ipv4/conf/lvnlj1/arp_ignore 0\n"
+		 "sysctl 0 - net/ipv4/conf/all/rp_filter strict\n",
+		 header(1), idx);
+	put(jpath("lvnlj1.journal"), body);
+	capture_start();
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj1", err, 512),
+			 -EIO);
+	capture_end();
+	assert_non_null(strstr(out, "could not restore: sysctl "
+				    "/proc/sys/net/ipv4/conf/all/rp_filter = "
+				    "'strict': "));
+	snprintf(want, sizeof(want),
+		 "%s: 1 of the 2 host change(s) left by levee pid 1 could "
+		 "not be undone (see above): undo them by hand, then remove "
+		 "the file",
+		 jpath("lvnlj1.journal"));
+	assert_string_equal(err, want);
+	assert_string_equal(slurp(jpath("lvnlj1.journal")), body);
+	assert_sysctl("net/ipv4/conf/lvnlj1/arp_ignore", "0");
+	unlink(jpath("lvnlj1.journal"));
+
+	/* a restore at exit that fails keeps just that change for the next
+	 * start, and lets go of the lock */
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj1", err, 512),
+			 0);
+	assert_int_equal(
+	    lv_hostnet_set_sysctl(&h, "net/ipv4/conf/lvnlj1/arp_ignore", "8",
+				  err, 512),
+	    0);
+	assert_int_equal(lv_hostnet_set_sysctl(&h, "net/ipv6/conf/lvnlj1/mtu",
+					       "1400", err, 512),
+			 0);
+	sh("ip link set lvnlj1 mtu 1300");
+	capture_start();
+	assert_int_equal(lv_hostnet_restore(&h), 1);
+	capture_end();
+	snprintf(want, sizeof(want),
+		 "host changes journal %s keeps the 1 change(s) that could "
+		 "not be undone: the next start tries again",
+		 jpath("lvnlj1.journal"));
+	assert_non_null(strstr(out, want));
+	slurp(jpath("lvnlj1.journal"));
+	assert_null(strstr(out, "arp_ignore"));
+	snprintf(want, sizeof(want),
+		 "\nsysctl %u lvnlj1 net/ipv6/conf/lvnlj1/mtu 1500\n", idx);
+	assert_non_null(strstr(out, want));
+	assert_int_equal(access(jpath("lvnlj1.lock"), F_OK), -1);
+	/* the next start retries it: with the link's MTU back it works */
+	sh("ip link set lvnlj1 mtu 1500");
+	capture_start();
+	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj1", err, 512),
+			 0);
+	capture_end();
+	assert_non_null(strstr(out, "undid the 1 recorded in "));
+	assert_int_equal(lv_hostnet_restore(&h), 0);
+	assert_int_equal(access(jpath("lvnlj1.journal"), F_OK), -1);
+	lv_hostnet_fini(&h);
+	sh("ip link del lvnlj1");
+}
+
 /* ---- end to end: does a quieted port really deliver nothing? ---------- */
 
 static int ns_peer = -1;
@@ -630,6 +1060,8 @@ static void test_quiet_port_drops(void **state)
 
 int main(void)
 {
+	char cmd[PATH_MAX + 16];
+	int rc;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_ifindex_mac),
 	    cmocka_unit_test(test_addr_route),
@@ -638,6 +1070,9 @@ int main(void)
 	    cmocka_unit_test(test_quiet_port),
 	    cmocka_unit_test(test_check),
 	    cmocka_unit_test(test_restore_partial),
+	    cmocka_unit_test(test_journal_crash),
+	    cmocka_unit_test(test_journal_bad_files),
+	    cmocka_unit_test(test_journal_gone_and_failed),
 	    cmocka_unit_test_setup_teardown(test_quiet_port_drops, e2e_setup,
 					    e2e_teardown),
 	};
@@ -650,7 +1085,10 @@ int main(void)
 		return 1;
 	}
 	ns_main = open("/proc/self/ns/net", O_RDONLY);
-	if (ns_main < 0 || system("ip link set lo up") != 0)
+	if (ns_main < 0 || system("ip link set lo up") != 0 ||
+	    mkdtemp(jdir) == NULL)
 		return 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", jdir);
+	return system(cmd) == 0 ? rc : 1;
 }

@@ -10,8 +10,9 @@ not available" message raises Unsupported, any other early exit Exited:
 both are failures),
 stats() asks for the stats block with SIGUSR1, stop() sends SIGTERM and
 returns the exit code and the final stats block. kill() is the finalizer:
-SIGKILL by pid if the process still runs. Only the pid it started is ever
-signalled.
+SIGKILL by pid if the process still runs, then it removes the EAL runtime
+directory and the host-change journal in /run/levee that the killed levee
+left for its (test-made) port. Only the pid it started is ever signalled.
 
 The rest helps the tests: send_paced() sends queries from UDP sockets in
 the namespace with a unique (port, ID) each, bounded in count and time;
@@ -198,10 +199,25 @@ class Live:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-            # a killed EAL leaves its runtime directory (our own prefix)
+            # a killed EAL leaves its runtime directory (our own prefix),
+            # and a killed levee its host-change journal (named for our
+            # own veth, which the test's finalizer deletes anyway)
             shutil.rmtree(self.runtime_dir(), ignore_errors=True)
+            self.remove_journal()
         if self.proc is not None:
             self.returncode = self.proc.returncode
+
+    def journal_paths(self):
+        """levee's host-change journal and lock for this port
+        (docs/operations.md)."""
+        ifname = self.argv[2].split(":", 1)[1]
+        return [os.path.join("/run/levee", ifname + s)
+                for s in (".journal", ".lock", ".journal.tmp")]
+
+    def remove_journal(self):
+        for path in self.journal_paths():
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 # --- sending and pairing ----------------------------------------------------
