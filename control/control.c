@@ -92,15 +92,12 @@ static int build_filter(struct lv_control *ctl)
 	memset(f, 0, sizeof(*f));
 	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
 		const struct lv_addr *a = &ctl->cfg->addrs[i];
-		if (f->n_v4 + f->n_v6 >= LV_MAX_SERVICE_ADDRS) {
+		if (lv_addr_filter_add(f, a->family == AF_INET6, a->addr,
+				       a->prefix_len) != 0) {
 			lv_err("too many service addresses (at most %d)",
 			       LV_MAX_SERVICE_ADDRS);
 			return -1;
 		}
-		if (a->family == AF_INET)
-			memcpy(&f->v4[f->n_v4++], a->addr, 4);
-		else
-			memcpy(f->v6[f->n_v6++], a->addr, 16);
 	}
 	return 0;
 }
