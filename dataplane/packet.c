@@ -102,6 +102,16 @@ static inline uint16_t udp_src_port(const struct rte_mbuf *m,
 	    ->src_port;
 }
 
+/* IPv4 first octets no query may come from: "this network" 0/8 and
+ * loopback 127/8 never arrive from a wire (RFC 1122 §3.2.1.3, RFC 1812
+ * §5.3.7), and a multicast 224/4 source would make us answer a group. One
+ * byte load and compare instead of three range tests. */
+static const uint8_t v4_bad_first_octet[256] = {
+    [0] = 1,
+    [127] = 1,
+    [224 ... 239] = 1,
+};
+
 /*
  * A query the kernel would never answer, by its source, cheapest check
  * first; each is a compare on a header already in cache.
@@ -111,20 +121,17 @@ static inline unsigned v4_source_verdict(const struct rte_mbuf *m,
 					 const struct rte_ipv4_hdr *ip,
 					 const struct lv_pkt_info *pi)
 {
-	uint32_t src = rte_be_to_cpu_32(ip->src_addr);
-
 	/* port 0 is reserved (RFC 768 has no port 0 to send from): an answer
 	 * to it is undeliverable */
 	if (udp_src_port(m, pi) == 0)
 		return LV_PKT_DROP(LV_DROP_SOURCE_PORT_0);
-	/* "this network" 0/8 and loopback 127/8 never arrive from a wire
-	 * (RFC 1122 §3.2.1.3, RFC 1812 §5.3.7); a multicast 224/4 or the
-	 * limited broadcast source would make us answer a group */
-	if ((src >> 24) == 0 || (src >> 24) == 127 || (src >> 28) == 0xe ||
-	    src == UINT32_MAX)
+	/* 0/8, 127/8, 224/4 by the first octet (network order: byte 0) */
+	if (v4_bad_first_octet[((const uint8_t *)&ip->src_addr)[0]])
 		return LV_PKT_DROP(LV_DROP_BAD_SOURCE);
-	/* a subnet's directed broadcast: the answer would go to every host
-	 * on it (RFC 1812 §5.3.7) */
+	/* the limited broadcast, and a subnet's directed broadcast: the
+	 * answer would go to every host on it (RFC 1812 §5.3.7) */
+	if (ip->src_addr == UINT32_MAX)
+		return LV_PKT_DROP(LV_DROP_BAD_SOURCE);
 	for (unsigned i = 0; i < f->n_v4_bcast; i++)
 		if (f->v4_bcast[i] == ip->src_addr)
 			return LV_PKT_DROP(LV_DROP_BAD_SOURCE);

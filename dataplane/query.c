@@ -107,9 +107,11 @@ static int options_well_formed(const uint8_t *p, unsigned rdlen)
  * Parse the first additional record, which must be the OPT for the fast
  * path. pos is its offset. Returns the result and advances *end past it.
  */
-static enum lv_parse_result parse_opt(const uint8_t *dns, unsigned len,
-				      unsigned pos, struct lv_query *q,
-				      unsigned *end)
+/* Inlined into lv_query_parse: find_opt's call must not turn the hot
+ * path's OPT into a function call. */
+static inline __attribute__((always_inline)) enum lv_parse_result
+parse_opt(const uint8_t *dns, unsigned len, unsigned pos, struct lv_query *q,
+	  unsigned *end)
 {
 	if (pos + LV_DNS_OPT_RR_LEN > len)
 		return LV_PARSE_FORMERR;
