@@ -427,7 +427,10 @@ static int start(struct lv_control *ctl, const char *argv0)
 	if (create_pool(ctl, max_frame) != 0)
 		return -1;
 	if (lv_port_open(&ctl->plan, (uint16_t)ctl->n_workers, ctl->pool,
-			 &ctl->port, err, sizeof(err)) != 0) {
+			 &ctl->port, err, sizeof(err)) != 0 ||
+	    lv_port_check_payload(&ctl->plan, &ctl->port, ctl->cfg->udp_max,
+				  ctl->filter.n_v6 > 0, err,
+				  sizeof(err)) != 0) {
 		lv_err("%s", err);
 		return -1;
 	}
