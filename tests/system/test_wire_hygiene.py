@@ -409,3 +409,101 @@ def test_udp_max_at_the_ipv6_minimum_mtu(request, levee_bin, workdir, zones,
     rc, st = lv.stop()
     assert rc == 0, lv.explain()
     assert st["truncated"] == 2, dict(st)
+
+
+# --- VLAN on a live port ------------------------------------------------------
+
+SOL_PACKET, PACKET_AUXDATA = 263, 8
+TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
+PACKET_OUTGOING = 4
+
+
+def _recv_frames(sock, want, timeout=3.0):
+    """Frames the raw socket receives (not its own), with the VLAN tag the
+    kernel took off (PACKET_AUXDATA) put back in front, until `want` have
+    come or timeout."""
+    import select
+    import time
+    out = []
+    end = time.monotonic() + timeout
+    while len(out) < want and time.monotonic() < end:
+        r, _, _ = select.select([sock], [], [], max(0.0, end - time.monotonic()))
+        if not r:
+            break
+        data, anc, _, addr = sock.recvmsg(65536, 1024)
+        if addr[2] == PACKET_OUTGOING:
+            continue
+        for level, kind, cm in anc:
+            if level == SOL_PACKET and kind == PACKET_AUXDATA:
+                status, _, _, _, _, tci, tpid = struct.unpack("IIIHHHH", cm[:20])
+                if status & TP_STATUS_VLAN_VALID:
+                    if not status & TP_STATUS_VLAN_TPID_VALID:
+                        tpid = 0x8100
+                    data = data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+        out.append(data)
+    return out
+
+
+def test_vlan_on_a_live_port(request, levee_bin, workdir, zones):
+    """Tagged queries written raw onto the client's end of the veth reach
+    levee's AF_PACKET port (the kernel takes the tag off, the PMD puts it
+    back into the frame) and are answered on the same VLAN: each answer
+    carries the query's tag (read back through PACKET_AUXDATA), and with
+    the tag taken out is a valid answer to the query, in both families."""
+    import socket
+    net = netns.Net()
+    request.addfinalizer(net.destroy)
+    net.create()
+    net.neighbours("static")
+    lv = live.Live(levee_bin, f"af_packet:{net.levee_if}", zones,
+                   net.service_addresses(), workdir)
+    request.addfinalizer(lv.kill)
+    lv.start()
+    lv.wait_serving(net)
+    raw = net.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003),
+                     bind=(net.client_if, 0x0003))
+    request.addfinalizer(raw.close)
+    raw.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    sent = {}
+    qs = [Query("www.levee.test.", "A"), Query("www.levee.test.", "A"),
+          Query("big.levee.test.", "TXT", edns=Edns(1232))]
+    for fam in (4, 6):
+        for i, q in enumerate(qs):
+            port = 30000 + fam * 10 + i
+            f = frames.udp_frame(q.wire(id=0x4000 + i), src=net.client(fam),
+                                 dst=net.service(fam), sport=port,
+                                 src_mac=net.client_mac, dst_mac=net.levee_mac)
+            tagged = _tagged(f, [(0x8100, 100 + i)])
+            sent[port] = (tagged, f, 100 + i)
+            raw.send(tagged)
+    got = [g for g in _recv_frames(raw, len(sent) + 20)
+           if struct.unpack("!H", g[12:14])[0] == 0x8100]
+    problems = []
+    answered = set()
+    for g in got:
+        inner = g[:12] + g[16:]
+        try:
+            r = frames.parse(inner)
+        except frames.ParseError:
+            continue
+        if r.dport not in sent:
+            continue
+        tagged, f, vid = sent[r.dport]
+        if struct.unpack("!H", g[14:16])[0] != vid:
+            problems.append(f"port {r.dport}: VLAN {struct.unpack('!H', g[14:16])[0]}, "
+                            f"query's {vid}")
+        problems += [f"port {r.dport}: {b}" for b in levee.check_envelope(f, r)]
+        m = dns.message.from_wire(r.payload)
+        if m.rcode() != dns.rcode.NOERROR:
+            problems.append(f"port {r.dport}: {dns.rcode.to_text(m.rcode())}")
+        answered.add(r.dport)
+    missing = sorted(set(sent) - answered)
+    rc, st = lv.stop()
+    assert rc == 0, lv.explain()
+    print("stats", dict(st))
+    assert not missing, f"no tagged answer for ports {missing}; got {len(got)} " \
+        f"tagged frames\n" + lv.explain()
+    assert not problems, "\n".join(problems)
+    # tagged frames are never "not IP"
+    assert st["drop_not_ip"] == 0, dict(st)
+    assert st["rcode_noerror"] == st["queries"], dict(st)
