@@ -3,9 +3,9 @@
  *
  * Start-up order: zones first (a bad zone fails before EAL is touched),
  * then EAL, the mbuf pool, the port, the cache, the workers' rings, and the
- * workers. The event loop then waits on signals and the reload eventfd with
- * a short timeout and drains the workers' miss rings in between; it never
- * spins: with nothing to do it sleeps LOOP_IDLE_NS per round.
+ * workers. The event loop (control/evloop.c) then runs the sources each
+ * subsystem registered; it never spins: with nothing to do it sleeps
+ * LV_EV_POLL_IDLE_NS per round.
  */
 #include <errno.h>
 #include <limits.h>
@@ -32,6 +32,7 @@
 #include "levee/exception.h"
 #include "levee/log.h"
 #include "levee/pcap_source.h"
+#include "levee/request.h"
 #include "levee/tcp.h"
 #include "levee/tsig.h"
 
@@ -61,27 +62,6 @@ static int load_zones(struct lv_control *ctl)
 			lv_zone_records(z));
 	}
 	ctl->zones = zs;
-	return 0;
-}
-
-/* TSIG keys, checked before EAL starts: one line naming a bad key. */
-static int load_keys(struct lv_control *ctl)
-{
-	char err[512];
-
-	if (ctl->cfg->n_keys == 0)
-		return 0;
-	ctl->keys = lv_tsig_keyring_new();
-	if (ctl->keys == NULL)
-		return -1;
-	for (unsigned i = 0; i < ctl->cfg->n_keys; i++) {
-		const struct lv_key_conf *k = &ctl->cfg->keys[i];
-		if (lv_tsig_keyring_add(ctl->keys, k->name, k->algorithm,
-					k->secret, err, sizeof(err)) != 0) {
-			lv_err("%s: %s", k->where, err);
-			return -1;
-		}
-	}
 	return 0;
 }
 
@@ -213,6 +193,7 @@ static int create_pool(struct lv_control *ctl, uint32_t max_frame)
 		room = max_frame;
 	if ((unsigned)cfg->udp_max + MBUF_HEADROOM_SLACK > room)
 		room = (unsigned)cfg->udp_max + MBUF_HEADROOM_SLACK;
+	ctl->pool_data_room = (uint16_t)room;
 
 	if (uses_umem(&ctl->plan))
 		ctl->pool = pool_create_packed(
@@ -343,6 +324,18 @@ void lv_control_print_stats(const struct lv_control *ctl)
 		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
 	}
 	printf("tcp_open %u\n", lv_tcp_open_connections(ctl));
+	if (ctl->requests) {
+		struct lv_request_stats rq;
+		lv_requests_get_stats(ctl->requests, &rq);
+		printf("requests_parked %llu\nrequests_answered %llu\n"
+		       "requests_refused %llu\nrequests_dropped %llu\n"
+		       "requests_in_flight %llu\n",
+		       (unsigned long long)rq.parked,
+		       (unsigned long long)rq.answered,
+		       (unsigned long long)rq.refused,
+		       (unsigned long long)rq.dropped,
+		       (unsigned long long)rq.in_flight);
+	}
 	if (ctl->pool)
 		printf("mbufs_free %u\n", rte_mempool_avail_count(ctl->pool));
 	/* what the driver saw: frames it could not hand over count here */
@@ -416,7 +409,7 @@ static int start(struct lv_control *ctl, const char *argv0)
 		return -1;
 	}
 	if (inspect_replay(ctl, &max_frame) != 0 || build_filter(ctl) != 0 ||
-	    load_zones(ctl) != 0 || load_keys(ctl) != 0)
+	    load_zones(ctl) != 0)
 		return -1;
 	if (lv_eal_start(argv0, ctl->cfg, &ctl->plan, err, sizeof(err)) != 0) {
 		lv_err("%s", err);
@@ -436,6 +429,18 @@ static int start(struct lv_control *ctl, const char *argv0)
 	}
 	if (create_cache(ctl) != 0 || create_workers(ctl) != 0)
 		return -1;
+	ctl->loop = lv_evloop_new();
+	if (ctl->loop == NULL) {
+		lv_err("event loop: %s", strerror(errno));
+		return -1;
+	}
+	ctl->requests =
+	    lv_requests_new(ctl->loop, LV_REQUESTS_MAX, ctl->pool_data_room,
+			    (int)rte_socket_id(), err, sizeof(err));
+	if (ctl->requests == NULL) {
+		lv_err("%s", err);
+		return -1;
+	}
 	/* replay has no kernel to talk to: no TAP, no sockets */
 	if (!ctl->replay && lv_exception_open(ctl) != 0)
 		return -1;
@@ -481,6 +486,10 @@ static void teardown(struct lv_control *ctl)
 	/* host settings back as they were, before the port goes away */
 	if (ctl->eal_up)
 		lv_exception_close(ctl);
+	lv_requests_free(ctl->requests);
+	ctl->requests = NULL;
+	lv_evloop_free(ctl->loop);
+	ctl->loop = NULL;
 	lv_port_close(&ctl->port);
 	for (unsigned i = 0; i < ctl->n_workers; i++) {
 		struct lv_worker *w = ctl->workers[i];
@@ -494,7 +503,6 @@ static void teardown(struct lv_control *ctl)
 	if (ctl->cache)
 		lv_cache_destroy(ctl->cache);
 	lv_zoneset_free(ctl->zones);
-	lv_tsig_keyring_free(ctl->keys);
 	rte_mempool_free(ctl->pool);
 	if (ctl->eal_up) {
 		/* EAL leaves its (empty, per-process) runtime directory
@@ -507,16 +515,38 @@ static void teardown(struct lv_control *ctl)
 	}
 }
 
+/* The snapshot current from now on (event loop; start-up and reloads). */
+void lv_control_set_conf(struct lv_control *ctl, struct lv_conf *conf)
+{
+	struct lv_conf *old = ctl->conf;
+
+	ctl->conf = conf;
+	ctl->cfg = &conf->cfg;
+	ctl->keys = conf->keys;
+	if (conf->cfg.log_level)
+		lv_log_set_level(conf->cfg.log_level);
+	lv_conf_put(old);
+}
+
 int lv_control_run(struct lv_config *cfg, const char *argv0)
 {
 	struct lv_control ctl;
+	char err[512];
+	struct lv_conf *conf = lv_conf_new(cfg, err, sizeof(err));
 	int rc;
 
+	/* TSIG keys are checked here, before EAL starts: one line naming a
+	 * bad key */
+	if (conf == NULL) {
+		lv_err("%s", err);
+		return 1;
+	}
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.cfg = cfg;
-	ctl.epfd = ctl.sigfd = ctl.reload_efd = -1;
+	lv_control_set_conf(&ctl, conf);
+	ctl.sigfd = ctl.reload_efd = -1;
 	if (start(&ctl, argv0) != 0) {
 		teardown(&ctl);
+		lv_conf_put(ctl.conf);
 		return 1;
 	}
 	launch_workers(&ctl);
@@ -524,5 +554,6 @@ int lv_control_run(struct lv_config *cfg, const char *argv0)
 	stop_workers(&ctl);
 	lv_control_print_stats(&ctl);
 	teardown(&ctl);
+	lv_conf_put(ctl.conf);
 	return rc;
 }

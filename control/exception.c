@@ -28,7 +28,7 @@
 #include "levee/log.h"
 
 #define TAP_DEV   "net_tap0"
-#define TAP_BURST 32
+#define TAP_BURST 32u
 #define TAP_DESC  512
 
 /* "lv-" + the port's interface name (cut to fit), or lvtap + the pid. */
@@ -167,12 +167,17 @@ static int configure_host(struct lv_control *ctl)
 	return rc == 0 ? 0 : -1;
 }
 
+static unsigned poll_tap(struct lv_ev_poller *p);
+
 int lv_exception_open(struct lv_control *ctl)
 {
 	lv_hostnet_init(&ctl->host);
 	if (tap_create(ctl) != 0 || tap_start(ctl) != 0 ||
 	    configure_host(ctl) != 0)
 		return -1;
+	/* the TAP's queue has no descriptor levee may wait on (the PMD owns
+	 * it), and the workers' rings none at all: polled each round */
+	lv_ev_poller_add(ctl->loop, &ctl->tap_poller, poll_tap, ctl);
 	lv_info("exception path: %s carries %u address(es) for %s",
 		ctl->tap_name, ctl->cfg->n_addrs, ctl->cfg->iface);
 	return 0;
@@ -290,8 +295,9 @@ static unsigned from_tap(struct lv_control *ctl)
 	return n;
 }
 
-unsigned lv_exception_poll(struct lv_control *ctl)
+static unsigned poll_tap(struct lv_ev_poller *p)
 {
+	struct lv_control *ctl = p->data;
 	unsigned moved = 0;
 
 	if (!ctl->tap_up)
@@ -303,6 +309,8 @@ unsigned lv_exception_poll(struct lv_control *ctl)
 
 void lv_exception_close(struct lv_control *ctl)
 {
+	if (ctl->loop != NULL)
+		lv_ev_poller_remove(ctl->loop, &ctl->tap_poller);
 	if (lv_hostnet_restore(&ctl->host) != 0)
 		lv_warn("exception path: some host changes could not be "
 			"undone (see above)");

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -16,6 +17,19 @@
 
 #define LOCAL_BURST 64          /* datagrams answered per wake-up */
 #define LOCAL_BUF   (64 * 1024) /* any UDP datagram fits */
+
+struct local_socket {
+	struct lv_ev_io io;
+	struct lv_control *ctl;
+};
+
+struct lv_local {
+	unsigned n;
+	struct local_socket s[LV_MAX_SERVICE_ADDRS];
+	uint8_t buf[LOCAL_BUF];
+};
+
+static void on_readable(struct lv_ev_io *io, uint32_t events);
 
 int lv_socket_bound(const struct lv_addr *a, uint16_t port, int type, char *err,
 		    size_t errlen)
@@ -44,63 +58,70 @@ int lv_socket_bound(const struct lv_addr *a, uint16_t port, int type, char *err,
 int lv_local_open(struct lv_control *ctl)
 {
 	char err[256];
+	struct lv_local *l = calloc(1, sizeof(*l));
 
+	if (l == NULL)
+		return -1;
+	ctl->local = l;
 	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
-		struct epoll_event ev = {.events = EPOLLIN};
+		struct local_socket *ls = &l->s[l->n];
 		int fd = lv_socket_bound(&ctl->cfg->addrs[i], LV_DNS_PORT,
 					 SOCK_DGRAM, err, sizeof(err));
 		if (fd < 0) {
 			lv_err("host-local queries: %s", err);
 			return -1;
 		}
-		ctl->local_fds[ctl->n_local++] = fd;
-		ev.data.fd = fd;
-		if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-			lv_err("host-local queries: epoll: %s",
-			       strerror(errno));
+		ls->ctl = ctl;
+		int rc = lv_ev_io_add(ctl->loop, &ls->io, fd, EPOLLIN,
+				      on_readable, ls);
+		if (rc != 0) {
+			close(fd);
+			lv_err("host-local queries: epoll: %s", strerror(-rc));
 			return -1;
 		}
+		l->n++;
 	}
 	return 0;
 }
 
-static bool owns(const struct lv_control *ctl, int fd)
+/* Answer what waits on the socket, at most LOCAL_BURST per wake-up. */
+static void on_readable(struct lv_ev_io *io, uint32_t events)
 {
-	for (unsigned i = 0; i < ctl->n_local; i++)
-		if (ctl->local_fds[i] == fd)
-			return true;
-	return false;
-}
-
-bool lv_local_serve(struct lv_control *ctl, int fd)
-{
-	static uint8_t buf[LOCAL_BUF];
+	struct local_socket *ls = io->data;
+	struct lv_control *ctl = ls->ctl;
+	uint8_t *buf = ctl->local->buf;
 	struct sockaddr_storage from;
 
-	if (!owns(ctl, fd))
-		return false;
+	(void)events;
 	for (unsigned i = 0; i < LOCAL_BURST; i++) {
 		socklen_t fl = sizeof(from);
-		ssize_t n = recvfrom(fd, buf, sizeof(buf), 0,
+		ssize_t n = recvfrom(io->fd, buf, LOCAL_BUF, 0,
 				     (struct sockaddr *)&from, &fl);
 		if (n < 0)
-			return true; /* EAGAIN: all answered */
+			return; /* EAGAIN: all answered */
 		LV_STAT_INC(ctl->stats.local_queries);
 		uint16_t len = lv_control_answer(
-		    ctl, buf, (uint16_t)n, (uint16_t)(sizeof(buf) - 1), false);
+		    ctl, buf, (uint16_t)n, (uint16_t)(LOCAL_BUF - 1), false);
 		if (len == 0)
 			continue; /* a response or a runt: not answered */
 		/* a datagram socket sends all or nothing; a full buffer
 		 * loses this answer like a full NIC queue would */
-		if (sendto(fd, buf, len, 0, (struct sockaddr *)&from, fl) < 0)
+		if (sendto(io->fd, buf, len, 0, (struct sockaddr *)&from, fl) <
+		    0)
 			LV_STAT_INC(ctl->stats.drop[LV_DROP_TX_FULL]);
 	}
-	return true;
 }
 
 void lv_local_close(struct lv_control *ctl)
 {
-	for (unsigned i = 0; i < ctl->n_local; i++)
-		close(ctl->local_fds[i]);
-	ctl->n_local = 0;
+	struct lv_local *l = ctl->local;
+
+	if (l == NULL)
+		return;
+	for (unsigned i = 0; i < l->n; i++) {
+		lv_ev_io_del(&l->s[i].io);
+		close(l->s[i].io.fd);
+	}
+	free(l);
+	ctl->local = NULL;
 }

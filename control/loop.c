@@ -1,33 +1,33 @@
 /*
- * The control plane's event loop (main lcore). Each round drains the
- * workers' miss rings, frees cache memory the workers have moved past, and
- * waits for signals or the reload eventfd: not at all when there was work,
- * up to LOOP_IDLE_NS when there was none. In replay mode it also decides
- * when the run is over: every frame of the capture received, and every one
- * of them answered or counted as dropped.
+ * The control plane's events (main lcore): signals, the sources every
+ * subsystem registers with the event loop (control/evloop.c), and, in
+ * replay mode, the decision that the run is over: every frame of the
+ * capture received, and every one of them answered or counted as dropped.
+ *
+ * The loop itself names no subsystem: each one registers its descriptors,
+ * timers and pollers when it opens (lv_local_open, lv_tcp_open,
+ * lv_notify_open, lv_reload_init, lv_miss_open, lv_exception_open) and
+ * removes them when it closes.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
 #include "levee/control.h"
-#include "levee/exception.h"
 #include "levee/local.h"
+#include "levee/log.h"
 #include "levee/notify.h"
 #include "levee/tcp.h"
-#include "levee/log.h"
 
-#define LOOP_IDLE_NS         200000 /* 0.2 ms: the most a miss waits for us */
 #define REPLAY_STALL_SECONDS 30
+#define RECLAIM_EVERY_MS     1 /* cache memory the workers moved past */
 
 /* The signals the event loop reads from its signalfd. */
 static void control_signals(sigset_t *set)
@@ -50,54 +50,18 @@ void lv_control_block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-int lv_control_events_init(struct lv_control *ctl)
+static void on_signal(struct lv_ev_io *io, uint32_t events)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
-	sigset_t set;
-
-	control_signals(&set);
-	ctl->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	ctl->reload_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ctl->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (ctl->sigfd < 0 || ctl->reload_efd < 0 || ctl->epfd < 0) {
-		lv_err("event loop set-up: %s", strerror(errno));
-		return -1;
-	}
-	ev.data.fd = ctl->sigfd;
-	epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->sigfd, &ev);
-	ev.data.fd = ctl->reload_efd;
-	epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->reload_efd, &ev);
-	if (!ctl->replay && (lv_local_open(ctl) != 0 || lv_tcp_open(ctl) != 0 ||
-			     lv_notify_open(ctl) != 0))
-		return -1;
-	return lv_reload_init(ctl);
-}
-
-void lv_control_events_fini(struct lv_control *ctl)
-{
-	lv_reload_fini(ctl);
-	lv_notify_close(ctl);
-	lv_tcp_close(ctl);
-	lv_local_close(ctl);
-	if (ctl->epfd >= 0)
-		close(ctl->epfd);
-	if (ctl->sigfd >= 0)
-		close(ctl->sigfd);
-	if (ctl->reload_efd >= 0)
-		close(ctl->reload_efd);
-	ctl->epfd = ctl->sigfd = ctl->reload_efd = -1;
-}
-
-static void handle_signal(struct lv_control *ctl)
-{
+	struct lv_control *ctl = io->data;
 	struct signalfd_siginfo si;
 
-	while (read(ctl->sigfd, &si, sizeof(si)) == sizeof(si)) {
+	(void)events;
+	while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
 		switch (si.ssi_signo) {
 		case SIGINT:
 		case SIGTERM:
 			lv_info("signal %u: stopping", si.ssi_signo);
-			ctl->quit = true;
+			lv_evloop_stop(ctl->loop);
 			break;
 		case SIGHUP:
 			lv_reload_start(ctl);
@@ -109,24 +73,12 @@ static void handle_signal(struct lv_control *ctl)
 	}
 }
 
-static void wait_events(struct lv_control *ctl, bool busy)
+static void on_reclaim(struct lv_ev_timer *t)
 {
-	struct epoll_event ev[64];
-	struct timespec ts = {0, busy ? 0 : LOOP_IDLE_NS};
-	int n = epoll_pwait2(ctl->epfd, ev, 64, &ts, NULL);
+	struct lv_control *ctl = t->data;
 
-	for (int i = 0; i < n; i++) {
-		if (ev[i].data.fd == ctl->sigfd) {
-			handle_signal(ctl);
-		} else if (ev[i].data.fd == ctl->reload_efd) {
-			uint64_t v;
-			if (read(ctl->reload_efd, &v, sizeof(v)) == sizeof(v))
-				lv_reload_finish(ctl);
-		} else if (!lv_local_serve(ctl, ev[i].data.fd) &&
-			   !lv_notify_event(ctl, ev[i].data.fd)) {
-			lv_tcp_event(ctl, ev[i].data.fd, ev[i].events);
-		}
-	}
+	lv_cache_reclaim(ctl->cache);
+	lv_ev_timer_start(ctl->loop, t, RECLAIM_EVERY_MS);
 }
 
 /* Frames that were queries but got no response, by the counters. */
@@ -136,19 +88,15 @@ static uint64_t unanswered(const struct lv_stats *s)
 	       s->drop[LV_DROP_TX_FULL] + s->drop[LV_DROP_CONTROL_ERROR];
 }
 
-struct replay_progress {
-	uint64_t last_rx, last_tx;
-	uint64_t last_change_tsc;
-};
-
 /*
  * Replay is over when every frame of the capture was received and each
  * was either answered or dropped with a counter. Returns -1 while it is
  * running, else the exit code. A run that makes no progress for
  * REPLAY_STALL_SECONDS (a frame the PMD lost for want of an mbuf) fails.
  */
-static int replay_status(struct lv_control *ctl, struct replay_progress *p)
+static int replay_status(struct lv_control *ctl)
 {
+	struct lv_replay *p = &ctl->replay_progress;
 	struct lv_stats s;
 	uint64_t drops = 0, now = rte_get_tsc_cycles();
 
@@ -183,28 +131,81 @@ static int replay_status(struct lv_control *ctl, struct replay_progress *p)
 	return -1;
 }
 
+/* Replay mode: check for the end once the other pollers had nothing to
+ * do in the previous round (every poller runs each round; this one is
+ * registered first, so it runs last). */
+static unsigned poll_replay(struct lv_ev_poller *p)
+{
+	struct lv_control *ctl = p->data;
+	int rc;
+
+	if (ctl->replay_progress.busy) {
+		ctl->replay_progress.busy = false;
+		return 0;
+	}
+	rc = replay_status(ctl);
+	if (rc >= 0) {
+		ctl->exit_code = rc;
+		lv_evloop_stop(ctl->loop);
+	}
+	return 0;
+}
+
+int lv_control_events_init(struct lv_control *ctl)
+{
+	sigset_t set;
+	int rc;
+
+	control_signals(&set);
+	ctl->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ctl->sigfd < 0) {
+		lv_err("event loop set-up: signalfd: %s", strerror(errno));
+		return -1;
+	}
+	rc = lv_ev_io_add(ctl->loop, &ctl->sig_io, ctl->sigfd, EPOLLIN,
+			  on_signal, ctl);
+	if (rc != 0) {
+		lv_err("event loop set-up: %s", strerror(-rc));
+		return -1;
+	}
+	lv_ev_timer_init(&ctl->reclaim_timer, on_reclaim, ctl);
+	lv_ev_timer_start(ctl->loop, &ctl->reclaim_timer, RECLAIM_EVERY_MS);
+	if (ctl->replay) {
+		ctl->replay_progress.last_change_tsc = rte_get_tsc_cycles();
+		lv_ev_poller_add(ctl->loop, &ctl->replay_poller, poll_replay,
+				 ctl);
+	}
+	if (lv_miss_open(ctl) != 0)
+		return -1;
+	if (!ctl->replay && (lv_local_open(ctl) != 0 || lv_tcp_open(ctl) != 0 ||
+			     lv_notify_open(ctl) != 0))
+		return -1;
+	return lv_reload_init(ctl);
+}
+
+void lv_control_events_fini(struct lv_control *ctl)
+{
+	lv_reload_fini(ctl);
+	lv_notify_close(ctl);
+	lv_tcp_close(ctl);
+	lv_local_close(ctl);
+	lv_miss_close(ctl);
+	if (ctl->loop)
+		lv_ev_timer_stop(ctl->loop, &ctl->reclaim_timer);
+	lv_ev_io_del(&ctl->sig_io);
+	if (ctl->sigfd >= 0)
+		close(ctl->sigfd);
+	ctl->sigfd = -1;
+}
+
 int lv_control_loop(struct lv_control *ctl)
 {
-	struct replay_progress progress = {.last_change_tsc =
-					       rte_get_tsc_cycles()};
-	int rc = 0;
-
 	lv_info("serving with %u worker(s)", ctl->n_workers);
-	while (!ctl->quit) {
-		unsigned handled = 0;
-		for (unsigned i = 0; i < ctl->n_workers; i++)
-			handled += lv_miss_drain(ctl, ctl->workers[i]);
-		handled += lv_exception_poll(ctl);
-		lv_cache_reclaim(ctl->cache);
-		lv_tcp_sweep(ctl);
-		lv_notify_tick(ctl);
-		if (ctl->replay && handled == 0) {
-			rc = replay_status(ctl, &progress);
-			if (rc >= 0)
-				break;
-			rc = 0;
-		}
-		wait_events(ctl, handled != 0);
+	ctl->exit_code = 0;
+	while (!lv_evloop_stopped(ctl->loop)) {
+		/* replay: a round that did work is not the end */
+		if (lv_evloop_run_once(ctl->loop) != 0)
+			ctl->replay_progress.busy = true;
 	}
-	return rc;
+	return ctl->exit_code;
 }

@@ -6,6 +6,7 @@
  * response over the query with the dataplane's own writer and gives the
  * mbuf back to the worker's reply ring for transmission.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,6 +22,19 @@
 #include "levee/tsig.h"
 
 #define MISS_BURST 64
+
+/* A poller per worker: the rings have no descriptor to wait on (workers
+ * make no syscalls), so the event loop calls these each round. */
+struct miss_source {
+	struct lv_ev_poller poller;
+	struct lv_control *ctl;
+	struct lv_worker *w;
+};
+
+struct lv_miss {
+	unsigned n;
+	struct miss_source src[];
+};
 
 static void count_answer(struct lv_control *ctl, unsigned rcode, bool tc)
 {
@@ -256,4 +270,40 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w)
 	if (n)
 		lv_worker_control_done(w, n);
 	return n;
+}
+
+static unsigned poll_worker(struct lv_ev_poller *p)
+{
+	struct miss_source *s = p->data;
+
+	return lv_miss_drain(s->ctl, s->w);
+}
+
+int lv_miss_open(struct lv_control *ctl)
+{
+	struct lv_miss *m =
+	    calloc(1, sizeof(*m) + ctl->n_workers * sizeof(m->src[0]));
+
+	if (m == NULL)
+		return -1;
+	ctl->miss = m;
+	for (unsigned i = 0; i < ctl->n_workers; i++) {
+		struct miss_source *s = &m->src[m->n++];
+		s->ctl = ctl;
+		s->w = ctl->workers[i];
+		lv_ev_poller_add(ctl->loop, &s->poller, poll_worker, s);
+	}
+	return 0;
+}
+
+void lv_miss_close(struct lv_control *ctl)
+{
+	struct lv_miss *m = ctl->miss;
+
+	if (m == NULL)
+		return;
+	for (unsigned i = 0; i < m->n; i++)
+		lv_ev_poller_remove(ctl->loop, &m->src[i].poller);
+	free(m);
+	ctl->miss = NULL;
 }

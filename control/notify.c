@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_common.h>
 #include <rte_random.h>
 
 #include "levee/control.h"
@@ -42,10 +43,16 @@ struct pending {
 };
 
 struct lv_notify {
-	int fd4, fd6;
+	struct lv_control *ctl;
+	struct lv_ev_io io4, io6; /* io.fd < 0: no socket of that family */
+	/* armed for the earliest due try while anything is pending */
+	struct lv_ev_timer timer;
 	struct pending *p;
 	unsigned n, cap;
 };
+
+static void on_answers(struct lv_ev_io *io, uint32_t events);
+static void on_timer(struct lv_ev_timer *t);
 
 static bool in_list(const struct lv_remote_conf *t, unsigned n, int family)
 {
@@ -67,10 +74,10 @@ static bool any_target(const struct lv_config *cfg, int family)
 	return false;
 }
 
-/* A UDP socket of family, bound to its first service address if any. */
-static int open_socket(struct lv_control *ctl, int family)
+/* A UDP socket of family, bound to its first service address if any,
+ * registered with the event loop in io. 0, or -1 (logged). */
+static int open_socket(struct lv_control *ctl, int family, struct lv_ev_io *io)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
 	char err[256];
 	int fd = -1;
 
@@ -87,14 +94,29 @@ static int open_socket(struct lv_control *ctl, int family)
 	if (fd < 0)
 		fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 			    0);
-	ev.data.fd = fd;
-	if (fd < 0 || epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		lv_err("NOTIFY: UDP socket: %s", strerror(errno));
+	int rc = fd < 0 ? -errno
+			: lv_ev_io_add(ctl->loop, io, fd, EPOLLIN, on_answers,
+				       ctl->notify);
+	if (rc != 0) {
+		lv_err("NOTIFY: UDP socket: %s", strerror(-rc));
 		if (fd >= 0)
 			close(fd);
+		io->fd = -1;
 		return -1;
 	}
-	return fd;
+	return 0;
+}
+
+/* The socket for family, opened now if no target of it was configured
+ * at start-up (a reload added one). -1 when it cannot be opened. */
+static int socket_for(struct lv_control *ctl, int family)
+{
+	struct lv_notify *n = ctl->notify;
+	struct lv_ev_io *io = family == AF_INET ? &n->io4 : &n->io6;
+
+	if (io->fd < 0 && open_socket(ctl, family, io) != 0)
+		return -1;
+	return io->fd;
 }
 
 int lv_notify_open(struct lv_control *ctl)
@@ -104,16 +126,18 @@ int lv_notify_open(struct lv_control *ctl)
 	bool v4 = any_target(ctl->cfg, AF_INET);
 	bool v6 = any_target(ctl->cfg, AF_INET6);
 
-	if (!v4 && !v6)
-		return 0;
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return -1;
 	ctl->notify = n;
-	/* a socket per family some target needs */
-	n->fd4 = v4 ? open_socket(ctl, AF_INET) : -1;
-	n->fd6 = v6 ? open_socket(ctl, AF_INET6) : -1;
-	if ((v4 && n->fd4 < 0) || (v6 && n->fd6 < 0))
+	n->ctl = ctl;
+	n->io4.fd = n->io6.fd = -1;
+	lv_ev_timer_init(&n->timer, on_timer, n);
+	/* a socket per family the configured targets need, so that a bad
+	 * address fails at start-up; a family a reload adds later gets its
+	 * socket when first used */
+	if ((v4 && open_socket(ctl, AF_INET, &n->io4) != 0) ||
+	    (v6 && open_socket(ctl, AF_INET6, &n->io6) != 0))
 		return -1;
 	return 0;
 }
@@ -164,6 +188,8 @@ static struct pending *slot(struct lv_notify *n, const char *origin,
 	}
 	return &n->p[n->n++];
 }
+
+static void send_due(struct lv_control *ctl);
 
 static void queue_one(struct lv_control *ctl, const struct lv_zone *z,
 		      const struct lv_remote_conf *t)
@@ -217,7 +243,7 @@ void lv_notify_zone(struct lv_control *ctl, const struct lv_zone *z)
 	lv_config_zone_notify(ctl->cfg, z->origin_text, &t, &count);
 	for (unsigned i = 0; i < count; i++)
 		queue_one(ctl, z, &t[i]);
-	lv_notify_tick(ctl);
+	send_due(ctl);
 }
 
 static void forget(struct lv_notify *n, struct pending *p)
@@ -225,17 +251,17 @@ static void forget(struct lv_notify *n, struct pending *p)
 	*p = n->p[--n->n];
 }
 
-void lv_notify_tick(struct lv_control *ctl)
+/* Send the tries that are due, give up those out of tries, and arm the
+ * timer for the next one. */
+static void send_due(struct lv_control *ctl)
 {
 	struct lv_notify *n = ctl->notify;
-	uint64_t now;
+	uint64_t now = lv_monotonic_ms(), next = UINT64_MAX;
 
-	if (n == NULL || n->n == 0)
-		return;
-	now = lv_monotonic_ms();
 	for (unsigned i = 0; i < n->n;) {
 		struct pending *p = &n->p[i];
 		if (p->due_ms > now) {
+			next = RTE_MIN(next, p->due_ms);
 			i++;
 			continue;
 		}
@@ -247,15 +273,28 @@ void lv_notify_tick(struct lv_control *ctl)
 			forget(n, p);
 			continue;
 		}
-		int fd = p->to.ss_family == AF_INET ? n->fd4 : n->fd6;
-		if (sendto(fd, p->msg, p->len, 0, (struct sockaddr *)&p->to,
+		int fd = socket_for(ctl, p->to.ss_family);
+		if (fd >= 0 &&
+		    sendto(fd, p->msg, p->len, 0, (struct sockaddr *)&p->to,
 			   p->to_len) == p->len)
 			LV_STAT_INC(ctl->stats.notify_sent);
 		p->tries_left--;
 		p->due_ms = now + p->wait_ms;
 		p->wait_ms *= 2;
+		next = RTE_MIN(next, p->due_ms);
 		i++;
 	}
+	if (next != UINT64_MAX)
+		lv_ev_timer_at(ctl->loop, &n->timer, next * 1000000u);
+	else
+		lv_ev_timer_stop(ctl->loop, &n->timer);
+}
+
+static void on_timer(struct lv_ev_timer *t)
+{
+	struct lv_notify *n = t->data;
+
+	send_due(n->ctl);
 }
 
 /* An answer to p: from its target, its ID, QR=1, opcode NOTIFY. */
@@ -297,13 +336,14 @@ static void on_answer(struct lv_control *ctl, const uint8_t *m, ssize_t len,
 	}
 }
 
-bool lv_notify_event(struct lv_control *ctl, int fd)
+static void on_answers(struct lv_ev_io *io, uint32_t events)
 {
-	struct lv_notify *n = ctl->notify;
+	struct lv_notify *n = io->data;
+	struct lv_control *ctl = n->ctl;
+	int fd = io->fd;
 	uint8_t buf[NOTIFY_MSG_MAX];
 
-	if (n == NULL || fd < 0 || (fd != n->fd4 && fd != n->fd6))
-		return false;
+	(void)events;
 	for (unsigned i = 0; i < 64; i++) {
 		struct sockaddr_storage from;
 		socklen_t fl = sizeof(from);
@@ -313,7 +353,8 @@ bool lv_notify_event(struct lv_control *ctl, int fd)
 			break;
 		on_answer(ctl, buf, len, &from, fl);
 	}
-	return true;
+	/* an answered notification may have been the next one due */
+	send_due(ctl);
 }
 
 void lv_notify_close(struct lv_control *ctl)
@@ -322,10 +363,14 @@ void lv_notify_close(struct lv_control *ctl)
 
 	if (n == NULL)
 		return;
-	if (n->fd4 >= 0)
-		close(n->fd4);
-	if (n->fd6 >= 0)
-		close(n->fd6);
+	lv_ev_timer_stop(ctl->loop, &n->timer);
+	for (unsigned i = 0; i < 2; i++) {
+		struct lv_ev_io *io = i ? &n->io6 : &n->io4;
+		if (io->fd >= 0) {
+			lv_ev_io_del(io);
+			close(io->fd);
+		}
+	}
 	free(n->p);
 	free(n);
 	ctl->notify = NULL;

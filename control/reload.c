@@ -1,15 +1,20 @@
 /*
- * Zone reload on SIGHUP.
+ * Configuration and zone reload on SIGHUP.
  *
  * The event loop starts a DPDK control thread (never a worker lcore) that
- * re-reads the configuration file and parses every zone whose file changed
- * (path, inode, size or modification time), or that is new. Parsing happens
- * there, off the event loop, which keeps answering misses from the zones it
- * has. A zone that fails to load is logged with its file, line and the ldns
- * error and keeps serving its old version.
+ * reads the configuration file and the command line again into a new
+ * snapshot (control/conf.c: validated whole, restart-only settings kept as
+ * running and named in one warning line) and parses every zone whose file
+ * changed (path, inode, size or modification time), or that is new.
+ * Parsing happens there, off the event loop, which keeps answering misses
+ * from the zones it has. A configuration that cannot be read changes
+ * nothing; a zone that fails to load is logged with its file, line and the
+ * ldns error and keeps serving its old version.
  *
  * When the thread is done it signals the eventfd and the event loop
- * publishes the result (lv_reload_finish): it builds the new zone set,
+ * publishes the result (lv_reload_finish): it makes the new snapshot
+ * current (ACLs, NOTIFY targets, keys, TCP limits from then on come from
+ * it; a zone's own allow-transfer included), builds the new zone set,
  * unlinks every cache entry made from a replaced or removed zone (and from
  * the zones enclosing a newly added one, whose answers for names below it
  * changed), waits until every worker has passed a quiescent state, frees the
@@ -23,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,7 +44,6 @@ struct reload_zone {
 	char *origin; /* normalised: lowercase with the trailing dot */
 	char *file;
 	struct stat st;
-	bool from_file;        /* listed in the config file (not --zone) */
 	struct lv_zone *fresh; /* loaded by the thread; NULL: keep current */
 };
 
@@ -45,18 +51,24 @@ struct lv_reload {
 	pthread_t thread;
 	bool running;
 	int efd;
-	char *config_file;
+	struct lv_ev_io efd_io; /* the thread is done: publish */
+	bool owns_efd;          /* created here (not by a unit test) */
+	/* the snapshot current when the thread started (read-only for it;
+	 * not replaced before the thread is joined), and the thread's new
+	 * one with the restart-only settings it wanted to change */
+	const struct lv_conf *conf_running;
+	struct lv_conf *next_conf;
+	char kept[256];
 	/* the zones now serving, in zone-set order (event loop's) */
 	struct reload_zone *cur;
 	unsigned n_cur;
 	/* the thread's result, handed over through efd */
 	struct reload_zone *next;
 	unsigned n_next;
-	bool failed; /* the config file could not be read */
+	bool failed; /* the configuration could not be read */
 	/* the zone set serving when the thread started: read-only, and not
 	 * freed before the thread is joined (lv_reload_finish) */
 	const struct lv_zoneset *serving;
-	unsigned ixfr_history;
 };
 
 static char *normalise_origin(const char *o)
@@ -84,61 +96,56 @@ static void free_zones(struct reload_zone *z, unsigned n)
 	free(z);
 }
 
-static bool in_list(const struct lv_zone_conf *c, unsigned n, const char *o)
-{
-	for (unsigned i = 0; i < n; i++) {
-		char *x = normalise_origin(c[i].origin);
-		bool same = x && strcmp(x, o) == 0;
-		free(x);
-		if (same)
-			return true;
-	}
-	return false;
-}
-
-/* Describe zone conf c; from_file says where it was configured. */
-static int describe(struct reload_zone *z, const struct lv_zone_conf *c,
-		    bool from_file)
+/* Describe zone conf c. */
+static int describe(struct reload_zone *z, const struct lv_zone_conf *c)
 {
 	memset(z, 0, sizeof(*z));
 	z->origin = normalise_origin(c->origin);
 	z->file = strdup(c->file);
-	z->from_file = from_file;
 	if (stat(c->file, &z->st) != 0)
 		memset(&z->st, 0, sizeof(z->st));
 	return z->origin && z->file ? 0 : -ENOMEM;
 }
 
+static void on_thread_done(struct lv_ev_io *io, uint32_t events)
+{
+	uint64_t v;
+
+	(void)events;
+	if (read(io->fd, &v, sizeof(v)) == sizeof(v))
+		lv_reload_finish(io->data);
+}
+
 int lv_reload_init(struct lv_control *ctl)
 {
 	struct lv_reload *r = calloc(1, sizeof(*r));
-	struct lv_config file_cfg;
-	char err[512];
 
 	if (r == NULL)
 		return -1;
 	ctl->reload = r;
-	r->efd = ctl->reload_efd;
-	r->ixfr_history = ctl->cfg->ixfr_history;
-	lv_config_init(&file_cfg);
-	if (ctl->cfg->config_file) {
-		r->config_file = strdup(ctl->cfg->config_file);
-		if (lv_config_load_file(r->config_file, &file_cfg, err,
-					sizeof(err)) != 0)
-			lv_warn("reload: %s", err);
+	if (ctl->reload_efd < 0) {
+		ctl->reload_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (ctl->reload_efd < 0) {
+			lv_err("reload: eventfd: %s", strerror(errno));
+			return -1;
+		}
+		r->owns_efd = true;
 	}
+	r->efd = ctl->reload_efd;
+	/* unit tests drive the hand-over themselves, without a loop */
+	if (ctl->loop != NULL && r->efd >= 0 &&
+	    lv_ev_io_add(ctl->loop, &r->efd_io, r->efd, EPOLLIN, on_thread_done,
+			 ctl) != 0)
+		return -1;
 	r->cur = calloc(ctl->cfg->n_zones + 1, sizeof(*r->cur));
 	if (r->cur == NULL)
 		return -1;
 	for (unsigned i = 0; i < ctl->cfg->n_zones; i++) {
 		const struct lv_zone_conf *c = &ctl->cfg->zones[i];
-		if (describe(&r->cur[i], c, false) != 0)
+		if (describe(&r->cur[i], c) != 0)
 			return -1;
-		r->cur[i].from_file =
-		    in_list(file_cfg.zones, file_cfg.n_zones, r->cur[i].origin);
 		r->n_cur++;
 	}
-	lv_config_free(&file_cfg);
 	return 0;
 }
 
@@ -150,9 +157,14 @@ void lv_reload_fini(struct lv_control *ctl)
 		return;
 	if (r->running)
 		pthread_join(r->thread, NULL);
+	lv_ev_io_del(&r->efd_io);
+	if (r->owns_efd) {
+		close(r->efd);
+		ctl->reload_efd = -1;
+	}
 	free_zones(r->cur, r->n_cur);
 	free_zones(r->next, r->n_next);
-	free(r->config_file);
+	lv_conf_put(r->next_conf);
 	free(r);
 	ctl->reload = NULL;
 }
@@ -174,25 +186,18 @@ static bool unchanged(const struct reload_zone *a, const struct reload_zone *b)
 	       a->st.st_mtim.tv_nsec == b->st.st_mtim.tv_nsec;
 }
 
-/* The zone list after the reload: the file's zones, then those given on
- * the command line (kept as they were). */
+/* The zone list after the reload: the new configuration's (the file's
+ * zones and those of the command line, read again). */
 static int next_zone_list(struct lv_reload *r, const struct lv_config *fc)
 {
 	unsigned n = 0;
 
-	r->next = calloc(fc->n_zones + r->n_cur + 1, sizeof(*r->next));
+	r->next = calloc(fc->n_zones + 1, sizeof(*r->next));
 	if (r->next == NULL)
 		return -ENOMEM;
 	for (unsigned i = 0; i < fc->n_zones; i++)
-		if (describe(&r->next[n++], &fc->zones[i], true) != 0)
+		if (describe(&r->next[n++], &fc->zones[i]) != 0)
 			return -ENOMEM;
-	for (unsigned i = 0; i < r->n_cur; i++) {
-		if (r->cur[i].from_file)
-			continue;
-		struct lv_zone_conf c = {r->cur[i].origin, r->cur[i].file};
-		if (describe(&r->next[n++], &c, false) != 0)
-			return -ENOMEM;
-	}
 	r->n_next = n;
 	return 0;
 }
@@ -213,8 +218,8 @@ static int find_in_set(const struct lv_zoneset *zs, const char *origin)
  * the old version kept. Otherwise the difference joins the new version's
  * IXFR history. Returns whether fresh should be published.
  */
-static bool accept_version(const struct lv_reload *r, struct lv_zone *fresh,
-			   const struct lv_zone *old)
+static bool accept_version(struct lv_zone *fresh, const struct lv_zone *old,
+			   unsigned ixfr_history)
 {
 	struct lv_zdiff *d = NULL;
 	int rc = lv_zone_diff(old, fresh, &d);
@@ -238,7 +243,7 @@ static bool accept_version(const struct lv_reload *r, struct lv_zone *fresh,
 		lv_zdiff_put(d);
 		return false;
 	}
-	if (lv_zone_set_history(fresh, old, d, r->ixfr_history) != 0)
+	if (lv_zone_set_history(fresh, old, d, ixfr_history) != 0)
 		lv_warn("zone %s: out of memory for its IXFR history; "
 			"IXFR clients get the whole zone",
 			lv_zone_origin(old));
@@ -259,7 +264,9 @@ static void load_changed(struct lv_reload *r)
 			continue;
 		if (lv_zone_load(z->origin, z->file, &z->fresh, err,
 				 sizeof(err)) == 0) {
-			if (was && !accept_version(r, z->fresh, was)) {
+			if (was &&
+			    !accept_version(z->fresh, was,
+					    r->next_conf->cfg.ixfr_history)) {
 				lv_zone_free(z->fresh);
 				z->fresh = NULL;
 			}
@@ -277,23 +284,21 @@ static void load_changed(struct lv_reload *r)
 static void *reload_thread(void *arg)
 {
 	struct lv_reload *r = arg;
-	struct lv_config fc;
 	char err[1024];
 	uint64_t one = 1;
 
-	lv_config_init(&fc);
 	r->failed = false;
-	if (r->config_file &&
-	    lv_config_load_file(r->config_file, &fc, err, sizeof(err)) != 0) {
+	r->next_conf = lv_conf_reread(r->conf_running, r->kept, sizeof(r->kept),
+				      err, sizeof(err));
+	if (r->next_conf == NULL) {
 		lv_err("reload: %s; nothing changed", err);
 		r->failed = true;
-	} else if (next_zone_list(r, &fc) != 0) {
+	} else if (next_zone_list(r, &r->next_conf->cfg) != 0) {
 		lv_err("reload: out of memory; nothing changed");
 		r->failed = true;
 	} else {
 		load_changed(r);
 	}
-	lv_config_free(&fc);
 	if (write(r->efd, &one, sizeof(one)) != sizeof(one))
 		lv_err("reload: cannot signal the event loop");
 	return NULL;
@@ -307,9 +312,11 @@ void lv_reload_start(struct lv_control *ctl)
 		lv_info("reload already running; SIGHUP ignored");
 		return;
 	}
-	lv_info("reload: re-reading %s",
-		r->config_file ? r->config_file : "the zone files");
+	lv_info("reload: re-reading %s", ctl->cfg->config_file
+					     ? ctl->cfg->config_file
+					     : "the zone files");
 	r->serving = ctl->zones;
+	r->conf_running = ctl->conf;
 	int rc = rte_ctrl_thread_create(&r->thread, "lv-reload", NULL,
 					reload_thread, r);
 	if (rc != 0) {
@@ -440,8 +447,18 @@ void lv_reload_finish(struct lv_control *ctl)
 		free_zones(r->next, r->n_next);
 		r->next = NULL;
 		r->n_next = 0;
+		lv_conf_put(r->next_conf);
+		r->next_conf = NULL;
 		return;
 	}
+	/* the new snapshot first: NOTIFY targets and ACLs of the zones
+	 * published below come from it */
+	if (r->kept[0])
+		lv_warn("reload: %s changed in the configuration; kept as "
+			"running until a restart",
+			r->kept);
+	lv_control_set_conf(ctl, r->next_conf);
+	r->next_conf = NULL;
 	for (unsigned i = 0; i < lv_zoneset_count(old); i++)
 		lv_cache_delete_zone(ctl->cache,
 				     lv_zone_id(lv_zoneset_zone(old, i)));

@@ -36,6 +36,8 @@
 #define XFR_MSGS_PER_ROUND 4    /* transfer messages per wake-up: 256 KiB */
 
 struct conn {
+	struct lv_ev_io io; /* registered with the event loop */
+	struct lv_control *ctl;
 	int fd;
 	int family;
 	uint8_t peer[16];
@@ -46,8 +48,7 @@ struct conn {
 	/* answers not yet written: out[out_off..out_len) */
 	uint8_t *out;
 	size_t out_off, out_len, out_cap;
-	uint32_t events; /* registered with epoll */
-	bool peer_done;  /* the client shut its side: answer, then close */
+	bool peer_done; /* the client shut its side: answer, then close */
 	/* an outgoing zone transfer in progress, and the bytes that came
 	 * after its request: read on once the transfer is written */
 	struct lv_xfr *xfr;
@@ -56,15 +57,27 @@ struct conn {
 	struct conn *older, *newer; /* activity order */
 };
 
+struct listener {
+	struct lv_ev_io io;
+	struct lv_control *ctl;
+};
+
 struct lv_tcp {
-	int *listen_fds; /* service addresses, then --tcp-listen ones */
+	struct listener *listeners; /* service addresses, then --tcp-listen */
 	unsigned n_listen;
-	struct conn **by_fd; /* index: fd */
-	unsigned by_fd_cap;
+	/* fires when the least recently active connection reaches the idle
+	 * timeout (a touched connection moves to the other end, so the
+	 * timer may fire early: it then closes nothing and is moved on) */
+	struct lv_ev_timer idle_timer;
 	struct conn *oldest, *newest;
 	unsigned n_open;
 	uint8_t answer[2 + UINT16_MAX]; /* one answer being built */
 };
+
+static void on_listener(struct lv_ev_io *io, uint32_t events);
+static void on_conn(struct lv_ev_io *io, uint32_t events);
+static void on_idle_timer(struct lv_ev_timer *timer);
+static void arm_idle_timer(struct lv_control *ctl);
 
 /* --- activity order --- */
 
@@ -124,9 +137,8 @@ static void close_conn(struct lv_control *ctl, struct conn *c,
 
 	LV_STAT_INC(*counter);
 	unlink_conn(t, c);
-	epoll_ctl(ctl->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	lv_ev_io_del(&c->io);
 	close(c->fd);
-	t->by_fd[c->fd] = NULL;
 	t->n_open--;
 	free_conn(ctl, c);
 }
@@ -208,40 +220,27 @@ static int pick_backlog(struct lv_control *ctl)
 							    : BACKLOG_WANTED;
 }
 
-static int track_fd(struct lv_tcp *t, int fd)
-{
-	if ((unsigned)fd >= t->by_fd_cap) {
-		unsigned cap = t->by_fd_cap ? t->by_fd_cap : 1024;
-		while (cap <= (unsigned)fd)
-			cap *= 2;
-		struct conn **n = realloc(t->by_fd, cap * sizeof(*n));
-		if (n == NULL)
-			return -1;
-		memset(n + t->by_fd_cap, 0, (cap - t->by_fd_cap) * sizeof(*n));
-		t->by_fd = n;
-		t->by_fd_cap = cap;
-	}
-	return 0;
-}
-
 static int add_listener(struct lv_control *ctl, const struct lv_addr *a,
 			uint16_t port, int backlog)
 {
 	struct lv_tcp *t = ctl->tcp;
-	struct epoll_event ev = {.events = EPOLLIN};
+	struct listener *l = &t->listeners[t->n_listen];
 	char err[256];
 	int fd = listen_one(a, port, backlog, err, sizeof(err));
+	int rc;
 
 	if (fd < 0) {
 		lv_err("TCP: %s", err);
 		return -1;
 	}
-	t->listen_fds[t->n_listen++] = fd;
-	ev.data.fd = fd;
-	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-		lv_err("TCP: epoll: %s", strerror(errno));
+	l->ctl = ctl;
+	rc = lv_ev_io_add(ctl->loop, &l->io, fd, EPOLLIN, on_listener, l);
+	if (rc != 0) {
+		close(fd);
+		lv_err("TCP: epoll: %s", strerror(-rc));
 		return -1;
 	}
+	t->n_listen++;
 	return 0;
 }
 
@@ -253,9 +252,10 @@ int lv_tcp_open(struct lv_control *ctl)
 	if (t == NULL)
 		return -1;
 	ctl->tcp = t;
-	t->listen_fds =
-	    calloc(ctl->cfg->n_addrs + ctl->cfg->n_tcp_listen + 1, sizeof(int));
-	if (t->listen_fds == NULL)
+	lv_ev_timer_init(&t->idle_timer, on_idle_timer, ctl);
+	t->listeners = calloc(ctl->cfg->n_addrs + ctl->cfg->n_tcp_listen + 1,
+			      sizeof(*t->listeners));
+	if (t->listeners == NULL)
 		return -1;
 	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++)
 		if (add_listener(ctl, &ctl->cfg->addrs[i], LV_DNS_PORT,
@@ -311,20 +311,16 @@ static void admit(struct lv_control *ctl, int fd,
 		  const struct sockaddr_storage *ss)
 {
 	struct lv_tcp *t = ctl->tcp;
-	struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP};
 	struct conn *c = calloc(1, sizeof(*c));
-
-	if (c)
-		c->events = ev.events;
 	int one = 1;
 
-	if (c == NULL || track_fd(t, fd) != 0) {
-		free(c);
+	if (c == NULL) {
 		close(fd);
 		LV_STAT_INC(ctl->stats.tcp_closed_limit);
 		return;
 	}
 	c->fd = fd;
+	c->ctl = ctl;
 	peer_of(c, ss);
 	if (from_same_client(t, c) >= ctl->cfg->tcp_max_per_client ||
 	    !make_room(ctl)) {
@@ -335,16 +331,17 @@ static void admit(struct lv_control *ctl, int fd,
 	}
 	/* answers are written whole: no need to wait for more */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	ev.data.fd = fd;
-	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+	if (lv_ev_io_add(ctl->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, on_conn,
+			 c) != 0) {
 		free(c);
 		close(fd);
 		LV_STAT_INC(ctl->stats.tcp_closed_limit);
 		return;
 	}
-	t->by_fd[fd] = c;
 	t->n_open++;
 	touch(t, c);
+	if (!lv_ev_timer_armed(&t->idle_timer))
+		arm_idle_timer(ctl);
 }
 
 static void accept_burst(struct lv_control *ctl, int lfd)
@@ -372,12 +369,9 @@ static void update_events(struct lv_control *ctl, struct conn *c)
 	bool writing = c->out_off < c->out_len || c->xfr != NULL;
 	uint32_t want =
 	    (reading ? EPOLLIN | EPOLLRDHUP : 0u) | (writing ? EPOLLOUT : 0u);
-	struct epoll_event ev = {.events = want, .data.fd = c->fd};
 
-	if (want != c->events) {
-		c->events = want;
-		epoll_ctl(ctl->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-	}
+	(void)ctl;
+	lv_ev_io_modify(&c->io, want);
 }
 
 /* Write what the socket takes. false when the connection is gone. */
@@ -605,22 +599,19 @@ static void on_readable(struct lv_control *ctl, struct conn *c)
 		flush(ctl, c);
 }
 
-bool lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events)
+static void on_listener(struct lv_ev_io *io, uint32_t events)
 {
-	struct lv_tcp *t = ctl->tcp;
-	struct conn *c;
+	struct listener *l = io->data;
 
-	if (t == NULL)
-		return false;
-	for (unsigned i = 0; i < t->n_listen; i++) {
-		if (t->listen_fds[i] == fd) {
-			accept_burst(ctl, fd);
-			return true;
-		}
-	}
-	c = (unsigned)fd < t->by_fd_cap ? t->by_fd[fd] : NULL;
-	if (c == NULL)
-		return false;
+	(void)events;
+	accept_burst(l->ctl, io->fd);
+}
+
+static void on_conn(struct lv_ev_io *io, uint32_t events)
+{
+	struct conn *c = io->data;
+	struct lv_control *ctl = c->ctl;
+
 	if (events & (EPOLLERR | EPOLLHUP))
 		close_conn(ctl, c, &ctl->stats.tcp_closed_peer);
 	else if (!(events & EPOLLOUT) ||
@@ -628,20 +619,33 @@ bool lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events)
 		if ((events & (EPOLLIN | EPOLLRDHUP)) && c->xfr == NULL)
 			on_readable(ctl, c);
 	}
-	return true;
 }
 
-void lv_tcp_sweep(struct lv_control *ctl)
+/* Arm the idle timer for the least recently active connection. */
+static void arm_idle_timer(struct lv_control *ctl)
 {
 	struct lv_tcp *t = ctl->tcp;
-	uint64_t limit;
 
-	if (t == NULL || t->oldest == NULL)
+	if (t->oldest == NULL)
 		return;
-	limit = lv_monotonic_ms() - ctl->cfg->tcp_idle_timeout_ms;
-	/* oldest first: stop at the first one still within its time */
-	while (t->oldest && t->oldest->last_active_ms < limit)
+	lv_ev_timer_at(
+	    ctl->loop, &t->idle_timer,
+	    (t->oldest->last_active_ms + ctl->cfg->tcp_idle_timeout_ms) *
+		1000000u);
+}
+
+/* Close connections idle longer than the timeout, oldest first: stop at
+ * the first one still within its time. */
+static void on_idle_timer(struct lv_ev_timer *timer)
+{
+	struct lv_control *ctl = timer->data;
+	struct lv_tcp *t = ctl->tcp;
+	uint64_t now = lv_monotonic_ms();
+
+	while (t->oldest &&
+	       t->oldest->last_active_ms + ctl->cfg->tcp_idle_timeout_ms <= now)
 		close_conn(ctl, t->oldest, &ctl->stats.tcp_closed_idle);
+	arm_idle_timer(ctl);
 }
 
 unsigned lv_tcp_open_connections(const struct lv_control *ctl)
@@ -655,16 +659,19 @@ void lv_tcp_close(struct lv_control *ctl)
 
 	if (t == NULL)
 		return;
+	lv_ev_timer_stop(ctl->loop, &t->idle_timer);
 	while (t->oldest) {
 		struct conn *c = t->oldest;
 		unlink_conn(t, c);
+		lv_ev_io_del(&c->io);
 		close(c->fd);
 		free_conn(ctl, c);
 	}
-	for (unsigned i = 0; i < t->n_listen; i++)
-		close(t->listen_fds[i]);
-	free(t->listen_fds);
-	free(t->by_fd);
+	for (unsigned i = 0; i < t->n_listen; i++) {
+		lv_ev_io_del(&t->listeners[i].io);
+		close(t->listeners[i].io.fd);
+	}
+	free(t->listeners);
 	free(t);
 	ctl->tcp = NULL;
 }

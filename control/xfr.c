@@ -61,6 +61,9 @@ struct lv_xfr {
 	bool ixfr;
 	bool signed_; /* every message carries a TSIG (RFC 8945 §5.3.1) */
 	struct lv_tsig_state tsig;
+	/* the snapshot tsig.key lives in: a reload may replace the keys
+	 * while the transfer runs; it finishes with the key it began with */
+	struct lv_conf *conf;
 	struct segment *seg;
 	unsigned n_seg;
 	/* the cursor: segment, then node / RRset / RR inside a body */
@@ -699,6 +702,8 @@ struct lv_xfr *lv_xfr_start(struct lv_control *ctl, const uint8_t *dns,
 	if ((z = check_zone(ctl, &r, out_len)) == NULL)
 		return NULL;
 	x = new_xfr(r.dns, &r.q, z, family, peer);
+	if (x != NULL && ctl->conf != NULL)
+		x->conf = lv_conf_get(ctl->conf);
 	if (x == NULL ||
 	    !(x->ixfr ? ixfr_segments(ctl, x, ex.serial) : axfr_segments(x))) {
 		if (x)
@@ -731,6 +736,7 @@ void lv_xfr_free(struct lv_control *ctl, struct lv_xfr *x)
 		log_end(x, "aborted (the connection closed)");
 	}
 	lv_zone_free(x->zone);
+	lv_conf_put(x->conf);
 	free(x->seg);
 	free(x);
 }

@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f build/build.ninja ]; then
-    meson setup build --buildtype=debugoptimized
+    meson setup build --buildtype=debugoptimized -Dtests=enabled
 fi
 ninja -C build

@@ -19,7 +19,9 @@
 #include <rte_mempool.h>
 
 #include "levee/cache.h"
+#include "levee/conf.h"
 #include "levee/config.h"
+#include "levee/evloop.h"
 #include "levee/hostnet.h"
 #include "levee/packet.h"
 #include "levee/port.h"
@@ -28,19 +30,38 @@
 #include "levee/zone.h"
 
 #define LV_MAX_WORKERS 127
+/* queries that may wait at once (control/request.c); the forwarder's
+ * configuration will set it */
+#define LV_REQUESTS_MAX 4096
 
 struct lv_reload;       /* control/reload.c */
 struct lv_tsig_keyring; /* control/tsig.c */
 struct lv_notify;       /* control/notify.c */
+struct lv_local;        /* control/local.c */
+struct lv_miss;         /* control/miss.c */
+struct lv_requests;     /* control/request.c */
+
+/* Replay mode's progress, for telling the end from a stall. */
+struct lv_replay {
+	uint64_t last_rx, last_tx;
+	uint64_t last_change_tsc;
+	bool busy; /* the last round did work */
+};
 
 struct lv_control {
+	/* the configuration snapshot current now, and shortcuts into it
+	 * (replaced together by lv_control_set_conf on a reload) */
+	struct lv_conf *conf;
 	struct lv_config *cfg;
 	struct lv_port_plan plan;
 	struct lv_port port;
 	struct rte_mempool *pool;
+	uint16_t pool_data_room; /* bytes per mbuf, for the reply pool too */
+	/* queries waiting to be answered, and their reply buffers */
+	struct lv_requests *requests;
 	struct lv_cache *cache;
 	struct lv_zoneset *zones;     /* read by the event loop only */
-	struct lv_tsig_keyring *keys; /* TSIG keys; NULL: none configured */
+	struct lv_tsig_keyring *keys; /* conf's TSIG keys; NULL: none */
 	uint64_t hash_seed;
 	struct lv_addr_filter filter;
 	unsigned n_workers;
@@ -53,10 +74,12 @@ struct lv_control {
 	uint16_t tap_port;
 	char tap_name[16];
 	struct lv_hostnet host;
+	struct lv_ev_poller tap_poller; /* the TAP's frames, both ways */
 	/* host-local queries: a UDP socket per service address
 	 * (control/local.c), live ports only */
-	int local_fds[LV_MAX_SERVICE_ADDRS];
-	unsigned n_local;
+	struct lv_local *local;
+	/* the workers' miss rings (control/miss.c) */
+	struct lv_miss *miss;
 	/* the TCP server (control/tcp.c), live ports only */
 	struct lv_tcp *tcp;
 	/* NOTIFY to secondaries after reloads (control/notify.c) */
@@ -64,12 +87,16 @@ struct lv_control {
 	/* replay mode: the input's frame count ends the run */
 	bool replay;
 	uint64_t replay_frames;
-	/* event loop */
-	int epfd;
+	struct lv_replay replay_progress;
+	struct lv_ev_poller replay_poller;
+	/* the event loop (control/evloop.c) and the sources of loop.c */
+	struct lv_evloop *loop;
 	int sigfd;
+	struct lv_ev_io sig_io;
+	struct lv_ev_timer reclaim_timer;
+	int exit_code;
 	int reload_efd;
 	struct lv_reload *reload;
-	bool quit;
 	bool eal_up;
 };
 
@@ -77,15 +104,17 @@ struct lv_control {
  * time, transfer durations, NOTIFY retries). Control plane only. */
 static inline uint64_t lv_monotonic_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return lv_ev_now_ms();
 }
 
-/* Run levee with a parsed configuration; returns the process exit code.
- * argv0 is the program name handed to EAL. (control/control.c) */
+/* Run levee with a parsed configuration, which is moved into the first
+ * snapshot (cfg is left empty); returns the process exit code. argv0 is
+ * the program name handed to EAL. (control/control.c) */
 int lv_control_run(struct lv_config *cfg, const char *argv0);
+
+/* Make conf the current snapshot (ctl takes the caller's reference) and
+ * drop ctl's reference to the previous one. Event loop only. */
+void lv_control_set_conf(struct lv_control *ctl, struct lv_conf *conf);
 
 /* Print the summed counters and the cache's, on stdout. */
 void lv_control_print_stats(const struct lv_control *ctl);
@@ -94,16 +123,20 @@ void lv_control_print_stats(const struct lv_control *ctl);
  * thing in main, before any thread exists. (control/loop.c) */
 void lv_control_block_signals(void);
 
-/* Signals and the reload eventfd; the loop; their teardown.
- * (control/loop.c) */
+/* Signals, the cache's reclaim timer, and every subsystem's sources
+ * registered with ctl->loop; their teardown. (control/loop.c) */
 int lv_control_events_init(struct lv_control *ctl);
 void lv_control_events_fini(struct lv_control *ctl);
 /* Run until SIGINT/SIGTERM, or until a replay is complete; returns the
  * exit code. */
 int lv_control_loop(struct lv_control *ctl);
 
-/* Answer every miss and punt waiting in worker w's ring, as far as its
- * reply rings have room. Returns how many were handled. (control/miss.c) */
+/* Register a poller per worker that answers every miss and punt waiting
+ * in its ring, as far as its reply rings have room; and remove them.
+ * (control/miss.c) */
+int lv_miss_open(struct lv_control *ctl);
+void lv_miss_close(struct lv_control *ctl);
+/* Drain worker w's miss ring once; returns how many were handled. */
 unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w);
 
 /* Answer the DNS message dns[0..len) in place, as the control plane does

@@ -7,7 +7,7 @@
  * hot-plugged after the port so it can carry the port's MAC), gives it the
  * service addresses and gateways, makes the port's own kernel interface
  * ignore the traffic levee answers, and records every host change in a
- * journal that lv_exception_close() undoes. lv_exception_poll() moves
+ * journal that lv_exception_close() undoes. Its poller moves
  * frames both ways: each worker's to_kernel ring into the TAP, and the
  * TAP's frames into worker 0's reply ring for the port (the worker that
  * owns the queue transmits them; nobody else touches it). The TAP's queue
@@ -21,12 +21,10 @@
 
 struct lv_control;
 
-/* Create and configure the TAP and the host side. 0, or -1 (logged). */
+/* Create and configure the TAP and the host side, and register the
+ * poller that moves frames between the workers, the TAP and the port
+ * each round of the event loop. 0, or -1 (logged). */
 int lv_exception_open(struct lv_control *ctl);
-
-/* Move frames between the workers, the TAP and the port. Returns how many
- * frames it moved (0: nothing to do). */
-unsigned lv_exception_poll(struct lv_control *ctl);
 
 /* Undo every host change, stop and remove the TAP. Safe after a failed or
  * partial open, and twice. */

@@ -16,13 +16,10 @@
 
 struct lv_control;
 
-/* One socket per service address on port 53, registered with the event
- * loop's epoll. 0, or -1 with a one-line error naming the address. */
+/* One socket per service address on port 53, each registered with the
+ * event loop, which calls back to answer what waits on it (bounded per
+ * wake-up). 0, or -1 with a one-line error naming the address. */
 int lv_local_open(struct lv_control *ctl);
-
-/* If fd is one of the sockets, answer what is waiting on it (bounded per
- * call) and return true; false for any other fd. */
-bool lv_local_serve(struct lv_control *ctl, int fd);
 
 /* Close the sockets. Safe twice. */
 void lv_local_close(struct lv_control *ctl);

@@ -21,18 +21,13 @@
 struct lv_control;
 struct lv_zone;
 
-/* Open the sockets (only when some target is configured). 0, or -1 with
- * a one-line error naming the address. */
+/* Set up, and open a socket per address family the configured targets
+ * use (registered with the event loop, with one retry timer). 0, or -1
+ * with a one-line error naming the address. */
 int lv_notify_open(struct lv_control *ctl);
 
 /* Queue a NOTIFY of zone's current version to each of its targets. */
 void lv_notify_zone(struct lv_control *ctl, const struct lv_zone *zone);
-
-/* epoll reported fd readable: read answers if it is one of ours. */
-bool lv_notify_event(struct lv_control *ctl, int fd);
-
-/* Send what is due (first tries and retries). Cheap: call each round. */
-void lv_notify_tick(struct lv_control *ctl);
 
 /* Close the sockets and forget what is pending. Safe twice. */
 void lv_notify_close(struct lv_control *ctl);

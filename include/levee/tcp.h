@@ -22,16 +22,10 @@
 struct lv_control;
 struct lv_tcp;
 
-/* Listen on port 53 of every service address and register with the
- * event loop's epoll. 0, or -1 with a one-line error naming the address. */
+/* Listen on port 53 of every service address and register the listeners
+ * (and later each connection, and one idle timer) with the event loop.
+ * 0, or -1 with a one-line error naming the address. */
 int lv_tcp_open(struct lv_control *ctl);
-
-/* epoll reported events on fd: serve it if it is one of the server's (a
- * listener or a connection). Returns whether it was. */
-bool lv_tcp_event(struct lv_control *ctl, int fd, uint32_t events);
-
-/* Close connections idle longer than the timeout. Cheap: call each round. */
-void lv_tcp_sweep(struct lv_control *ctl);
 
 /* Connections open now. */
 unsigned lv_tcp_open_connections(const struct lv_control *ctl);

@@ -3,6 +3,13 @@
 LEVEE=path selects the binary (default build/control/levee). Tests that
 need it are skipped when it is missing, unless LEVEE_REQUIRE=1 (run.sh
 --require, CI), which turns the skip into a failure.
+
+Under LEVEE_REQUIRE=1 nothing may skip at all: the hooks at the end of this
+file turn any skip (a pytest.skip() in a test, a fixture or at collection,
+a skip marker) into a failure that carries the skip's reason, so a test
+that cannot run in CI says why instead of hiding among the passes. Cases
+that do not apply to a driver are not generated for it (parametrize), so
+they never need a skip.
 """
 import os
 import shutil
@@ -75,3 +82,38 @@ def differences():
 def knot_factory(request):
     """knot_factory({origin: file}) starts a knotd stopped after the test."""
     return lambda zone_map: _knot(request, zone_map)
+
+
+# --- no skip under LEVEE_REQUIRE=1 ------------------------------------------
+
+def _required():
+    return os.environ.get("LEVEE_REQUIRE") == "1"
+
+
+def _skip_reason(report):
+    lr = report.longrepr
+    if isinstance(lr, tuple) and len(lr) == 3:       # (path, line, "Skipped: why")
+        return f"{lr[0]}:{lr[1]}: {lr[2]}"
+    return str(lr)
+
+
+def _fail_skip(report):
+    report.outcome = "failed"
+    report.longrepr = ("skipped under LEVEE_REQUIRE=1, which makes every skip "
+                       "a failure: " + _skip_reason(report))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if _required() and report.skipped and not hasattr(report, "wasxfail"):
+        _fail_skip(report)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    report = outcome.get_result()
+    if _required() and report.skipped:
+        _fail_skip(report)

@@ -120,8 +120,8 @@ def _start_server(request, net, zone, workdir):
         want = {"xfr_axfr": 1, "xfr_done": 1, "xfr_aborted": 0, "xfr_refused": 0,
                 "xfr_messages": len(transfer.messages)}
         if transfer.complete:
-            problems += [f"levee's {k} is {st.get(k)}, expected {v}"
-                         for k, v in want.items() if st.get(k) != v]
+            problems += [f"levee's {k} is {st[k]}, expected {v}"
+                         for k, v in want.items() if st[k] != v]
         return f"levee exit {rc}, stats {keys}", problems
     return stop
 

@@ -6,7 +6,8 @@ repeated on AF_PACKET: the same queries to levee on the wire and to knotd,
 responses compared, differences only as listed in differences.md.
 
 Builds on test_live.py's fixtures (a namespace, a veth pair and a levee per
-test, torn down in finalizers).
+test, torn down in finalizers). Tests that concern one driver only are
+parametrized with it, so no case is generated (and skipped) for the other.
 """
 import subprocess
 
@@ -61,12 +62,11 @@ def test_host_local_queries(live_env):
     assert st["local_queries"] == 3, dict(st)
 
 
+@pytest.mark.parametrize("driver", ["af_packet"])   # the differential runs once
 def test_differential_on_af_packet(live_env, knotd, zones, differences,
                                    driver):
     """Part 1's differential test, on the wire: queries generated from the
     zones to levee (from the client namespace) and to knotd."""
-    if driver != "af_packet":
-        pytest.skip("the differential runs once, on AF_PACKET")
     env = live_env()
     net = env.net
     queries = gen.differential_queries(zones)
@@ -110,11 +110,10 @@ def test_partial_checksums_are_completed_for_the_kernel(live_env):
             s.close()
 
 
+@pytest.mark.parametrize("driver", ["af_packet"])   # a veth has one queue: AF_XDP takes one worker
 def test_two_workers_on_af_packet(live_env, driver):
     """--workers 2 on AF_PACKET: the kernel fans flows out over two
     sockets (qpairs=2), one per worker; every query is answered once."""
-    if driver != "af_packet":
-        pytest.skip("a veth has one queue: AF_XDP takes one worker")
     env = live_env(workers=2)
     net = env.net
     answered = 0
@@ -137,11 +136,10 @@ def test_two_workers_on_af_packet(live_env, driver):
     assert st["worker0_rx"] > 0 and st["worker1_rx"] > 0, dict(st)
 
 
+@pytest.mark.parametrize("driver", ["af_packet"])   # the TAP is the same for both drivers
 def test_gateway_route_on_the_tap_and_removed_at_exit(live_env, driver):
     """--gateway puts a default route via the TAP (metric 65053, never
     displacing the host's own) and it is gone after SIGTERM."""
-    if driver != "af_packet":
-        pytest.skip("the TAP is the same for both drivers")
     env = live_env(extra=lambda net: ("--gateway", f"10.53.{net.x}.254"))
     tap = f"lv-{env.net.levee_if}"
     routes = subprocess.run(["ip", "route", "show", "default", "dev", tap],

@@ -8,9 +8,9 @@ TAP: TCP from the client namespace crosses the port, is handed to the
 kernel through the exception path, and the kernel's segments come back out
 of the port. Each test builds its own namespace, veth pair and levee
 (test_live.py's live_env fixture, neighbours resolved through the kernel),
-then connects once to port 53 over TCP: while nothing listens there
-(connection refused) the test is skipped, and so is a test whose --tcp-*
-option the binary does not know yet.
+then connects once to port 53 over TCP: if nothing listens there
+(connection refused) the test fails saying so, and a --tcp-* option the
+binary rejects fails the test with levee's message. Nothing here skips.
 
 LVTEST_TCP_DRIVERS (default "af_packet,af_xdp"; one of them alone) picks
 the drivers. LVTEST_TCP_STANDIN=1 answers TCP with a Python stand-in
@@ -42,7 +42,7 @@ STANDIN = os.environ.get("LVTEST_TCP_STANDIN") == "1"
 UDP_MAX = 1232
 DEFAULT_KEEPALIVE = 100          # --tcp-idle-timeout default 10000 ms, in 100 ms
 BIG = "big.levee.test."          # 40 TXT, ~2.5 kB: TC=1 at 1232 over UDP
-NOT_LISTENING = ("levee does not serve TCP yet: a TCP connection to port 53 of "
+NOT_LISTENING = ("levee does not serve TCP: a TCP connection to port 53 of "
                  "the service address was refused (nothing listens)")
 TCP_KEYS = ("tcp_accepted", "tcp_queries", "tcp_open", "tcp_closed_idle",
             "tcp_closed_overflow", "tcp_closed_limit", "tcp_closed_peer")
@@ -62,16 +62,10 @@ def neigh():
 @pytest.fixture
 def tcp_env(request, live_env, zones):
     """tcp_env(extra=()): live_env, then one TCP connect to port 53 (closed
-    at once; env.tcp_probes counts them): skip while it is refused."""
+    at once; env.tcp_probes counts them): a failure if it is refused. An
+    option levee rejects fails in live_env with levee's message."""
     def make(extra=()):
-        try:
-            env = live_env(extra=extra)
-        except live.Exited as e:
-            text = str(e)
-            m = re.search(r"^.*(unknown|unrecognized|invalid) option.*$", text, re.M | re.I)
-            if extra and m and "tcp" in m.group(0):
-                pytest.skip(f"levee does not take {' '.join(extra)} yet: {m.group(0).strip()}")
-            raise
+        env = live_env(extra=extra)
         if STANDIN:
             ka = DEFAULT_KEEPALIVE
             if "--tcp-idle-timeout" in extra:
@@ -79,7 +73,7 @@ def tcp_env(request, live_env, zones):
             s = tcp.StandIn(env.net, zones, keepalive=ka)
             request.addfinalizer(s.stop)
         if not tcp.listening(env.net, 4):
-            pytest.skip(NOT_LISTENING)
+            pytest.fail(NOT_LISTENING + "\n" + env.lv.explain())
         env.tcp_probes = 1
         time.sleep(0.3)          # let levee see the probe's close before going on
         return env
@@ -87,7 +81,7 @@ def tcp_env(request, live_env, zones):
 
 
 def tcp_stats(st):
-    return {k: st.get(k) for k in TCP_KEYS} if st else None
+    return {k: st[k] for k in TCP_KEYS} if st else None
 
 
 def stop_ok(env):

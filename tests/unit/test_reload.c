@@ -35,8 +35,6 @@
 struct fixture {
 	char dir[64];
 	char file_a[128], file_b[128];
-	struct lv_config cfg;
-	struct lv_zone_conf zc[2];
 	struct lv_control ctl;
 };
 
@@ -143,15 +141,24 @@ static int setup(void **state)
 	snprintf(f->file_b, sizeof(f->file_b), "%s/b.zone", f->dir);
 	write_zone(f->file_a, "a.test", 1, "www IN A 192.0.2.10\n");
 	write_zone(f->file_b, "b.test", 1, "www IN A 192.0.2.20\n");
-	lv_config_init(&f->cfg);
-	f->zc[0] = (struct lv_zone_conf){.origin = "a.test", .file = f->file_a};
-	f->zc[1] = (struct lv_zone_conf){.origin = "b.test", .file = f->file_b};
-	f->cfg.zones = f->zc;
-	f->cfg.n_zones = 2;
-	f->ctl.cfg = &f->cfg;
+	/* a command line, as levee gets it: a reload reads it again */
+	char za[160], zb[160];
+	snprintf(za, sizeof(za), "a.test=%s", f->file_a);
+	snprintf(zb, sizeof(zb), "b.test=%s", f->file_b);
+	char *argv[] = {"levee",  "--iface", "pcap:in.pcap,out.pcap",
+			"--zone", za,        "--zone",
+			zb,       NULL};
+	struct lv_config cfg;
+	lv_config_init(&cfg);
+	assert_int_equal(lv_config_parse(7, argv, &cfg, err, sizeof(err)), 0);
+	struct lv_conf *conf = lv_conf_new(&cfg, err, sizeof(err));
+	assert_non_null(conf);
+	lv_config_free(&cfg);
+	lv_control_set_conf(&f->ctl, conf);
 	f->ctl.hash_seed = 0x5eed;
-	assert_int_equal(
-	    lv_zoneset_load(f->zc, 2, &f->ctl.zones, err, sizeof(err)), 0);
+	assert_int_equal(lv_zoneset_load(f->ctl.cfg->zones, f->ctl.cfg->n_zones,
+					 &f->ctl.zones, err, sizeof(err)),
+			 0);
 	struct lv_cache_params p = {.memory_bytes = 64 << 20,
 				    .hash_seed = f->ctl.hash_seed,
 				    .max_readers = 1,
@@ -173,9 +180,7 @@ static int teardown(void **state)
 	close(f->ctl.reload_efd);
 	lv_cache_destroy(f->ctl.cache);
 	lv_zoneset_free(f->ctl.zones);
-	f->cfg.zones = NULL; /* the fixture's, not malloc'd */
-	f->cfg.n_zones = 0;
-	lv_config_free(&f->cfg);
+	lv_conf_put(f->ctl.conf);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	assert_int_equal(system(cmd), 0);
 	free(f);

@@ -239,14 +239,15 @@ static void test_zoneset_load_error(void **state)
 	unlink(file);
 }
 
-/* 200k names must load in a few seconds (docs/zones.md). */
+/* 200k names load whole, empty non-terminals included. How long it takes
+ * is a benchmark's figure (docs/performance.md), not a test's: a timed
+ * assertion fails on a loaded machine. */
 static void test_large_zone(void **state)
 {
 	(void)state;
 	char path[] = "/tmp/lv_test_big_XXXXXX";
 	int fd = mkstemp(path);
 	FILE *f = fdopen(fd, "w");
-	struct timespec t0, t1;
 	struct lv_zone *z;
 	char err[256];
 
@@ -255,14 +256,9 @@ static void test_large_zone(void **state)
 		fprintf(f, "h%d.d%d A 10.%d.%d.%d\n", i, i % 1000,
 			(i >> 16) & 255, (i >> 8) & 255, i & 255);
 	fclose(f);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(
 	    lv_zone_load("example.com", path, &z, err, sizeof(err)), 0);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double s = (double)(t1.tv_sec - t0.tv_sec) +
-		   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	assert_int_equal(lv_zone_records(z), 200002);
-	assert_true(s < 5.0); /* about 0.5 s on a laptop */
 	/* d0..d999 are empty non-terminals */
 	const struct lv_znode *n =
 	    lv_zone_node(z, (const uint8_t *)"\4d999\7example\3com", 18);

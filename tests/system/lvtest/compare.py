@@ -7,11 +7,17 @@ rdatas in canonical form, so names inside rdata compare case-insensitively
 while TXT keeps its case), and the OPT (presence, payload, version, DO,
 options).
 
-diff() lists every field where two normalized responses differ.
+diff() lists every field where two normalized responses differ. EDNS
+options are compared one by one: an option only levee's response has is
+field `opt.option.extra.NAME`, one only the reference has
+`opt.option.missing.NAME`, where NAME is `ede-INFOCODE` for Extended DNS
+Error (RFC 8914) and the option code otherwise; so a listed difference
+allows exactly one option, never the OPT's options wholesale.
 Differences.load() reads the fenced ```json block of differences.md;
 Differences.filter() drops the mismatches that a listed difference allows
 for this query and these responses, and remembers which entries were used.
 """
+import collections
 import fnmatch
 import json
 import os
@@ -137,10 +143,26 @@ def diff(got, ref):
     if (got.opt is None) != (ref.opt is None):
         out.append(("opt.present", f"{got.opt is not None} != {ref.opt is not None}"))
     elif got.opt is not None:
-        for k in ("payload", "version", "do", "options"):
+        for k in ("payload", "version", "do"):
             if got.opt[k] != ref.opt[k]:
                 out.append((f"opt.{k}", f"{got.opt[k]!r} != {ref.opt[k]!r}"))
+        a = collections.Counter(got.opt["options"])
+        b = collections.Counter(ref.opt["options"])
+        for side, opts in (("extra", a - b), ("missing", b - a)):
+            for code, data in sorted(opts.elements()):
+                name = option_name(code, data)
+                out.append((f"opt.option.{side}.{name}",
+                            f"option {name} ({data.hex()}) "
+                            f"{'only in levee' if side == 'extra' else 'only in the reference'}"))
     return out
+
+
+def option_name(code, data):
+    """`ede-INFOCODE` for an Extended DNS Error (option 15, RFC 8914), else
+    the option code."""
+    if code == 15 and len(data) >= 2:
+        return f"ede-{struct.unpack('!H', data[:2])[0]}"
+    return str(code)
 
 
 class Differences:

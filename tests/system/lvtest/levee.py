@@ -5,7 +5,7 @@
 
 run() writes the frames to IN.pcap in a temp dir, runs the binary with a
 time limit, and returns a Run: exit code, stdout/stderr, the stats block
-parsed into a dict (missing counters read as 0) and the frames of OUT.pcap.
+parsed into a Stats and the frames of OUT.pcap.
 match() pairs every query with its response by (client address, client
 port, DNS ID); check_envelope() checks what any response must satisfy.
 """
@@ -25,9 +25,42 @@ def binary():
     return os.environ.get("LEVEE") or os.path.join(REPO, "build", "control", "levee")
 
 
+# Counters levee prints only when they are non-zero (control/stats.c: one
+# drop_<reason> per LV_DROP_REASONS entry in include/levee/stats.h, one
+# rcode_<name> per entry of its rcode_names table). test_harness.py checks
+# these lists against the sources.
+DROP_REASONS = ("not_ip", "runt_l2", "truncated", "ip_options", "fragment",
+                "bad_checksum", "not_udp", "not_port53", "not_our_address",
+                "multi_segment", "runt_dns", "qr_set", "no_room",
+                "miss_ring_full", "tx_full", "kernel_ring_full",
+                "kernel_tx_full", "port_ring_full", "control_error")
+RCODE_NAMES = ("noerror", "formerr", "servfail", "nxdomain", "notimp",
+               "refused", "notauth", "badvers")
+SPARSE = frozenset(["drop_" + n for n in DROP_REASONS] +
+                   ["rcode_" + n for n in RCODE_NAMES])
+
+
+class MissingCounter(KeyError):
+    """A test read a counter that levee did not print."""
+
+    def __str__(self):
+        return self.args[0]
+
+
 class Stats(dict):
+    """A stats block. Reading a counter levee did not print raises
+    MissingCounter naming it, except for the counters levee leaves out
+    when they are zero (SPARSE), which read 0. get() is the same: a
+    default never hides a counter that levee stopped printing."""
+
     def __missing__(self, key):
-        return 0
+        if key in SPARSE:
+            return 0
+        raise MissingCounter(f"levee printed no counter {key!r}; its stats block "
+                             f"has: {' '.join(sorted(self))}")
+
+    def get(self, key, default=None):
+        return self[key]
 
 
 def parse_stats(stdout):

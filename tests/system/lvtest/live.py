@@ -6,7 +6,8 @@
 Live.start() starts it (stdout and stderr to files in the test's dir),
 wait_serving() sends a probe query from the client namespace every 0.1 s
 until one is answered (bounded; an early exit with levee's "live ports are
-not available" message raises Unsupported, any other early exit fails),
+not available" message raises Unsupported, any other early exit Exited:
+both are failures),
 stats() asks for the stats block with SIGUSR1, stop() sends SIGTERM and
 returns the exit code and the final stats block. kill() is the finalizer:
 SIGKILL by pid if the process still runs. Only the pid it started is ever
@@ -41,12 +42,13 @@ NON_QUERY_DROPS = ("drop_not_ip", "drop_ip_options", "drop_not_udp",
                    "drop_not_port53", "drop_not_our_address")
 
 
-class Unsupported(Exception):
-    """The binary refuses live ports (an older levee)."""
-
-
 class Exited(AssertionError):
     pass
+
+
+class Unsupported(Exited):
+    """The binary refuses live ports: a failure (an AssertionError), never
+    a skip."""
 
 
 def parse_last_stats(stdout):
