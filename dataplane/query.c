@@ -107,9 +107,11 @@ static int options_well_formed(const uint8_t *p, unsigned rdlen)
  * Parse the first additional record, which must be the OPT for the fast
  * path. pos is its offset. Returns the result and advances *end past it.
  */
-static enum lv_parse_result parse_opt(const uint8_t *dns, unsigned len,
-				      unsigned pos, struct lv_query *q,
-				      unsigned *end)
+/* Inlined into lv_query_parse: find_opt's call must not turn the hot
+ * path's OPT into a function call. */
+static inline __attribute__((always_inline)) enum lv_parse_result
+parse_opt(const uint8_t *dns, unsigned len, unsigned pos, struct lv_query *q,
+	  unsigned *end)
 {
 	if (pos + LV_DNS_OPT_RR_LEN > len)
 		return LV_PARSE_FORMERR;
@@ -128,6 +130,67 @@ static enum lv_parse_result parse_opt(const uint8_t *dns, unsigned len,
 	q->do_bit = (lv_wire_get16(dns + pos + 7) & LV_EDNS_DO) ? 1 : 0;
 	*end = pos + LV_DNS_OPT_RR_LEN + rdlen;
 	return LV_PARSE_OK;
+}
+
+/* Skip the name at pos (labels, ending in the root or a compression
+ * pointer). Returns the offset just past it, or 0 when it runs past len or
+ * uses an obsolete label type. */
+static unsigned skip_name(const uint8_t *dns, unsigned len, unsigned pos)
+{
+	while (pos < len) {
+		uint8_t l = dns[pos];
+		if (l == 0)
+			return pos + 1;
+		if ((l & 0xc0) == 0xc0)
+			return pos + 2 <= len ? pos + 2 : 0;
+		if (l > LV_DNS_MAX_LABEL)
+			return 0;
+		pos += 1 + l;
+	}
+	return 0;
+}
+
+/*
+ * An error answer or a punted query still owes the client an OPT when the
+ * query had one (RFC 6891 §7), wherever it sits. Walk every section; fill
+ * the EDNS fields only when each record is whole and there is exactly one
+ * OPT, in the additional section, that parse_opt() accepts. Cold: only
+ * NOTIMP, FORMERR without a question, and punts come here; the walk is
+ * bounded by len (every step advances).
+ */
+static __attribute__((noinline)) void find_opt(const uint8_t *dns, unsigned len,
+					       struct lv_query *q)
+{
+	unsigned qd = lv_wire_get16(dns + 4);
+	unsigned before_ar = lv_wire_get16(dns + 6) + lv_wire_get16(dns + 8);
+	unsigned rrs = before_ar + lv_wire_get16(dns + 10);
+	unsigned pos = LV_DNS_HDR_LEN, opt = 0, end;
+
+	for (unsigned i = 0; i < qd; i++) {
+		pos = skip_name(dns, len, pos);
+		if (pos == 0 || pos + 4 > len)
+			return;
+		pos += 4;
+	}
+	for (unsigned i = 0; i < rrs; i++) {
+		unsigned start = pos;
+		pos = skip_name(dns, len, pos);
+		if (pos == 0 || pos + 10 > len)
+			return;
+		unsigned rdlen = lv_wire_get16(dns + pos + 8);
+		if (pos + 10 + rdlen > len)
+			return;
+		if (lv_wire_get16(dns + pos) == LV_TYPE_OPT) {
+			/* outside the additional section, or a second one:
+			 * FORMERR material, not an OPT to honour */
+			if (i < before_ar || opt != 0)
+				return;
+			opt = start;
+		}
+		pos += 10 + rdlen;
+	}
+	if (opt != 0)
+		(void)parse_opt(dns, len, opt, q, &end);
 }
 
 enum lv_parse_result lv_query_parse(const uint8_t *dns, uint16_t len,
@@ -162,17 +225,25 @@ enum lv_parse_result lv_query_parse(const uint8_t *dns, uint16_t len,
 	}
 	/* an opcode we do not implement is NOTIMP whatever its body holds
 	 * (RFC 1035 §4.1.1); the question is echoed when it parsed */
-	if ((q->flags & LV_FLAG_OPCODE) != (LV_OPCODE_QUERY << 11))
+	if ((q->flags & LV_FLAG_OPCODE) != (LV_OPCODE_QUERY << 11)) {
+		find_opt(dns, len, q);
 		return LV_PARSE_NOTIMP;
+	}
 	/* RFC 9619: a QUERY carries exactly one question */
-	if (!q->question_ok)
+	if (!q->question_ok) {
+		find_opt(dns, len, q);
 		return LV_PARSE_FORMERR;
+	}
 
 	uint16_t ancount = lv_wire_get16(dns + 6);
 	uint16_t nscount = lv_wire_get16(dns + 8);
 	uint16_t arcount = lv_wire_get16(dns + 10);
-	if (ancount != 0 || nscount != 0 || arcount > 1)
+	if (ancount != 0 || nscount != 0 || arcount > 1) {
+		/* the control plane's own reading replaces this, but its
+		 * TSIG errors are written from q as it stands */
+		find_opt(dns, len, q);
 		return LV_PARSE_PUNT;
+	}
 	if (arcount == 1) {
 		unsigned end;
 		enum lv_parse_result r = parse_opt(dns, len, pos, q, &end);

@@ -401,6 +401,54 @@ int lv_port_open(const struct lv_port_plan *plan, uint16_t n_queues,
 	return 0;
 }
 
+/* The kernel interface's MTU (/sys/class/net/IF/mtu), or 0 if unknown. */
+static unsigned kernel_mtu(const char *ifname)
+{
+	char path[128];
+	unsigned mtu = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", ifname);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%u", &mtu) != 1)
+		mtu = 0;
+	fclose(f);
+	return mtu;
+}
+
+int lv_port_check_payload(const struct lv_port_plan *plan,
+			  const struct lv_port *port, unsigned udp_max,
+			  bool ipv6, char *err, size_t errlen)
+{
+	/* the IP and UDP headers an answer adds to its payload */
+	unsigned headers = (ipv6 ? 40 : 20) + 8;
+	uint16_t dpdk_mtu = 0;
+	unsigned mtu, kmtu;
+
+	/* a capture file has no link, so no MTU */
+	if (plan->kind == LV_PORT_PCAP)
+		return 0;
+	if (rte_eth_dev_get_mtu(port->port_id, &dpdk_mtu) != 0)
+		dpdk_mtu = RTE_ETHER_MTU;
+	mtu = dpdk_mtu;
+	/* AF_PACKET and AF_XDP report DPDK's default, not the interface's:
+	 * the kernel interface's own MTU binds too */
+	kmtu = plan->ifname[0] ? kernel_mtu(plan->ifname) : 0;
+	if (kmtu != 0 && kmtu < mtu)
+		mtu = kmtu;
+	if (udp_max + headers <= mtu)
+		return 0;
+	snprintf(err, errlen,
+		 "--udp-max (udp-max-payload) %u does not fit the port's MTU "
+		 "%u: at most %d over %s (MTU - %u bytes of IP and UDP "
+		 "headers)",
+		 udp_max, mtu, (int)mtu - (int)headers, ipv6 ? "IPv6" : "IPv4",
+		 headers);
+	return -1;
+}
+
 void lv_port_close(struct lv_port *port)
 {
 	if (port->started) {

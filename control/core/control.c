@@ -72,15 +72,12 @@ static int build_filter(struct lv_control *ctl)
 	memset(f, 0, sizeof(*f));
 	for (unsigned i = 0; i < ctl->cfg->n_addrs; i++) {
 		const struct lv_addr *a = &ctl->cfg->addrs[i];
-		if (f->n_v4 + f->n_v6 >= LV_MAX_SERVICE_ADDRS) {
+		if (lv_addr_filter_add(f, a->family == AF_INET6, a->addr,
+				       a->prefix_len) != 0) {
 			lv_err("too many service addresses (at most %d)",
 			       LV_MAX_SERVICE_ADDRS);
 			return -1;
 		}
-		if (a->family == AF_INET)
-			memcpy(&f->v4[f->n_v4++], a->addr, 4);
-		else
-			memcpy(f->v6[f->n_v6++], a->addr, 16);
 	}
 	return 0;
 }
@@ -423,7 +420,10 @@ static int start(struct lv_control *ctl, const char *argv0)
 	if (create_pool(ctl, max_frame) != 0)
 		return -1;
 	if (lv_port_open(&ctl->plan, (uint16_t)ctl->n_workers, ctl->pool,
-			 &ctl->port, err, sizeof(err)) != 0) {
+			 &ctl->port, err, sizeof(err)) != 0 ||
+	    lv_port_check_payload(&ctl->plan, &ctl->port, ctl->cfg->udp_max,
+				  ctl->filter.n_v6 > 0, err,
+				  sizeof(err)) != 0) {
 		lv_err("%s", err);
 		return -1;
 	}

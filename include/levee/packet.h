@@ -21,13 +21,28 @@
 #define LV_MAX_SERVICE_ADDRS 16
 
 /* The service addresses a worker answers on. An empty list (pcap replay
- * without --address) answers UDP/53 to any destination. Network order. */
+ * without --address) answers UDP/53 to any destination. v4_bcast holds the
+ * directed broadcast of each IPv4 service address's subnet (from the
+ * --address prefix length; none for /31 and /32): a query from one of those
+ * is never answered. Network order. Built once at start-up with
+ * lv_addr_filter_add(), read-only afterwards. */
 struct lv_addr_filter {
 	uint8_t n_v4;
 	uint8_t n_v6;
+	uint8_t n_v4_bcast;
 	uint32_t v4[LV_MAX_SERVICE_ADDRS];
+	uint32_t v4_bcast[LV_MAX_SERVICE_ADDRS];
 	uint8_t v6[LV_MAX_SERVICE_ADDRS][16];
 };
+
+/*
+ * Add a service address (16 bytes for IPv6, else 4, network order) and,
+ * for IPv4 with prefix_len below 31, its subnet's broadcast address. f
+ * must start zeroed. 0, or -1 when f already holds LV_MAX_SERVICE_ADDRS
+ * addresses. Control plane, start-up only (f is not yet shared).
+ */
+int lv_addr_filter_add(struct lv_addr_filter *f, bool ipv6, const uint8_t *addr,
+		       unsigned prefix_len);
 
 /* Where the layers of a classified frame start (offsets into the mbuf). */
 struct lv_pkt_info {
@@ -51,7 +66,11 @@ struct lv_tx_offload {
 
 /*
  * Classify frame m. Returns LV_PKT_DNS with *pi filled for a UDP datagram
- * to port 53 on a service address, or LV_PKT_DROP(reason).
+ * to port 53 on a service address from a source that may be answered, or
+ * LV_PKT_DROP(reason). A frame with one or two VLAN tags (802.1Q 0x8100,
+ * 802.1ad 0x88a8) is classified by what it carries, with pi->l3_off past
+ * the tags: the reply keeps them, since lv_pkt_finish_reply() rewrites the
+ * frame in place and swaps only the MACs.
  */
 unsigned lv_pkt_classify(const struct rte_mbuf *m,
 			 const struct lv_addr_filter *f,

@@ -63,6 +63,17 @@ int lv_port_open(const struct lv_port_plan *plan, uint16_t n_queues,
 		 struct rte_mempool *pool, struct lv_port *port, char *err,
 		 size_t errlen);
 
+/*
+ * Does an answer of udp_max bytes of UDP payload fit the started port's
+ * MTU, with the IPv6 (ipv6: a service address is IPv6) or else the IPv4 and
+ * UDP headers? The MTU is the smaller of DPDK's and, for a port on a
+ * kernel interface, the interface's; a pcap replay port has none. 0, or -1
+ * with a one-line error naming the option and the MTU. Start-up only.
+ */
+int lv_port_check_payload(const struct lv_port_plan *plan,
+			  const struct lv_port *port, unsigned udp_max,
+			  bool ipv6, char *err, size_t errlen);
+
 /* Stop and close the port (flushes a pcap writer). */
 void lv_port_close(struct lv_port *port);
 

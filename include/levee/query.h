@@ -60,7 +60,11 @@ struct lv_query {
 /*
  * Parse the DNS message at dns[0..len). On LV_PARSE_OK, q holds the
  * lowercased name and its hash, ready for a cache lookup. On FORMERR,
- * NOTIMP and BADVERS, q holds what is needed to write the error answer.
+ * NOTIMP and BADVERS, q holds what is needed to write the error answer,
+ * the EDNS fields included when the message holds one parseable OPT
+ * anywhere in its additional section (RFC 6891 §7: the error answer then
+ * carries an OPT); on PUNT, the same EDNS fields, for the control plane's
+ * TSIG errors.
  * hash_seed is the process's cache hash seed (lv_cache_hash_seed()).
  */
 enum lv_parse_result lv_query_parse(const uint8_t *dns, uint16_t len,

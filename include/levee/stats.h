@@ -17,7 +17,8 @@
 
 /* Why a received frame got no answer. Each has its own counter. */
 #define LV_DROP_REASONS(X)                                                     \
-	X(NOT_IP, "not IPv4/IPv6 (or VLAN-tagged)")                            \
+	X(NOT_IP, "not IPv4/IPv6")                                             \
+	X(VLAN_NOT_IP, "VLAN-tagged, not IPv4/IPv6 inside (or over two tags)") \
 	X(RUNT_L2, "frame shorter than its headers")                           \
 	X(TRUNCATED, "frame cut short (capture snap length or IP length)")     \
 	X(IP_OPTIONS, "IPv4 options or IPv6 extension headers")                \
@@ -26,6 +27,9 @@
 	X(NOT_UDP, "not UDP")                                                  \
 	X(NOT_PORT53, "UDP not to port 53")                                    \
 	X(NOT_OUR_ADDRESS, "not to a service address")                         \
+	X(UDP6_ZERO_CHECKSUM, "IPv6 UDP checksum 0 (RFC 8200 8.1)")            \
+	X(SOURCE_PORT_0, "UDP source port 0")                                  \
+	X(BAD_SOURCE, "source never answered: 0/8, 127/8, multicast, bcast")   \
 	X(MULTI_SEGMENT, "multi-segment mbuf")                                 \
 	X(RUNT_DNS, "DNS message shorter than a header")                       \
 	X(QR_SET, "QR=1: a response, never answered")                          \

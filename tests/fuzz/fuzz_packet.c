@@ -126,10 +126,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.nb_segs = 1;
 	m.ol_flags = rx_flags[ctl & 3];
 
-	struct lv_addr_filter any;
-	memset(&any, 0, sizeof(any));
+	/* any destination, or 192.0.2.53/24 (its broadcast 192.0.2.255 a
+	 * source never answered) and 2001:db8::53 */
+	static const uint8_t srv4[4] = {192, 0, 2, 53};
+	static const uint8_t srv6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 0x53};
+	struct lv_addr_filter filter;
+	memset(&filter, 0, sizeof(filter));
+	if (ctl & 0x20) {
+		CHECK(lv_addr_filter_add(&filter, false, srv4, 24) == 0);
+		CHECK(lv_addr_filter_add(&filter, true, srv6, 64) == 0);
+	}
 	struct lv_pkt_info pi;
-	unsigned v = lv_pkt_classify(&m, &any, &pi);
+	unsigned v = lv_pkt_classify(&m, &filter, &pi);
 	CHECK(v <= LV_DROP_MAX);
 	if (v == LV_PKT_DNS) {
 		CHECK(pi.dns_off + pi.dns_len <= frame_len);

@@ -125,6 +125,16 @@ static void v6_frame(struct frame *f, unsigned dns_len)
 	f->len = ETH_LEN + V6_LEN + UDP_LEN + dns_len;
 }
 
+/* Push a VLAN tag (type tpid, VLAN id vid) right after the MACs, in
+ * front of whatever tags or Ethernet type the frame has. */
+static void tag(struct frame *f, uint16_t tpid, uint16_t vid)
+{
+	memmove(f->b + 16, f->b + 12, f->len - 12);
+	put16(f->b + 12, tpid);
+	put16(f->b + 14, vid);
+	f->len += 4;
+}
+
 /* A fresh mbuf holding the frame. */
 static struct rte_mbuf *load(const struct frame *f)
 {
@@ -206,18 +216,6 @@ static void test_not_ip(void **state)
 	v4_frame(&f, sizeof(DNSQ));
 	put16(f.b + 12, RTE_ETHER_TYPE_ARP);
 	assert_int_equal(classify(&f, &pi), DROP(NOT_IP));
-
-	/* an 802.1Q tag in front of an IPv4 query */
-	struct frame t;
-	v4_frame(&f, sizeof(DNSQ));
-	memcpy(t.b, f.b, 12);
-	put16(t.b + 12, RTE_ETHER_TYPE_VLAN);
-	put16(t.b + 14, 100);
-	memcpy(t.b + 16, f.b + 12, f.len - 12);
-	t.len = f.len + 4;
-	assert_int_equal(classify(&t, &pi), DROP(NOT_IP));
-	put16(t.b + 12, RTE_ETHER_TYPE_QINQ);
-	assert_int_equal(classify(&t, &pi), DROP(NOT_IP));
 
 	/* IPv6 ethertype over an IPv4 header */
 	v4_frame(&f, sizeof(DNSQ));
@@ -587,10 +585,29 @@ static void test_exception_path_choice(void **state)
 	/* a query for us is answered, never handed on */
 	v4_frame(&f, sizeof(DNSQ));
 	assert_false(for_kernel(&f, &flt));
-	/* ARP goes to the kernel; a VLAN-tagged frame does not */
+	/* ARP goes to the kernel; a tag in front of something that is
+	 * neither IP nor ARP (here the IPv4 header read as a tag) does not */
 	put16(f.b + 12, RTE_ETHER_TYPE_ARP);
 	assert_true(for_kernel(&f, &flt));
 	put16(f.b + 12, RTE_ETHER_TYPE_VLAN);
+	assert_false(for_kernel(&f, &flt));
+	/* tagged ARP, and tagged TCP to a service address, go with their
+	 * tags; a frame with three tags does not */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + 12, RTE_ETHER_TYPE_ARP);
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	assert_true(for_kernel(&f, &flt));
+	v4_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN + 9] = IPPROTO_TCP;
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	assert_true(for_kernel(&f, &flt));
+	tag(&f, RTE_ETHER_TYPE_QINQ, 7);
+	assert_true(for_kernel(&f, &flt));
+	tag(&f, RTE_ETHER_TYPE_QINQ, 8);
+	assert_false(for_kernel(&f, &flt));
+	/* a query from a source never answered is dropped, not handed on */
+	v4_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN + 12] = 127;
 	assert_false(for_kernel(&f, &flt));
 	/* TCP and ICMP to a service address: the kernel's */
 	v4_frame(&f, sizeof(DNSQ));
@@ -635,6 +652,240 @@ static void test_exception_path_choice(void **state)
 				       0,    0,    0, 0, 0, 0, 0, 0x53};
 	memcpy(f.b + ETH_LEN + 24, LL, 16);
 	assert_true(for_kernel(&f, &flt));
+}
+
+/* One or two VLAN tags: classified by what they carry, the layers found
+ * past the tags. */
+static void test_vlan(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	/* 802.1Q, IPv4 */
+	v4_frame(&f, sizeof(DNSQ));
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.l3_off, ETH_LEN + 4);
+	assert_int_equal(pi.l4_off, ETH_LEN + 4 + V4_LEN);
+	assert_int_equal(pi.dns_off, ETH_LEN + 4 + V4_LEN + UDP_LEN);
+	assert_int_equal(pi.dns_len, sizeof(DNSQ));
+	assert_int_equal(pi.ipv6, 0);
+	/* 802.1ad outer tag over an 802.1Q inner one, IPv6 */
+	v6_frame(&f, sizeof(DNSQ));
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	tag(&f, RTE_ETHER_TYPE_QINQ, 200);
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.l3_off, ETH_LEN + 8);
+	assert_int_equal(pi.dns_off, ETH_LEN + 8 + V6_LEN + UDP_LEN);
+	assert_int_equal(pi.ipv6, 1);
+	/* a lone 802.1ad tag */
+	v4_frame(&f, sizeof(DNSQ));
+	tag(&f, RTE_ETHER_TYPE_QINQ, 100);
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	assert_int_equal(pi.l3_off, ETH_LEN + 4);
+	/* three tags: not looked through, and not "not IP" */
+	tag(&f, RTE_ETHER_TYPE_VLAN, 1);
+	tag(&f, RTE_ETHER_TYPE_QINQ, 2);
+	assert_int_equal(classify(&f, &pi), DROP(VLAN_NOT_IP));
+	/* a tagged ARP */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + 12, RTE_ETHER_TYPE_ARP);
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	assert_int_equal(classify(&f, &pi), DROP(VLAN_NOT_IP));
+	/* what is inside is judged as untagged: options, another port */
+	v4_frame(&f, sizeof(DNSQ));
+	f.b[ETH_LEN] = 0x46;
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	assert_int_equal(classify(&f, &pi), DROP(IP_OPTIONS));
+	v6_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V6_LEN + 2, 5353);
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	assert_int_equal(classify(&f, &pi), DROP(NOT_PORT53));
+	/* cut short: in the tag, at the inner type, in the IP header */
+	v4_frame(&f, sizeof(DNSQ));
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	for (unsigned len = ETH_LEN; len < ETH_LEN + 4; len++) {
+		f.len = len;
+		assert_int_equal(classify(&f, &pi), DROP(RUNT_L2));
+	}
+	f.len = ETH_LEN + 4 + V4_LEN - 1;
+	assert_int_equal(classify(&f, &pi), DROP(RUNT_L2));
+	v4_frame(&f, sizeof(DNSQ));
+	tag(&f, RTE_ETHER_TYPE_VLAN, 100);
+	tag(&f, RTE_ETHER_TYPE_QINQ, 100);
+	f.len = ETH_LEN + 6;
+	assert_int_equal(classify(&f, &pi), DROP(RUNT_L2));
+}
+
+/* Classify f from IPv4 source src (four bytes). */
+static unsigned classify_from4(struct frame *f, uint8_t a, uint8_t b, uint8_t c,
+			       uint8_t d, const struct lv_addr_filter *flt)
+{
+	struct lv_pkt_info pi;
+	const uint8_t src[4] = {a, b, c, d};
+
+	memcpy(f->b + ETH_LEN + 12, src, 4);
+	return classify_flags(f, flt, 0, &pi);
+}
+
+static void test_bad_source_v4(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+
+	v4_frame(&f, sizeof(DNSQ));
+	/* 0/8, 127/8, 224/4, the limited broadcast */
+	assert_int_equal(classify_from4(&f, 0, 0, 0, 0, &ANY),
+			 DROP(BAD_SOURCE));
+	assert_int_equal(classify_from4(&f, 0, 255, 255, 255, &ANY),
+			 DROP(BAD_SOURCE));
+	assert_int_equal(classify_from4(&f, 127, 0, 0, 1, &ANY),
+			 DROP(BAD_SOURCE));
+	assert_int_equal(classify_from4(&f, 127, 255, 255, 254, &ANY),
+			 DROP(BAD_SOURCE));
+	assert_int_equal(classify_from4(&f, 224, 0, 0, 0, &ANY),
+			 DROP(BAD_SOURCE));
+	assert_int_equal(classify_from4(&f, 239, 255, 255, 255, &ANY),
+			 DROP(BAD_SOURCE));
+	assert_int_equal(classify_from4(&f, 255, 255, 255, 255, &ANY),
+			 DROP(BAD_SOURCE));
+	/* their neighbours are answered */
+	assert_int_equal(classify_from4(&f, 1, 0, 0, 0, &ANY), LV_PKT_DNS);
+	assert_int_equal(classify_from4(&f, 126, 255, 255, 255, &ANY),
+			 LV_PKT_DNS);
+	assert_int_equal(classify_from4(&f, 128, 0, 0, 0, &ANY), LV_PKT_DNS);
+	assert_int_equal(classify_from4(&f, 223, 255, 255, 255, &ANY),
+			 LV_PKT_DNS);
+	assert_int_equal(classify_from4(&f, 240, 0, 0, 1, &ANY), LV_PKT_DNS);
+	assert_int_equal(classify_from4(&f, 255, 255, 255, 254, &ANY),
+			 LV_PKT_DNS);
+
+	/* UDP source port 0; an IPv4 checksum of 0 is "none" and fine */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V4_LEN, 0);
+	assert_int_equal(classify(&f, &pi), DROP(SOURCE_PORT_0));
+	put16(f.b + ETH_LEN + V4_LEN, 1);
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	put16(f.b + ETH_LEN + V4_LEN + 6, 0);
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+
+	/* only queries we would answer are judged by their source: to
+	 * another port, to another address, they keep their verdict */
+	v4_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V4_LEN + 2, 5353);
+	assert_int_equal(classify_from4(&f, 127, 0, 0, 1, &ANY),
+			 DROP(NOT_PORT53));
+	struct lv_addr_filter flt;
+	memset(&flt, 0, sizeof(flt));
+	assert_int_equal(lv_addr_filter_add(&flt, false, CLI4, 32), 0);
+	v4_frame(&f, sizeof(DNSQ));
+	assert_int_equal(classify_from4(&f, 0, 0, 0, 0, &flt),
+			 DROP(NOT_OUR_ADDRESS));
+}
+
+/* The directed broadcast of each service address's subnet. */
+static void test_bad_source_broadcast(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_addr_filter flt;
+	static const uint8_t NET10[4] = {10, 1, 2, 3};
+
+	memset(&flt, 0, sizeof(flt));
+	assert_int_equal(lv_addr_filter_add(&flt, false, SRV4, 24), 0);
+	assert_int_equal(lv_addr_filter_add(&flt, true, SRV6, 64), 0);
+	assert_int_equal(lv_addr_filter_add(&flt, false, NET10, 9), 0);
+	/* the same subnet again: one broadcast */
+	static const uint8_t SRV4B[4] = {192, 0, 2, 54};
+	assert_int_equal(lv_addr_filter_add(&flt, false, SRV4B, 24), 0);
+	assert_int_equal(flt.n_v4, 3);
+	assert_int_equal(flt.n_v6, 1);
+	assert_int_equal(flt.n_v4_bcast, 2);
+	assert_int_equal(rte_be_to_cpu_32(flt.v4_bcast[0]), 0xc00002ff);
+	assert_int_equal(rte_be_to_cpu_32(flt.v4_bcast[1]), 0x0a7fffff);
+
+	v4_frame(&f, sizeof(DNSQ));
+	assert_int_equal(classify_from4(&f, 192, 0, 2, 255, &flt),
+			 DROP(BAD_SOURCE));
+	assert_int_equal(classify_from4(&f, 10, 127, 255, 255, &flt),
+			 DROP(BAD_SOURCE));
+	/* a host on the subnet, and the network address, are answered */
+	assert_int_equal(classify_from4(&f, 192, 0, 2, 254, &flt), LV_PKT_DNS);
+	assert_int_equal(classify_from4(&f, 192, 0, 2, 0, &flt), LV_PKT_DNS);
+	assert_int_equal(classify_from4(&f, 10, 255, 255, 255, &flt),
+			 LV_PKT_DNS);
+
+	/* /31 (RFC 3021) and /32 have no broadcast */
+	memset(&flt, 0, sizeof(flt));
+	assert_int_equal(lv_addr_filter_add(&flt, false, SRV4, 31), 0);
+	assert_int_equal(lv_addr_filter_add(&flt, false, NET10, 32), 0);
+	assert_int_equal(flt.n_v4_bcast, 0);
+	assert_int_equal(classify_from4(&f, 192, 0, 2, 53, &flt), LV_PKT_DNS);
+	/* /0: everything is the one subnet, 255.255.255.255 its broadcast */
+	assert_int_equal(lv_addr_filter_add(&flt, false, NET10, 0), 0);
+	assert_int_equal(flt.n_v4_bcast, 1);
+	assert_int_equal(flt.v4_bcast[0], UINT32_MAX);
+
+	/* full */
+	memset(&flt, 0, sizeof(flt));
+	for (unsigned i = 0; i < LV_MAX_SERVICE_ADDRS; i++)
+		assert_int_equal(
+		    lv_addr_filter_add(&flt, i & 1, i & 1 ? SRV6 : SRV4, 24),
+		    0);
+	assert_int_equal(lv_addr_filter_add(&flt, false, SRV4, 24), -1);
+	assert_int_equal(lv_addr_filter_add(&flt, true, SRV6, 64), -1);
+	assert_int_equal(flt.n_v4 + flt.n_v6, LV_MAX_SERVICE_ADDRS);
+}
+
+static void test_bad_source_v6(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+	uint8_t *src = f.b + ETH_LEN + 8;
+	static const uint8_t ALL_NODES[16] = {0xff, 2, 0, 0, 0, 0, 0, 0,
+					      0,    0, 0, 0, 0, 0, 0, 1};
+
+	v6_frame(&f, sizeof(DNSQ));
+	memcpy(src, ALL_NODES, 16);
+	assert_int_equal(classify(&f, &pi), DROP(BAD_SOURCE));
+	src[1] = 0x0e; /* ff0e:: global scope */
+	assert_int_equal(classify(&f, &pi), DROP(BAD_SOURCE));
+	src[0] = 0xfe; /* fe0e::1: not multicast */
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	/* :: and ::1; ::2 and 1:: are answered */
+	memset(src, 0, 16);
+	assert_int_equal(classify(&f, &pi), DROP(BAD_SOURCE));
+	src[15] = 1;
+	assert_int_equal(classify(&f, &pi), DROP(BAD_SOURCE));
+	src[15] = 2;
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	src[15] = 0;
+	src[0] = 1;
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	src[0] = 0;
+	src[7] = 1;
+	src[15] = 1;
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+
+	/* UDP checksum 0 is not allowed over IPv6; source port 0 */
+	v6_frame(&f, sizeof(DNSQ));
+	put16(f.b + ETH_LEN + V6_LEN + 6, 0);
+	assert_int_equal(classify(&f, &pi), DROP(UDP6_ZERO_CHECKSUM));
+	put16(f.b + ETH_LEN + V6_LEN + 6, 0xffff);
+	assert_int_equal(classify(&f, &pi), LV_PKT_DNS);
+	put16(f.b + ETH_LEN + V6_LEN, 0);
+	assert_int_equal(classify(&f, &pi), DROP(SOURCE_PORT_0));
+	/* both: the checksum is the first check */
+	put16(f.b + ETH_LEN + V6_LEN + 6, 0);
+	assert_int_equal(classify(&f, &pi), DROP(UDP6_ZERO_CHECKSUM));
+	/* tagged frames are judged alike */
+	v6_frame(&f, sizeof(DNSQ));
+	memcpy(f.b + ETH_LEN + 8, ALL_NODES, 16);
+	tag(&f, RTE_ETHER_TYPE_VLAN, 5);
+	assert_int_equal(classify(&f, &pi), DROP(BAD_SOURCE));
 }
 
 static void test_runt(void **state)
@@ -956,6 +1207,72 @@ static void test_reply_offload(void **state)
 	rte_pktmbuf_free(m);
 }
 
+/*
+ * A tagged query's reply keeps its tags byte for byte; the layers behind
+ * them are rewritten as for an untagged one, checksums over the right
+ * bytes, and the offload's l2_len covers the tags.
+ */
+static void test_reply_vlan(void **state)
+{
+	(void)state;
+	struct frame f;
+	struct lv_pkt_info pi;
+	const struct lv_tx_offload *modes[] = {&NO_OFFLOAD, &FULL_OFFLOAD};
+
+	for (unsigned k = 0; k < 2; k++) {
+		for (unsigned v6 = 0; v6 < 2; v6++) {
+			if (v6)
+				v6_frame(&f, sizeof(DNSQ));
+			else
+				v4_frame(&f, sizeof(DNSQ));
+			tag(&f, RTE_ETHER_TYPE_VLAN, 0x2064);
+			if (v6)
+				tag(&f, RTE_ETHER_TYPE_QINQ, 0x0c8);
+			unsigned tags = v6 ? 8 : 4;
+			struct frame want = f;
+			struct rte_mbuf *m = reply(&f, 61, modes[k], &pi);
+			const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+			const uint8_t *ip = p + ETH_LEN + tags;
+			const uint8_t *u = ip + (v6 ? V6_LEN : V4_LEN);
+
+			assert_int_equal(pi.l3_off, ETH_LEN + tags);
+			assert_int_equal(m->l2_len, ETH_LEN + tags);
+			assert_int_equal(m->data_len, pi.dns_off + 61);
+			assert_memory_equal(p, MAC_CLI, 6);
+			assert_memory_equal(p + 6, MAC_SRV, 6);
+			/* tags and inner Ethernet type unchanged */
+			assert_memory_equal(p + 12, want.b + 12, tags + 2);
+			assert_int_equal(get16(u), 53);
+			assert_int_equal(get16(u + 2), v6 ? 40001 : 40000);
+			assert_int_equal(get16(u + 4), UDP_LEN + 61);
+			if (v6) {
+				assert_memory_equal(ip + 8, SRV6, 16);
+				assert_memory_equal(ip + 24, CLI6, 16);
+				assert_int_equal(get16(ip + 4), UDP_LEN + 61);
+			} else {
+				assert_memory_equal(ip + 12, SRV4, 4);
+				assert_memory_equal(ip + 16, CLI4, 4);
+				assert_int_equal(get16(ip + 2),
+						 V4_LEN + UDP_LEN + 61);
+			}
+			if (modes[k] == &NO_OFFLOAD) {
+				if (!v6)
+					assert_int_equal(
+					    fold(sum16(0, ip, V4_LEN)), 0xffff);
+				uint32_t ps =
+				    sum16(0, ip + (v6 ? 8 : 12), v6 ? 32 : 8) +
+				    IPPROTO_UDP + UDP_LEN + 61;
+				assert_int_equal(
+				    fold(sum16(ps, u, UDP_LEN + 61)), 0xffff);
+			} else {
+				assert_true(m->ol_flags &
+					    RTE_MBUF_F_TX_UDP_CKSUM);
+			}
+			rte_pktmbuf_free(m);
+		}
+	}
+}
+
 int main(void)
 {
 	if (lv_test_eal_init("test_packet") != 0)
@@ -981,6 +1298,10 @@ int main(void)
 	    cmocka_unit_test(test_bad_checksum),
 	    cmocka_unit_test(test_checksum_none_is_not_bad),
 	    cmocka_unit_test(test_address_filter),
+	    cmocka_unit_test(test_vlan),
+	    cmocka_unit_test(test_bad_source_v4),
+	    cmocka_unit_test(test_bad_source_broadcast),
+	    cmocka_unit_test(test_bad_source_v6),
 	    cmocka_unit_test(test_exception_path_choice),
 	    cmocka_unit_test(test_runt),
 	    cmocka_unit_test(test_multi_segment),
@@ -988,6 +1309,7 @@ int main(void)
 	    cmocka_unit_test(test_reply_v4_software),
 	    cmocka_unit_test(test_reply_v6_software),
 	    cmocka_unit_test(test_reply_offload),
+	    cmocka_unit_test(test_reply_vlan),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	rte_mempool_free(pool);

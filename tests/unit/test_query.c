@@ -739,6 +739,173 @@ static void test_punt_tsig(void **state)
 	assert_int_equal(parse(&m, &q), LV_PARSE_PUNT);
 }
 
+/* A TSIG-shaped record (owner key.example, 4 bytes of RDATA). */
+static void tsig_rr(struct msg *m)
+{
+	name(m, "key.example");
+	put16(m, LV_TYPE_TSIG);
+	put16(m, LV_CLASS_ANY);
+	put16(m, 0);
+	put16(m, 0);
+	put16(m, 4);
+	put_bytes(m, "\x00\x00\x00\x00", 4);
+}
+
+static void check_edns(const struct lv_query *q, uint16_t size, int do_bit)
+{
+	assert_int_equal(q->has_edns, 1);
+	assert_int_equal(q->edns_udp_size, size);
+	assert_int_equal(q->edns_version, 0);
+	assert_int_equal(q->do_bit, do_bit);
+}
+
+/*
+ * RFC 6891 §7: the answer to a query with an OPT carries one, errors
+ * included. The parser finds the OPT for NOTIMP, for FORMERR without a
+ * question, and for punted queries (whose TSIG errors are written from q),
+ * wherever it sits; only a whole message with one OPT, in the additional
+ * section, counts.
+ */
+static void test_opt_found_for_errors(void **state)
+{
+	(void)state;
+	struct msg m;
+	struct lv_query q;
+
+	/* NOTIFY (SOA question, an SOA-shaped answer record) with an OPT */
+	header(&m, 2, OPCODE(4), 1, 1, 0, 1);
+	name(&m, "zone.example");
+	put16(&m, LV_TYPE_SOA);
+	put16(&m, LV_CLASS_IN);
+	put_bytes(
+	    &m, "\xc0\x0c\x00\x06\x00\x01\x00\x00\x00\x00\x00\x02\xc0\x0c", 14);
+	opt(&m, 1400, 0, LV_EDNS_DO);
+	assert_int_equal(parse(&m, &q), LV_PARSE_NOTIMP);
+	check_edns(&q, 1400, 1);
+	/* an OPT of version 1 still counts: NOTIMP is decided first */
+	header(&m, 2, OPCODE(2), 1, 0, 0, 1);
+	name(&m, "a.example");
+	put16(&m, LV_TYPE_A);
+	put16(&m, LV_CLASS_IN);
+	opt(&m, 512, 1, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_NOTIMP);
+	assert_int_equal(q.has_edns, 1);
+	assert_int_equal(q.edns_version, 1);
+
+	/* QDCOUNT 0 and 2, with an OPT */
+	header(&m, 3, 0, 0, 0, 0, 1);
+	opt(&m, 1232, 0, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_FORMERR);
+	assert_int_equal(q.question_ok, 0);
+	check_edns(&q, 1232, 0);
+	header(&m, 3, 0, 2, 0, 0, 1);
+	for (int i = 0; i < 2; i++) {
+		name(&m, "a.example");
+		put16(&m, LV_TYPE_A);
+		put16(&m, LV_CLASS_IN);
+	}
+	opt(&m, 4096, 0, LV_EDNS_DO);
+	assert_int_equal(parse(&m, &q), LV_PARSE_FORMERR);
+	check_edns(&q, 4096, 1);
+
+	/* OPT then TSIG (the shape of a signed query): punted, EDNS known */
+	header(&m, 11, 0, 1, 0, 0, 2);
+	name(&m, "a.example");
+	put16(&m, LV_TYPE_A);
+	put16(&m, LV_CLASS_IN);
+	opt(&m, 1232, 0, LV_EDNS_DO);
+	tsig_rr(&m);
+	assert_int_equal(parse(&m, &q), LV_PARSE_PUNT);
+	assert_int_equal(q.question_ok, 1);
+	check_edns(&q, 1232, 1);
+	/* TSIG before the OPT: found all the same */
+	header(&m, 11, 0, 1, 0, 0, 2);
+	name(&m, "a.example");
+	put16(&m, LV_TYPE_A);
+	put16(&m, LV_CLASS_IN);
+	tsig_rr(&m);
+	opt(&m, 999, 0, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_PUNT);
+	check_edns(&q, 999, 0);
+	/* and after an answer record */
+	header(&m, 11, 0, 1, 1, 0, 1);
+	name(&m, "a.example");
+	put16(&m, LV_TYPE_A);
+	put16(&m, LV_CLASS_IN);
+	put_bytes(
+	    &m,
+	    "\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x00\x00\x04\x01\x02\x03\x04",
+	    16);
+	opt(&m, 1232, 0, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_PUNT);
+	check_edns(&q, 1232, 0);
+}
+
+/* What does not count as the query's OPT. */
+static void test_opt_not_found(void **state)
+{
+	(void)state;
+	struct msg m;
+	struct lv_query q;
+
+	/* two OPTs (FORMERR for the control plane, RFC 6891 §6.1.1) */
+	header(&m, 11, 0, 1, 0, 0, 2);
+	name(&m, "a.example");
+	put16(&m, LV_TYPE_A);
+	put16(&m, LV_CLASS_IN);
+	opt(&m, 1232, 0, 0);
+	opt(&m, 1232, 0, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_PUNT);
+	assert_int_equal(q.has_edns, 0);
+	/* an OPT in the answer section */
+	header(&m, 11, 0, 1, 1, 0, 0);
+	name(&m, "a.example");
+	put16(&m, LV_TYPE_A);
+	put16(&m, LV_CLASS_IN);
+	opt(&m, 1232, 0, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_PUNT);
+	assert_int_equal(q.has_edns, 0);
+	/* a record cut short before the OPT */
+	header(&m, 11, OPCODE(4), 1, 1, 0, 1);
+	name(&m, "a.example");
+	put16(&m, LV_TYPE_SOA);
+	put16(&m, LV_CLASS_IN);
+	put_bytes(&m, "\xc0\x0c\x00\x06\x00\x01\x00\x00\x00\x00\x00\x40", 12);
+	opt(&m, 1232, 0, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_NOTIMP);
+	assert_int_equal(q.has_edns, 0);
+	/* the OPT itself cut short, or with options that do not tile */
+	header(&m, 11, OPCODE(4), 1, 0, 0, 1);
+	name(&m, "a.example");
+	put16(&m, LV_TYPE_SOA);
+	put16(&m, LV_CLASS_IN);
+	opt(&m, 1232, 0, 0);
+	m.len -= 1;
+	assert_int_equal(parse(&m, &q), LV_PARSE_NOTIMP);
+	assert_int_equal(q.has_edns, 0);
+	m.len -= 1;
+	put16(&m, 3); /* rdlen 3: three bytes that are not an option */
+	put_bytes(&m, "\x00\x0a\x00", 3);
+	assert_int_equal(parse(&m, &q), LV_PARSE_NOTIMP);
+	assert_int_equal(q.has_edns, 0);
+	/* a question that does not parse: the OPT cannot be found */
+	header(&m, 3, 0, 1, 0, 0, 1);
+	put8(&m, 64);
+	for (int i = 0; i < 64; i++)
+		put8(&m, 'a');
+	put8(&m, 0);
+	put16(&m, LV_TYPE_A);
+	put16(&m, LV_CLASS_IN);
+	opt(&m, 1232, 0, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_FORMERR);
+	assert_int_equal(q.has_edns, 0);
+	/* counts that promise more records than there are */
+	header(&m, 3, 0, 0, 0, 0, 2);
+	opt(&m, 1232, 0, 0);
+	assert_int_equal(parse(&m, &q), LV_PARSE_FORMERR);
+	assert_int_equal(q.has_edns, 0);
+}
+
 /* --- FORMERR: the OPT and what follows --- */
 
 static void test_opt_truncated(void **state)
@@ -935,6 +1102,8 @@ int main(void)
 	    cmocka_unit_test(test_missing_type_class),
 	    cmocka_unit_test(test_punt_counts),
 	    cmocka_unit_test(test_punt_tsig),
+	    cmocka_unit_test(test_opt_found_for_errors),
+	    cmocka_unit_test(test_opt_not_found),
 	    cmocka_unit_test(test_opt_truncated),
 	    cmocka_unit_test(test_trailing_bytes),
 	    cmocka_unit_test(test_random_bytes),

@@ -529,6 +529,97 @@ static void test_error_refused(void **state)
 	check_counts(&m, 1, 0, 0, 0);
 }
 
+/* The whole error answer, byte for byte: header (ID 0x1234, flags, QD as
+ * given, AN 0, NS 0, AR 1), the question when qd, our OPT (DO as given). */
+static void check_error_bytes(const struct buf *m, uint16_t len, uint16_t flags,
+			      int qd, int do_bit)
+{
+	uint8_t want[128];
+	unsigned n = 0;
+
+	want[n++] = 0x12;
+	want[n++] = 0x34;
+	want[n++] = (uint8_t)(flags >> 8);
+	want[n++] = (uint8_t)flags;
+	static const uint8_t counts[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+	memcpy(want + n, counts, 8);
+	want[n + 1] = (uint8_t)qd;
+	n += 8;
+	if (qd) {
+		memcpy(want + n, QNAME, QNAME_LEN);
+		n += QNAME_LEN;
+		static const uint8_t a_in[4] = {0, 1, 0, 1};
+		memcpy(want + n, a_in, 4);
+		n += 4;
+	}
+	const uint8_t opt[LV_DNS_OPT_RR_LEN] = {
+	    0, 0, 41, OUR_MAX >> 8, OUR_MAX & 0xff, 0, 0, do_bit ? 0x80 : 0,
+	    0, 0, 0};
+	memcpy(want + n, opt, sizeof(opt));
+	n += sizeof(opt);
+	assert_int_equal(len, n);
+	assert_memory_equal(m->b, want, n);
+}
+
+/*
+ * RFC 6891 §7: NOTIMP, NOTAUTH, REFUSED and FORMERR to a query with a
+ * parseable OPT carry an OPT, whichever path found it: the parser finds
+ * the OPT for NOTIMP, for FORMERR without a question and for punted
+ * queries (the TSIG NOTAUTH path writes from that q).
+ */
+static void test_error_opt_each_rcode(void **state)
+{
+	(void)state;
+	struct buf m;
+	struct lv_query q;
+	const uint16_t notify = (uint16_t)(4 << 11);
+	uint16_t len;
+
+	/* NOTIMP: a NOTIFY with an OPT */
+	make_query(&m, &q, notify | LV_FLAG_RD, 1400, 0, 1, LV_PARSE_NOTIMP);
+	len = lv_response_error(m.b, sizeof(m.b), &q, LV_RCODE_NOTIMP, OUR_MAX);
+	check_error_bytes(
+	    &m, len, LV_FLAG_QR | notify | LV_FLAG_RD | LV_RCODE_NOTIMP, 1, 1);
+
+	/* REFUSED (a name in no zone: the control plane's answer) */
+	make_query(&m, &q, LV_FLAG_RD, 4096, 0, 0, LV_PARSE_OK);
+	len =
+	    lv_response_error(m.b, sizeof(m.b), &q, LV_RCODE_REFUSED, OUR_MAX);
+	check_error_bytes(&m, len, LV_FLAG_QR | LV_FLAG_RD | LV_RCODE_REFUSED,
+			  1, 0);
+
+	/* NOTAUTH: OPT then a TSIG, punted; written from the parser's q */
+	make_query(&m, &q, LV_FLAG_RD, 1232, 0, 1, LV_PARSE_OK);
+	static const uint8_t tsig[] = {3, 'k', 'e', 'y', 0, 0, 250, 0, 255, 0,
+				       0, 0,   0,   0,   4, 0, 0,   0, 0};
+	memcpy(m.b + m.len, tsig, sizeof(tsig));
+	m.len += sizeof(tsig);
+	m.b[11] = 2; /* ARCOUNT: OPT and TSIG */
+	assert_int_equal(lv_query_parse(m.b, (uint16_t)m.len, SEED, &q),
+			 LV_PARSE_PUNT);
+	len =
+	    lv_response_error(m.b, sizeof(m.b), &q, LV_RCODE_NOTAUTH, OUR_MAX);
+	check_error_bytes(&m, len, LV_FLAG_QR | LV_FLAG_RD | LV_RCODE_NOTAUTH,
+			  1, 1);
+
+	/* FORMERR: QDCOUNT 0 with an OPT, no question to echo */
+	make_query(&m, &q, LV_FLAG_RD, 1232, 0, 1, LV_PARSE_OK);
+	memmove(m.b + 12, m.b + QEND, LV_DNS_OPT_RR_LEN);
+	m.len = 12 + LV_DNS_OPT_RR_LEN;
+	m.b[5] = 0; /* QDCOUNT 0 */
+	assert_int_equal(lv_query_parse(m.b, (uint16_t)m.len, SEED, &q),
+			 LV_PARSE_FORMERR);
+	len =
+	    lv_response_error(m.b, sizeof(m.b), &q, LV_RCODE_FORMERR, OUR_MAX);
+	check_error_bytes(&m, len, LV_FLAG_QR | LV_FLAG_RD | LV_RCODE_FORMERR,
+			  0, 1);
+	/* room: without space for the OPT, nothing is written */
+	assert_int_equal(
+	    lv_response_error(m.b, LV_DNS_HDR_LEN + LV_DNS_OPT_RR_LEN - 1, &q,
+			      LV_RCODE_FORMERR, OUR_MAX),
+	    0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -545,6 +636,7 @@ int main(void)
 	    cmocka_unit_test(test_error_notimp),
 	    cmocka_unit_test(test_error_badvers),
 	    cmocka_unit_test(test_error_refused),
+	    cmocka_unit_test(test_error_opt_each_rcode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

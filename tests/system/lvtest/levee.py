@@ -29,9 +29,10 @@ def binary():
 # drop_<reason> per LV_DROP_REASONS entry in include/levee/stats.h, one
 # rcode_<name> per entry of its rcode_names table). test_harness.py checks
 # these lists against the sources.
-DROP_REASONS = ("not_ip", "runt_l2", "truncated", "ip_options", "fragment",
-                "bad_checksum", "not_udp", "not_port53", "not_our_address",
-                "multi_segment", "runt_dns", "qr_set", "no_room",
+DROP_REASONS = ("not_ip", "vlan_not_ip", "runt_l2", "truncated",
+                "ip_options", "fragment", "bad_checksum", "not_udp",
+                "not_port53", "not_our_address", "udp6_zero_checksum",
+                "source_port_0", "bad_source", "multi_segment", "runt_dns", "qr_set", "no_room",
                 "miss_ring_full", "tx_full", "kernel_ring_full",
                 "kernel_tx_full", "port_ring_full", "control_error")
 RCODE_NAMES = ("noerror", "formerr", "servfail", "nxdomain", "notimp",
