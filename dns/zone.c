@@ -356,7 +356,7 @@ static void first_lines(const struct rec *r, size_t a, size_t b,
 
 struct name_err {
 	uint32_t line;
-	char msg[160];
+	char msg[64 + LDNS_MAX_DOMAINLEN * 4 + 2]; /* the longest name fits */
 };
 
 static void note_err(struct name_err *e, uint32_t line, const char *what,
