@@ -114,4 +114,3 @@ void lv_cache_entry_free(struct lv_cache_entry *e)
 {
 	free(e);
 }
-
