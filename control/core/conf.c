@@ -180,6 +180,7 @@ static void note(char *kept, size_t len, const char *name)
 	X(miss_ring_size, "miss-ring-size")                                    \
 	X(idle_sleep_us, "idle-sleep-us")                                      \
 	X(mbufs, "mbufs")                                                      \
+	X(max_requests, "max-requests")                                        \
 	X(hugepages, "hugepages")                                              \
 	X(in_memory, "in-memory")                                              \
 	X(tune_kernel, "tune-kernel")

@@ -47,6 +47,7 @@ enum setting {
 	S_CACHE_MEMORY,
 	S_CACHE_ENTRIES,
 	S_IXFR_HISTORY,
+	S_MAX_REQUESTS,
 	S_COUNT
 };
 
@@ -90,6 +91,7 @@ static const struct {
     [S_CACHE_MEMORY] = {"cache-memory", "cache", "memory"},
     [S_CACHE_ENTRIES] = {"cache-entries", "cache", "entries"},
     [S_IXFR_HISTORY] = {"ixfr-history", "transfer", "ixfr-history"},
+    [S_MAX_REQUESTS] = {"max-requests", "server", "max-requests"},
 };
 
 static const char *const log_levels[] = {"error", "warning", "info", "debug"};
@@ -371,6 +373,9 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 		snprintf(buf, len, "an integer 0..%u",
 			 LV_CONFIG_IXFR_HISTORY_MAX);
 		break;
+	case S_MAX_REQUESTS:
+		snprintf(buf, len, "an integer 1..%u", LV_CONFIG_REQUESTS_MAX);
+		break;
 	default:
 		snprintf(buf, len, "a value");
 	}
@@ -426,6 +431,11 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 		if (u > LV_CONFIG_IXFR_HISTORY_MAX)
 			return -1;
 		cfg->ixfr_history = (uint32_t)u;
+		return 0;
+	case S_MAX_REQUESTS:
+		if (u < 1 || u > LV_CONFIG_REQUESTS_MAX)
+			return -1;
+		cfg->max_requests = (uint32_t)u;
 		return 0;
 	default:
 		return -1;
@@ -1040,6 +1050,7 @@ void lv_config_init(struct lv_config *cfg)
 	cfg->tcp_max_per_client = 512;
 	cfg->tcp_out_buffer = 1u << 20;
 	cfg->ixfr_history = LV_CONFIG_IXFR_HISTORY_DEF;
+	cfg->max_requests = LV_CONFIG_REQUESTS_DEF;
 	cfg->mbufs = 0;
 	cfg->hugepages = LV_HUGE_AUTO;
 	cfg->in_memory = true;
@@ -1125,12 +1136,14 @@ static const char *const server_keys[] = {
     "idle-sleep-us",       "gateways",
     "tcp-idle-timeout-ms", "tcp-max-clients",
     "tcp-max-per-client",  "tcp-out-buffer",
-    "tcp-listen",          "tune-kernel"};
+    "tcp-listen",          "tune-kernel",
+    "max-requests"};
 static const int server_ids[] = {
     S_IFACE,          S_WORKERS,    -1,          S_UDP_MAX,
     S_MISS_RING,      S_HUGEPAGES,  S_IN_MEMORY, S_LOG_LEVEL,
     S_IDLE_SLEEP,     -2,           S_TCP_IDLE,  S_TCP_MAX,
-    S_TCP_PER_CLIENT, S_TCP_OUTBUF, -3,          S_TUNE_KERNEL};
+    S_TCP_PER_CLIENT, S_TCP_OUTBUF, -3,          S_TUNE_KERNEL,
+    S_MAX_REQUESTS};
 static const char *const cache_keys[] = {"memory", "entries"};
 static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
 static const char *const zone_keys[] = {"origin", "file", "allow-transfer",
@@ -1826,6 +1839,7 @@ static const struct option long_options[] = {
     {"notify", required_argument, NULL, O_NOTIFY},
     {"tcp-listen", required_argument, NULL, O_TCP_LISTEN},
     {"ixfr-history", required_argument, NULL, 256 + S_IXFR_HISTORY},
+    {"max-requests", required_argument, NULL, 256 + S_MAX_REQUESTS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -2234,6 +2248,8 @@ void lv_config_usage(FILE *f)
 	    "a reload (repeatable)\n"
 	    "  --ixfr-history N       differences kept per zone for IXFR, "
 	    "0..%u (default %u)\n"
+	    "  --max-requests N       queries that may wait at once, 1..%u "
+	    "(default %u)\n"
 	    "  -h, --help             print this and exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "\n"
@@ -2242,5 +2258,6 @@ void lv_config_usage(FILE *f)
 	    LV_CONFIG_WORKERS_MAX, LV_CONFIG_UDP_MIN, LV_CONFIG_UDP_MAX,
 	    LV_CONFIG_RING_MIN, LV_CONFIG_RING_MAX, LV_CONFIG_IDLE_POLLS,
 	    LV_CONFIG_IDLE_SLEEP_MAX, LV_CONFIG_IDLE_SLEEP_DEFAULT,
-	    LV_CONFIG_IXFR_HISTORY_MAX, LV_CONFIG_IXFR_HISTORY_DEF);
+	    LV_CONFIG_IXFR_HISTORY_MAX, LV_CONFIG_IXFR_HISTORY_DEF,
+	    LV_CONFIG_REQUESTS_MAX, LV_CONFIG_REQUESTS_DEF);
 }

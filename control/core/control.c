@@ -434,9 +434,9 @@ static int start(struct lv_control *ctl, const char *argv0)
 		lv_err("event loop: %s", strerror(errno));
 		return -1;
 	}
-	ctl->requests =
-	    lv_requests_new(ctl->loop, LV_REQUESTS_MAX, ctl->pool_data_room,
-			    (int)rte_socket_id(), err, sizeof(err));
+	ctl->requests = lv_requests_new(ctl->loop, ctl->cfg->max_requests,
+					ctl->pool_data_room,
+					(int)rte_socket_id(), err, sizeof(err));
 	if (ctl->requests == NULL) {
 		lv_err("%s", err);
 		return -1;

@@ -69,9 +69,10 @@ static uint16_t write_error(struct lv_control *ctl, uint8_t *dns, uint16_t room,
 }
 
 /* Park q, which a deferring subsystem wants, as a request from where it
- * came, and hand it over. Returns 0 (no answer now) either way: parked,
- * or refused because the table is full (counted there). */
-static uint16_t defer(struct lv_control *ctl, const uint8_t *dns,
+ * came, and hand it over: 0, no answer now. When the table is full
+ * (counted there as refused) a datagram is dropped, since its client
+ * retries; a TCP client, which would wait for nothing, gets SERVFAIL. */
+static uint16_t defer(struct lv_control *ctl, uint8_t *dns, uint16_t room,
 		      const struct lv_query *q, struct lv_origin *from)
 {
 	struct lv_request *r = NULL;
@@ -91,9 +92,14 @@ static uint16_t defer(struct lv_control *ctl, const uint8_t *dns,
 		break;
 	}
 	from->parked = r;
-	if (r != NULL)
+	if (r != NULL) {
 		ctl->deferrer->take(ctl->deferrer->data, r);
-	return 0;
+		return 0;
+	}
+	from->refused = true;
+	return from->transport == LV_REQ_STREAM
+		   ? write_error(ctl, dns, room, q, LV_RCODE_SERVFAIL)
+		   : 0;
 }
 
 /* A cacheable query: the cache may have been filled since the worker
@@ -114,7 +120,7 @@ static uint16_t answer_query(struct lv_control *ctl, uint8_t *dns,
 		return write_entry(ctl, dns, room, q, hit[0]);
 	if (from != NULL && ctl->deferrer != NULL && ctl->requests != NULL &&
 	    ctl->deferrer->wants(ctl->deferrer->data, q))
-		return defer(ctl, dns, q, from);
+		return defer(ctl, dns, room, q, from);
 	if (lv_answer_build(ctl->zones, q, q->do_bit, ctl->hash_seed, &res) !=
 	    0)
 		return write_error(ctl, dns, room, q, LV_RCODE_SERVFAIL);
@@ -244,8 +250,10 @@ uint16_t lv_control_answer_from(struct lv_control *ctl, uint8_t *dns,
 {
 	uint16_t out;
 
-	if (from != NULL)
+	if (from != NULL) {
 		from->parked = NULL;
+		from->refused = false;
+	}
 	out = dispatch(ctl, dns, len, room, tcp, from);
 	if (out && tcp)
 		out = add_tcp_keepalive(dns, out, room,
@@ -318,8 +326,9 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w)
 		uint16_t len = answer_mbuf(ctl, w, m[i], &pi, &from);
 		struct rte_ring *r = reply_ring(w, m[i]->port);
 
-		if (from.parked != NULL) {
-			/* the request holds what its answer needs */
+		if (from.parked != NULL || from.refused) {
+			/* the request holds what its answer needs; or the
+			 * table was full (counted as requests_refused) */
 			rte_pktmbuf_free(m[i]);
 			continue;
 		}

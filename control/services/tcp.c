@@ -366,8 +366,9 @@ static void admit(struct lv_control *ctl, int fd,
 	}
 	t->n_open++;
 	touch(t, c);
-	if (!lv_ev_timer_armed(&t->idle_timer))
-		arm_idle_timer(ctl);
+	/* re-armed for the oldest now: a reload may have shortened the
+	 * idle timeout since the timer was set */
+	arm_idle_timer(ctl);
 }
 
 static void accept_burst(struct lv_control *ctl, int lfd)

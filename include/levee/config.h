@@ -101,6 +101,8 @@ enum lv_iface_kind {
 #define LV_CONFIG_RING_MAX           1048576
 #define LV_CONFIG_IXFR_HISTORY_MAX   1000
 #define LV_CONFIG_IXFR_HISTORY_DEF   16
+#define LV_CONFIG_REQUESTS_MAX       1048576
+#define LV_CONFIG_REQUESTS_DEF       4096
 
 /*
  * Filled by lv_config_parse() or lv_config_load_file(); owned by the caller.
@@ -138,6 +140,8 @@ struct lv_config {
 	uint32_t idle_sleep_us; /* a worker sleeps this long after
 				 * LV_CONFIG_IDLE_POLLS empty polls; 0: never */
 	uint32_t mbufs;         /* mbuf pool size; 0: derived */
+	uint32_t max_requests;  /* queries that may wait at once, each with
+				 * a reply buffer; default 4096 */
 	enum lv_hugepages hugepages;
 	bool in_memory;   /* EAL --in-memory, default true */
 	bool tune_kernel; /* raise the host's TCP backlog sysctls when low

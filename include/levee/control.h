@@ -31,9 +31,6 @@
 #include "levee/zone.h"
 
 #define LV_MAX_WORKERS 127
-/* queries that may wait at once (control/core/request.c); the forwarder's
- * configuration will set it */
-#define LV_REQUESTS_MAX 4096
 
 struct lv_reload;       /* control/services/reload.c */
 struct lv_tsig_keyring; /* dns/tsig.c */
@@ -71,6 +68,7 @@ struct lv_origin {
 	lv_request_deliver_fn deliver;
 	void *sink;
 	struct lv_request *parked;
+	bool refused; /* a deferrer wanted it but the table was full */
 };
 
 /* Replay mode's progress, for telling the end from a stall. */

@@ -14,6 +14,7 @@ live_env: own namespace, veth pair, kernel neighbours).
 """
 import os
 import signal
+import socket
 import time
 
 import dns.flags
@@ -276,3 +277,53 @@ def test_zone_added_by_sighup_keeps_its_own_empty_acl(live_env, workdir):
     rc, st = lv.stop()
     assert rc == 0, lv.explain()
     assert (st["xfr_axfr"], st["xfr_done"], st["xfr_refused"]) == (2, 2, 1), dict(st)
+
+
+def test_restart_only_settings_kept_and_named(live_env, workdir):
+    """A SIGHUP whose file changes settings that need a restart keeps
+    them as running and names them in one warning line; what may change
+    (zones, tcp-idle-timeout-ms, the log level) changes."""
+    cfg = os.path.join(workdir, "levee.yaml")
+    for origin in ADDR:
+        write_zone(workdir, origin)
+
+    def with_server(path, server_lines, zones):
+        write_config(path, zones)
+        with open(path) as f:
+            body = f.read()
+        with open(path + ".tmp", "w") as f:
+            f.write("server:\n" + "".join(f"  {l}\n" for l in server_lines) + body)
+        os.replace(path + ".tmp", path)
+
+    with_server(cfg, ["udp-max-payload: 1232", "max-requests: 64",
+                      "tcp-idle-timeout-ms: 10000"],
+                [("a.test.", "a.test.zone", None)])
+    env = live_env(extra=["--config", cfg])
+    net, lv = env.net, env.lv
+    with_server(cfg, ["udp-max-payload: 1400", "max-requests: 128",
+                      "miss-ring-size: 1024", "tcp-idle-timeout-ms: 700",
+                      "log-level: warning"],
+                [("a.test.", "a.test.zone", None), ("b.test.", "b.test.zone", None)])
+    os.kill(lv.proc.pid, signal.SIGHUP)
+    line = ("reload: udp-max-payload, miss-ring-size, max-requests changed in "
+            "the configuration; kept as running until a restart")
+    wait_log_count(lv, line, 1)
+    assert log_count(lv, "kept as running") == 1, lv.stderr()
+    # zones follow the file (b is served: its load line is info, which the
+    # new level no longer prints, so ask)
+    deadline = time.monotonic() + 10
+    while ask(net, "www.b.test.")[0] != dns.rcode.NOERROR:
+        assert time.monotonic() < deadline, lv.explain()
+        time.sleep(0.1)
+    # the new idle timeout applies: an idle TCP connection closes in ~0.7 s
+    t = net.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.settimeout(5)
+    t.connect((net.service4, 53))
+    t0 = time.monotonic()
+    assert t.recv(1) == b""
+    took = time.monotonic() - t0
+    t.close()
+    assert 0.5 < took < 3.0, took
+    rc, st = lv.stop()
+    assert rc == 0, lv.explain()
+    assert st["tcp_closed_idle"] >= 1, dict(st)

@@ -181,3 +181,49 @@ def recv_exact(sock, n):
         assert chunk, f"connection closed after {len(buf)} of {n} bytes"
         buf += chunk
     return buf
+
+
+def test_full_request_table_refuses_and_counts(live_env):
+    """--max-requests 2: a third query that would wait is dropped and
+    counted (requests_refused), the two others are answered; a query
+    answered at once (cached) is not affected."""
+    env = live_env(extra=["--max-requests", "2"])
+    net, lv = env.net, env.lv
+    s = net.udp_socket(4)
+    qs = [query(n, 0x700 + i) for i, n in enumerate(names(400, 400, 400, tag="full"))]
+    qs[1] = query(names(401, tag="full")[0], 0x701)
+    qs[2] = query(names(402, tag="full")[0], 0x702)
+    for q in qs:
+        s.sendto(q.to_wire(), (net.service4, 53))
+    s.settimeout(3)
+    got = []
+    try:
+        while True:
+            got.append(dns.message.from_wire(s.recvfrom(4096)[0]).id)
+    except socket.timeout:
+        pass
+    assert sorted(got) == [0x700, 0x701], got
+    # a TCP query finding the table full gets SERVFAIL at once
+    for i, n in enumerate(names(1000, 1001, tag="fill")):
+        s.sendto(query(n, 0x800 + i).to_wire(), (net.service4, 53))
+    time.sleep(0.2)
+    t = net.socket(socket.AF_INET, socket.SOCK_STREAM)
+    t.settimeout(5)
+    t.connect((net.service4, 53))
+    q = query(names(1002, tag="fill")[0], 0x802)
+    w = q.to_wire()
+    t0 = time.monotonic()
+    t.sendall(struct.pack("!H", len(w)) + w)
+    r = dns.message.from_wire(recv_exact(t, struct.unpack("!H", recv_exact(t, 2))[0]))
+    assert time.monotonic() - t0 < 0.5
+    assert r.id == q.id and r.rcode() == dns.rcode.SERVFAIL
+    t.close()
+    got = sorted(dns.message.from_wire(s.recvfrom(4096)[0]).id for _ in range(2))
+    assert got == [0x800, 0x801], got
+    s.close()
+    rc, st = lv.stop()
+    assert rc == 0, lv.explain()
+    assert (st["requests_parked"], st["requests_answered"], st["requests_refused"],
+            st["requests_in_flight"], st["requests_dropped"]) == (4, 4, 2, 0, 0), dict(st)
+    # a refused datagram is counted once, as refused, not as an error
+    assert st["drop_control_error"] == 0, dict(st)

@@ -250,8 +250,9 @@ static void test_cli_values(void **state)
 			     "--workers=1", "--udp-max=512",
 			     "--miss-ring=1048576", "--hugepages=off",
 			     "--log-level=error", "--cache-memory=3G",
-			     "--cache-entries=0", NULL),
+			     "--cache-entries=0", "--max-requests=1", NULL),
 			 0);
+	assert_int_equal(c.max_requests, 1);
 	assert_int_equal(c.workers, 1);
 	assert_int_equal(c.udp_max, 512);
 	assert_int_equal(c.miss_ring_size, 1048576);
@@ -360,6 +361,11 @@ static void test_cli_errors(void **state)
 	RUN_FAILS("--cache-entries: expected an integer 0..1073741824, got "
 		  "\"1073741825\"",
 		  "--cache-entries", "1073741825");
+	RUN_FAILS("--max-requests: expected an integer 1..1048576, got \"0\"",
+		  "--max-requests", "0");
+	RUN_FAILS("--max-requests: expected an integer 1..1048576, got "
+		  "\"1048577\"",
+		  "--max-requests", "1048577");
 	RUN_FAILS("--miss-ring: expected a power of two 64..1048576, got "
 		  "\"100\"",
 		  "--miss-ring", "100");
@@ -775,7 +781,7 @@ static void test_file_errors(void **state)
 	    "miss-ring-size, hugepages, in-memory, log-level, "
 	    "idle-sleep-us, gateways, tcp-idle-timeout-ms, "
 	    "tcp-max-clients, tcp-max-per-client, tcp-out-buffer, tcp-listen, "
-	    "tune-kernel)");
+	    "tune-kernel, max-requests)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
 		   "of: server, cache, zones, eal, transfer, keys)");
