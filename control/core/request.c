@@ -21,7 +21,7 @@
 #include "levee/request.h"
 #include "levee/worker.h"
 
-#define SOCKET_ANSWER_MAX UINT16_MAX
+#define ANSWER_BUF_MAX UINT16_MAX /* an answer for a socket or a stream */
 
 struct lv_requests {
 	struct lv_evloop *loop;
@@ -30,9 +30,9 @@ struct lv_requests {
 	struct lv_request *free_list;
 	struct rte_mempool *replies;
 	struct lv_request_stats st;
-	/* the answer being written for a socket request */
+	/* the answer being written for a socket or stream request */
 	struct rte_mbuf *pending_mbuf;
-	uint8_t sock_answer[SOCKET_ANSWER_MAX];
+	uint8_t answer_buf[ANSWER_BUF_MAX];
 };
 
 struct lv_requests *lv_requests_new(struct lv_evloop *loop, unsigned max,
@@ -189,9 +189,9 @@ uint8_t *lv_request_answer_begin(struct lv_requests *rs, struct lv_request *r,
 	uint8_t *dns;
 
 	if (r->transport != LV_REQ_PORT) {
-		memcpy(rs->sock_answer, r->msg, r->msg_len);
-		*room = sizeof(rs->sock_answer);
-		return rs->sock_answer;
+		memcpy(rs->answer_buf, r->msg, r->msg_len);
+		*room = sizeof(rs->answer_buf);
+		return rs->answer_buf;
 	}
 	struct rte_mbuf *m = rte_pktmbuf_alloc(rs->replies);
 	uint16_t off = r->from.frame.pi.dns_off;
@@ -210,21 +210,12 @@ uint8_t *lv_request_answer_begin(struct lv_requests *rs, struct lv_request *r,
 	return dns;
 }
 
-/* The reply ring of w for port. */
-static struct rte_ring *reply_ring(struct lv_worker *w, uint16_t port)
-{
-	for (unsigned i = 0; i < w->n_queues; i++)
-		if (w->queues[i].port == port && w->queues[i].replies)
-			return w->queues[i].replies;
-	return NULL;
-}
-
 static bool send_frame(struct lv_requests *rs, struct lv_request *r,
 		       uint16_t len)
 {
 	struct rte_mbuf *m = rs->pending_mbuf;
 	struct lv_worker *w = r->from.frame.w;
-	struct rte_ring *ring = reply_ring(w, r->from.frame.port);
+	struct rte_ring *ring = lv_worker_reply_ring(w, r->from.frame.port);
 
 	rs->pending_mbuf = NULL;
 	if (m == NULL)
@@ -255,10 +246,10 @@ void lv_request_answer_end(struct lv_requests *rs, struct lv_request *r,
 		sent = r->from.stream.sink != NULL;
 		if (sent)
 			r->from.stream.deliver(r->from.stream.sink, r,
-					       rs->sock_answer, len);
+					       rs->answer_buf, len);
 	} else {
 		/* a datagram socket sends all or nothing */
-		sent = sendto(r->from.sock.fd, rs->sock_answer, len, 0,
+		sent = sendto(r->from.sock.fd, rs->answer_buf, len, 0,
 			      (const struct sockaddr *)&r->from.sock.peer,
 			      r->from.sock.peer_len) == len;
 	}

@@ -294,15 +294,6 @@ static uint16_t answer_mbuf(struct lv_control *ctl, struct lv_worker *w,
 				      lv_pkt_dns_room(m, pi), false, from);
 }
 
-/* The reply ring of w for m's port. */
-static struct rte_ring *reply_ring(struct lv_worker *w, uint16_t port)
-{
-	for (unsigned i = 0; i < w->n_queues; i++)
-		if (w->queues[i].port == port && w->queues[i].replies)
-			return w->queues[i].replies;
-	return NULL;
-}
-
 static unsigned reply_room(struct lv_worker *w)
 {
 	unsigned room = MISS_BURST;
@@ -324,7 +315,7 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w)
 		struct lv_pkt_info pi;
 		struct lv_origin from = {.parked = NULL};
 		uint16_t len = answer_mbuf(ctl, w, m[i], &pi, &from);
-		struct rte_ring *r = reply_ring(w, m[i]->port);
+		struct rte_ring *r = lv_worker_reply_ring(w, m[i]->port);
 
 		if (from.parked != NULL || from.refused) {
 			/* the request holds what its answer needs; or the

@@ -92,6 +92,17 @@ int lv_worker_main(void *arg);
 uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
 				uint16_t n, struct rte_mbuf **tx);
 
+/* The reply ring of w for port (NULL when w serves no queue of it):
+ * where the control plane puts frames for w to transmit. */
+static inline struct rte_ring *lv_worker_reply_ring(const struct lv_worker *w,
+						    uint16_t port)
+{
+	for (unsigned i = 0; i < w->n_queues; i++)
+		if (w->queues[i].port == port && w->queues[i].replies)
+			return w->queues[i].replies;
+	return NULL;
+}
+
 /* The control plane is done with n more of w's mbufs (control plane). */
 static inline void lv_worker_control_done(struct lv_worker *w, unsigned n)
 {
