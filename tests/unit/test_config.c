@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "test_capture.h"
+
 #include "levee/config.h"
 
 static char data_dir[PATH_MAX]; /* tests/unit/data/config, found in main */
@@ -853,35 +855,6 @@ static const char *put_file(const char *name, const char *text, mode_t mode)
 	return path;
 }
 
-/* stderr into a file while a test looks at lv_warn's lines */
-static char captured_text[4096];
-static int saved_stderr = -1;
-static FILE *captured;
-
-static void capture_start(void)
-{
-	fflush(stderr);
-	captured = tmpfile();
-	assert_non_null(captured);
-	saved_stderr = dup(2);
-	dup2(fileno(captured), 2);
-}
-
-static const char *capture_end(void)
-{
-	size_t n;
-
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	rewind(captured);
-	n = fread(captured_text, 1, sizeof(captured_text) - 1, captured);
-	captured_text[n] = '\0';
-	fclose(captured);
-	fputs(captured_text, stderr); /* still shown in the test log */
-	return captured_text;
-}
-
 static int key_dir_setup(void **state)
 {
 	(void)state;
@@ -911,13 +884,13 @@ static void test_key_file_cli(void **state)
 	snprintf(o1, sizeof(o1), "k1:%s", k1);
 	snprintf(o2, sizeof(o2), "HMAC-SHA512:k2.:%s", k2);
 	snprintf(o3, sizeof(o3), "k3:%s", k3);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
 			     "--key-file", o1, "--key", "k0:YQ==", "--key-file",
 			     o2, "--key-file", o3, "--allow-transfer", "key=k3",
 			     NULL),
 			 0);
-	assert_string_equal(capture_end(), "");
+	assert_string_equal(lv_test_capture_end(), "");
 	assert_int_equal(c.n_keys, 4);
 	assert_string_equal(c.keys[0].name, "k1");
 	assert_string_equal(c.keys[0].algorithm, "hmac-sha256");
@@ -1033,44 +1006,46 @@ static void test_key_file_mode_warning(void **state)
 
 	(void)state;
 	snprintf(opt, sizeof(opt), "k:%s", k);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
 			     "--key-file", opt, NULL),
 			 0);
-	capture_end();
+	lv_test_capture_end();
 	snprintf(want, sizeof(want),
 		 "levee: warning: --key-file: secret file %s is readable by "
 		 "group or others (mode 0644): chmod 600 it\n",
 		 k);
 	/* read once: warned once */
-	assert_string_equal(captured_text, want);
+	assert_string_equal(lv_test_captured, want);
 	assert_string_equal(c.keys[0].secret, "YWJj");
 	lv_config_free(&c);
 	/* read again (SIGHUP, the reload thread): not warned again... */
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
 			     "--key-file", opt, NULL),
 			 0);
-	assert_string_equal(capture_end(), "");
+	assert_string_equal(lv_test_capture_end(), "");
 	lv_config_free(&c);
 	/* ...until its mode changes */
 	assert_int_equal(chmod(k, 0604), 0);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
 			     "--key-file", opt, NULL),
 			 0);
-	capture_end();
-	assert_non_null(strstr(captured_text, "(mode 0604): chmod 600 it\n"));
+	lv_test_capture_end();
+	assert_non_null(
+	    strstr(lv_test_captured, "(mode 0604): chmod 600 it\n"));
 	lv_config_free(&c);
 
 	k = put_file("group.key", "YWJj\n", 0640);
 	snprintf(opt, sizeof(opt), "k:%s", k);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(run(&c, "--zone", "a=b", "--iface", "af_packet:x",
 			     "--key-file", opt, NULL),
 			 0);
-	capture_end();
-	assert_non_null(strstr(captured_text, "(mode 0640): chmod 600 it\n"));
+	lv_test_capture_end();
+	assert_non_null(
+	    strstr(lv_test_captured, "(mode 0640): chmod 600 it\n"));
 	lv_config_free(&c);
 }
 
@@ -1093,10 +1068,10 @@ static void test_key_file_yaml(void **state)
 		       "    algorithm: hmac-sha1\n"
 		       "    secret-file: sub/rel.key\n",
 		       0600);
-	capture_start();
+	lv_test_capture_start();
 	lv_config_init(&c);
 	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), 0);
-	assert_string_equal(capture_end(), "");
+	assert_string_equal(lv_test_capture_end(), "");
 	assert_int_equal(c.n_keys, 2);
 	assert_null(c.keys[0].secret_file);
 	assert_string_equal(c.keys[0].secret, "aW5saW5l");
@@ -1184,14 +1159,14 @@ static void test_key_file_yaml(void **state)
 		       "keys:\n  - name: k\n    secret-file: sub/open.key\n",
 		       0600);
 	lv_config_init(&c);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(lv_config_load_file(cfg, &c, err, sizeof(err)), 0);
-	capture_end();
+	lv_test_capture_end();
 	snprintf(want, sizeof(want),
 		 "levee: warning: %s:3: keys[0].secret-file: secret file %s "
 		 "is readable by group or others (mode 0604): chmod 600 it\n",
 		 cfg, key_path("sub/open.key"));
-	assert_string_equal(captured_text, want);
+	assert_string_equal(lv_test_captured, want);
 	lv_config_free(&c);
 
 	/* SIGHUP reads the secret file again */

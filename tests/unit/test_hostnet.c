@@ -41,6 +41,8 @@
 
 #include <cmocka.h>
 
+#include "test_capture.h"
+
 #include "levee/hostnet.h"
 
 static char err[512];
@@ -117,34 +119,6 @@ static struct lv_addr prefixed(const char *s, unsigned len)
 
 	a.prefix_len = (uint8_t)len;
 	return a;
-}
-
-/* stderr into a file while a test looks at lv_warn's lines */
-static int saved_stderr = -1;
-static FILE *captured;
-
-static void capture_start(void)
-{
-	fflush(stderr);
-	captured = tmpfile();
-	assert_non_null(captured);
-	saved_stderr = dup(2);
-	dup2(fileno(captured), 2);
-}
-
-static const char *capture_end(void)
-{
-	size_t n;
-
-	fflush(stderr);
-	dup2(saved_stderr, 2);
-	close(saved_stderr);
-	rewind(captured);
-	n = fread(out, 1, sizeof(out) - 1, captured);
-	out[n] = '\0';
-	fclose(captured);
-	fputs(out, stderr); /* still shown in the test log */
-	return out;
 }
 
 static void test_ifindex_mac(void **state)
@@ -351,10 +325,10 @@ static void test_quiet_port(void **state)
 	   "ip addr add fd53:200::1/64 dev lvnlq0 nodad && "
 	   "ip addr add fd53:200::99/64 dev lvnlq0 nodad");
 	lv_hostnet_init(&h);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(
 	    lv_hostnet_quiet_port(&h, "lvnlq0", svc, 2, err, sizeof(err)), 0);
-	capture_end();
+	snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 	assert_non_null(strstr(out, "took away service address "
 				    "10.53.200.1/24"));
 	assert_non_null(strstr(out, "took away service address "
@@ -398,7 +372,7 @@ static void test_check(void **state)
 	sh("ip link add lvnlk0 type veth peer name lvnlk0p && ip link set "
 	   "lvnlk0p up");
 	lv_hostnet_init(&h);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(lv_hostnet_check("lvnlk0"), 0);
 	assert_int_equal(lv_hostnet_set_sysctl(
 			     &h, "net/ipv4/conf/all/rp_filter", "2", err, 512),
@@ -407,7 +381,7 @@ static void test_check(void **state)
 	    lv_hostnet_set_sysctl(&h, "net/ipv4/ip_forward", "1", err, 512), 0);
 	/* ip_forward=1 also sets every interface's forwarding */
 	assert_int_equal(lv_hostnet_check("lvnlk0"), 3);
-	capture_end();
+	snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 	assert_non_null(strstr(out, "/proc/sys/net/ipv4/conf/all/rp_filter "
 				    "= 2: "));
 	assert_non_null(strstr(out, "/proc/sys/net/ipv4/ip_forward = 1: "));
@@ -451,9 +425,9 @@ static void test_restore_partial(void **state)
 					       "1400", err, 512),
 			 0);
 	sh("ip link set lvnlr0 mtu 1300");
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(lv_hostnet_restore(&h), 1);
-	capture_end();
+	snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 	assert_non_null(strstr(out, "could not restore: sysctl "
 				    "/proc/sys/net/ipv6/conf/lvnlr0/mtu = "
 				    "'1500': "));
@@ -609,10 +583,10 @@ static void test_journal_crash(void **state)
 	close(go[0]);
 	close(go[1]);
 
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj0", err, 512),
 			 0);
-	capture_end();
+	snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 	snprintf(want, sizeof(want),
 		 "levee: warning: host changes: levee pid %d exited without "
 		 "undoing its host changes; undid the 6 recorded in %s\n",
@@ -734,10 +708,10 @@ static void test_journal_bad_files(void **state)
 		assert_string_equal(h.path, "");
 		close(hold[1]);
 		assert_int_equal(waitpid(child, NULL, 0), child);
-		capture_start();
+		lv_test_capture_start();
 		assert_int_equal(
 		    lv_hostnet_journal_open(&h, jdir, "alive", err, 512), 0);
-		capture_end();
+		snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 		assert_non_null(strstr(out, "undid the 0 recorded in "));
 		assert_int_equal(lv_hostnet_restore(&h), 0);
 	}
@@ -806,10 +780,10 @@ static void test_journal_gone_and_failed(void **state)
 		 header(1), idx + 1000, idx + 1000, idx, idx, idx, idx);
 	put(jpath("lvnlj1.journal"), body);
 	lv_hostnet_init(&h);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj1", err, 512),
 			 0);
-	capture_end();
+	snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 	assert_non_null(strstr(out, "undid the 9 recorded in "));
 	/* the replaced interface is left alone, the real one restored (a
 	 * route and an address already gone count as undone) */
@@ -831,10 +805,10 @@ static void test_journal_gone_and_failed(void **state)
 		 "sysctl 0 - net/ipv4/conf/all/rp_filter strict\n",
 		 header(1), idx);
 	put(jpath("lvnlj1.journal"), body);
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj1", err, 512),
 			 -EIO);
-	capture_end();
+	snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 	assert_non_null(strstr(out, "could not restore: sysctl "
 				    "/proc/sys/net/ipv4/conf/all/rp_filter = "
 				    "'strict': "));
@@ -860,9 +834,9 @@ static void test_journal_gone_and_failed(void **state)
 					       "1400", err, 512),
 			 0);
 	sh("ip link set lvnlj1 mtu 1300");
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(lv_hostnet_restore(&h), 1);
-	capture_end();
+	snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 	snprintf(want, sizeof(want),
 		 "host changes journal %s keeps the 1 change(s) that could "
 		 "not be undone: the next start tries again",
@@ -876,10 +850,10 @@ static void test_journal_gone_and_failed(void **state)
 	assert_int_equal(access(jpath("lvnlj1.lock"), F_OK), -1);
 	/* the next start retries it: with the link's MTU back it works */
 	sh("ip link set lvnlj1 mtu 1500");
-	capture_start();
+	lv_test_capture_start();
 	assert_int_equal(lv_hostnet_journal_open(&h, jdir, "lvnlj1", err, 512),
 			 0);
-	capture_end();
+	snprintf(out, sizeof(out), "%s", lv_test_capture_end());
 	assert_non_null(strstr(out, "undid the 1 recorded in "));
 	assert_int_equal(lv_hostnet_restore(&h), 0);
 	assert_int_equal(access(jpath("lvnlj1.journal"), F_OK), -1);
