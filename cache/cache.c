@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_malloc.h>
@@ -118,6 +119,10 @@ struct lv_cache *lv_cache_create(const struct lv_cache_params *p, char *err,
 	c->st.memory_bytes = table;
 	c->st.max_entries = max_entries;
 	c->purge.next = c->purge.prev = &c->purge;
+	c->tsc_base = rte_get_tsc_cycles();
+	c->tsc_hz = rte_get_tsc_hz();
+	if (c->tsc_hz == 0)
+		c->tsc_hz = 1; /* never divide by zero; EAL measured it */
 
 	size_t qsz = rte_rcu_qsbr_get_memsize(p->max_readers);
 	c->qsbr = rte_zmalloc_socket("lv_cache_qsbr", qsz, 64, p->socket_id);
@@ -173,6 +178,7 @@ void lv_cache_destroy(struct lv_cache *c)
 	for (uint32_t i = 0; i < c->zone_cap; i++)
 		free(c->zone_index[i]);
 	free(c->zone_index);
+	free(c->exp_heap);
 	rte_hash_free(c->table);
 	rte_free(c->qsbr);
 	rte_free(c);
@@ -310,6 +316,94 @@ static struct lv_cache_zone *zone_take(struct lv_cache *c, uint32_t id)
 	return z;
 }
 
+/* --- the expiry heap (upstream entries, soonest expiry on top) --- */
+
+static uint64_t expires_at(const struct lv_cache_entry *e)
+{
+	return e->stored_at + e->min_ttl;
+}
+
+static void heap_set(struct lv_cache *c, uint32_t i, struct lv_cache_entry *e)
+{
+	c->exp_heap[i] = e;
+	e->exp_idx = i + 1;
+}
+
+static void heap_up(struct lv_cache *c, uint32_t i)
+{
+	struct lv_cache_entry *e = c->exp_heap[i];
+
+	while (i > 0) {
+		uint32_t parent = (i - 1) / 2;
+		if (expires_at(c->exp_heap[parent]) <= expires_at(e))
+			break;
+		heap_set(c, i, c->exp_heap[parent]);
+		i = parent;
+	}
+	heap_set(c, i, e);
+}
+
+static void heap_down(struct lv_cache *c, uint32_t i)
+{
+	struct lv_cache_entry *e = c->exp_heap[i];
+
+	for (;;) {
+		uint32_t l = 2 * i + 1, m = i;
+		uint64_t best = expires_at(e);
+		if (l < c->exp_n && expires_at(c->exp_heap[l]) < best)
+			best = expires_at(c->exp_heap[m = l]);
+		if (l + 1 < c->exp_n && expires_at(c->exp_heap[l + 1]) < best)
+			m = l + 1;
+		if (m == i)
+			break;
+		heap_set(c, i, c->exp_heap[m]);
+		i = m;
+	}
+	heap_set(c, i, e);
+}
+
+/* 0, or -ENOMEM (the entry is then not inserted). */
+static int heap_reserve(struct lv_cache *c)
+{
+	if (c->exp_n < c->exp_cap)
+		return 0;
+	uint32_t cap = c->exp_cap ? c->exp_cap * 2 : 1024;
+	struct lv_cache_entry **h = realloc(c->exp_heap, cap * sizeof(*h));
+	if (h == NULL)
+		return -ENOMEM;
+	c->exp_heap = h;
+	c->exp_cap = cap;
+	return 0;
+}
+
+static void heap_push(struct lv_cache *c, struct lv_cache_entry *e)
+{
+	c->exp_heap[c->exp_n++] = e;
+	heap_up(c, c->exp_n - 1);
+}
+
+static void heap_remove(struct lv_cache *c, struct lv_cache_entry *e)
+{
+	uint32_t i = e->exp_idx - 1;
+	struct lv_cache_entry *last = c->exp_heap[--c->exp_n];
+
+	e->exp_idx = 0;
+	if (i == c->exp_n)
+		return;
+	heap_set(c, i, last);
+	heap_up(c, i);
+	heap_down(c, last->exp_idx - 1);
+}
+
+/* The soonest-expiring upstream entry if it has expired, else NULL. */
+static struct lv_cache_entry *expired_top(const struct lv_cache *c,
+					  uint64_t now)
+{
+	if (c->exp_n == 0 || expires_at(c->exp_heap[0]) > now)
+		return NULL;
+	return c->exp_heap[0];
+}
+
 /* --- unlinking and deferred freeing --- */
 
 static void fifo_append(struct lv_cache *c, struct lv_cache_entry *e)
@@ -328,6 +422,10 @@ static void fifo_append(struct lv_cache *c, struct lv_cache_entry *e)
  * before either is written. */
 static void fifo_remove(struct lv_cache *c, struct lv_cache_entry *e)
 {
+	if (e->exp_idx) {
+		heap_remove(c, e);
+		c->st.upstream_entries--;
+	}
 	link_remove(&e->zone_link);
 	if (e->fifo_prev)
 		e->fifo_prev->fifo_next = e->fifo_next;
@@ -452,27 +550,57 @@ static void ensure_key_slot(struct lv_cache *c)
 		lv_cache_synchronize(c);
 }
 
-/* Evict oldest-first until e fits the budget and the entry limit. `old`
- * is the entry e will replace (its bytes are given back by the replace);
- * returns it, or NULL if it was evicted on the way. */
+/* The entry to evict: an expired upstream one if there is one (it
+ * answers nobody any more), else the oldest. */
+static struct lv_cache_entry *victim(struct lv_cache *c, uint64_t now)
+{
+	struct lv_cache_entry *x = expired_top(c, now);
+
+	return x ? x : c->fifo_head;
+}
+
+/* Evict until e fits the budget and the entry limit, expired entries
+ * first, then oldest-first. `old` is the entry e will replace (its bytes
+ * are given back by the replace); returns it, or NULL if it was evicted on
+ * the way. */
 static struct lv_cache_entry *make_room(struct lv_cache *c,
 					const struct lv_cache_entry *e,
 					struct lv_cache_entry *old)
 {
+	uint64_t now = lv_cache_now(c);
+
 	while (c->fifo_head &&
 	       c->st.memory_bytes - (old ? old->mem_size : 0) + e->mem_size >
 		   c->budget) {
-		if (c->fifo_head == old)
+		struct lv_cache_entry *x = victim(c, now);
+		if (x == old)
 			old = NULL;
-		drop_entry(c, c->fifo_head);
+		c->st.expired += expired_top(c, now) == x;
+		drop_entry(c, x);
 		c->st.evictions++;
 	}
 	while (old == NULL && c->fifo_head &&
 	       c->st.entries >= c->st.max_entries) {
-		drop_entry(c, c->fifo_head);
+		struct lv_cache_entry *x = victim(c, now);
+		c->st.expired += expired_top(c, now) == x;
+		drop_entry(c, x);
 		c->st.evictions_nospace++;
 	}
 	return old;
+}
+
+unsigned lv_cache_expire_step(struct lv_cache *c, unsigned max)
+{
+	uint64_t now = lv_cache_now(c);
+	struct lv_cache_entry *x;
+	unsigned n = 0;
+
+	while (n < max && (x = expired_top(c, now)) != NULL) {
+		drop_entry(c, x);
+		c->st.expired++;
+		n++;
+	}
+	return n;
 }
 
 int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e)
@@ -487,8 +615,14 @@ int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e)
 	/* Before anything changes, so that -ENOMEM leaves the cache as it
 	 * was; evicting below never frees a zone's record. */
 	struct lv_cache_zone *zone = zone_get(c, e->zone_id);
-	if (zone == NULL)
+	if (zone == NULL ||
+	    (e->origin == LV_ORIGIN_UPSTREAM && heap_reserve(c) != 0))
 		return -ENOMEM;
+	/* an upstream answer's stored_at is its arrival time, which the
+	 * caller set (it may have answered from the entry already) */
+	if (e->origin != LV_ORIGIN_UPSTREAM)
+		e->stored_at = lv_cache_now(c);
+	e->exp_idx = 0;
 
 	lv_cache_reclaim(c);
 	/* Any entry under the same digest: the same key, or (once in 2^64)
@@ -529,6 +663,10 @@ int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e)
 		c->st.replaces++;
 	}
 	fifo_append(c, e);
+	if (e->origin == LV_ORIGIN_UPSTREAM) {
+		heap_push(c, e); /* room was reserved above */
+		c->st.upstream_entries++;
+	}
 	link_append(&zone->head, &e->zone_link);
 	c->st.entries++;
 	c->st.memory_bytes += e->mem_size;
@@ -543,12 +681,12 @@ int lv_cache_delete(struct lv_cache *c, const uint8_t *lname, uint8_t name_len,
 {
 	do_bit = do_bit ? 1 : 0;
 	uint64_t h = lv_cache_key_hash(c->hash_seed, lname, name_len, qtype,
-				       qclass, do_bit);
+				       qclass, lv_key_bits(do_bit, 0));
 	struct lv_cache_entry *e = table_find(c, h);
 
 	/* The digest may belong to another key: check the full key. */
 	if (e == NULL || e->qtype != qtype || e->qclass != qclass ||
-	    e->do_bit != do_bit || e->name_len != name_len ||
+	    e->do_bit != do_bit || e->cd || e->name_len != name_len ||
 	    memcmp(e->name, lname, name_len) != 0)
 		return -ENOENT;
 	drop_entry(c, e);

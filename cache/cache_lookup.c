@@ -10,6 +10,8 @@
  */
 #include <string.h>
 
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
 #include <rte_hash.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
@@ -62,19 +64,38 @@ static inline int key_matches(const struct lv_cache_entry *e,
 {
 	return e->hash == q->hash && e->qtype == q->qtype &&
 	       e->qclass == q->qclass && e->do_bit == q->do_bit &&
+	       e->cd == q->cd &&
 	       e->name_len == q->qname_len &&
 	       memcmp(e->name, q->lname, e->name_len) == 0;
 }
 
-void lv_cache_lookup_bulk(const struct lv_cache *c,
-			  const struct lv_query *const q[], unsigned n,
-			  const struct lv_cache_entry *out[])
+uint64_t lv_cache_now(const struct lv_cache *c)
+{
+	/* rdtsc, a subtraction and a division: no system call. The TSC is
+	 * invariant on the CPUs DPDK supports (it checks at start-up). */
+	return (rte_get_tsc_cycles() - c->tsc_base) / c->tsc_hz;
+}
+
+/* Out of line: only upstream entries come here, zone hits never do. */
+static __attribute__((noinline)) bool
+expired_now(const struct lv_cache *c, const struct lv_cache_entry *e,
+	    uint64_t *now)
+{
+	if (*now == UINT64_MAX)
+		*now = lv_cache_now(c);
+	return lv_cache_entry_expired(e, *now);
+}
+
+unsigned lv_cache_lookup_bulk(const struct lv_cache *c,
+			      const struct lv_query *const q[], unsigned n,
+			      const struct lv_cache_entry *out[])
 {
 	const void *keys[LV_CACHE_BULK_MAX];
 	hash_sig_t sigs[LV_CACHE_BULK_MAX];
 	void *data[LV_CACHE_BULK_MAX];
 	uint64_t hits = 0;
-	unsigned i;
+	uint64_t now = UINT64_MAX; /* read once, at the first upstream hit */
+	unsigned i, expired = 0;
 
 	if (n > LV_CACHE_BULK_MAX)
 		n = LV_CACHE_BULK_MAX;
@@ -86,7 +107,7 @@ void lv_cache_lookup_bulk(const struct lv_cache *c,
 		out[i] = NULL;
 	}
 	if (n == 0)
-		return;
+		return 0;
 
 	/* Lock-free lookup: rte_hash loads each bucket's key index and each
 	 * key's data pointer with acquire order, pairing with the writer's
@@ -94,7 +115,7 @@ void lv_cache_lookup_bulk(const struct lv_cache *c,
 	 * them. It retries internally if a cuckoo move raced with it. */
 	if (rte_hash_lookup_with_hash_bulk_data(c->table, keys, sigs, n, &hits,
 						data) <= 0)
-		return;
+		return 0;
 
 	/* Start fetching every hit's key fields and name (name[] begins
 	 * right after the header in data[]) before checking any of them. */
@@ -110,7 +131,14 @@ void lv_cache_lookup_bulk(const struct lv_cache *c,
 		const struct lv_cache_entry *e = data[i];
 		/* TSan cannot see the acquire inside librte_hash: say it. */
 		LV_TSAN_ACQUIRE(e);
-		if (key_matches(e, q[i]))
-			out[i] = e;
+		if (!key_matches(e, q[i]))
+			continue;
+		if (unlikely(e->origin == LV_ORIGIN_UPSTREAM) &&
+		    expired_now(c, e, &now)) {
+			expired++; /* a miss: the forwarder fetches it anew */
+			continue;
+		}
+		out[i] = e;
 	}
+	return expired;
 }

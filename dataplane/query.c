@@ -207,6 +207,7 @@ enum lv_parse_result lv_query_parse(const uint8_t *dns, uint16_t len,
 		return LV_PARSE_DROP_RUNT;
 	q->id = lv_wire_get16(dns);
 	q->flags = lv_wire_get16(dns + 2);
+	q->cd = (q->flags & LV_FLAG_CD) ? 1 : 0;
 	/* never answer a response: reflection loops start there */
 	if (q->flags & LV_FLAG_QR)
 		return LV_PARSE_DROP_RESPONSE;
@@ -259,6 +260,7 @@ enum lv_parse_result lv_query_parse(const uint8_t *dns, uint16_t len,
 		return LV_PARSE_BADVERS;
 
 	q->hash = lv_cache_key_hash_padded(hash_seed, q->lname, q->qname_len,
-					   q->qtype, q->qclass, q->do_bit);
+					   q->qtype, q->qclass,
+					   lv_key_bits(q->do_bit, q->cd));
 	return LV_PARSE_OK;
 }

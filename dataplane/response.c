@@ -39,6 +39,20 @@ static void write_opt(uint8_t *p, uint16_t our_max, unsigned rcode,
 	lv_wire_put16(p + 9, 0);
 }
 
+/* Write each TTL of e's RRs [first, end), which were copied to
+ * out + (their offset in wire) + shift, as the entry's less age (at 0 at
+ * least). Out of line: zone entries never come here. */
+static __attribute__((noinline)) void
+age_ttls(uint8_t *out, const struct lv_cache_entry *e, unsigned first,
+	 unsigned end, int shift, uint32_t age)
+{
+	for (unsigned i = first; i < end; i++) {
+		unsigned off = e->rrs[i].ttl_offset;
+		uint32_t ttl = lv_wire_get32(e->wire + off);
+		lv_wire_put32(out + (int)off + shift, ttl > age ? ttl - age : 0);
+	}
+}
+
 /* Is every additional RRset free of compression pointers into it? Then
  * the additional RRs point only before the additional section, and any of
  * them may be left out or moved up without breaking a pointer. */
@@ -62,7 +76,7 @@ static bool additional_movable(const struct lv_cache_entry *e, unsigned first)
  */
 static __attribute__((noinline)) int
 write_without_additional(uint8_t *out, const struct lv_cache_entry *e,
-			 unsigned budget, uint16_t *arcount)
+			 unsigned budget, uint32_t age, uint16_t *arcount)
 {
 	unsigned i = 0, pos;
 	bool movable;
@@ -75,6 +89,8 @@ write_without_additional(uint8_t *out, const struct lv_cache_entry *e,
 	if (pos > budget)
 		return -1;
 	memcpy(out, e->wire, pos);
+	if (age)
+		age_ttls(out, e, 0, e->rrsets[i].first_rr, 0, age);
 	movable = additional_movable(e, i);
 	*arcount = 0;
 	for (; i < e->rrset_count; i++) {
@@ -85,6 +101,9 @@ write_without_additional(uint8_t *out, const struct lv_cache_entry *e,
 		    next < e->rr_count ? e->rrs[next].offset : e->wire_len;
 		if (pos + (to - from) <= budget) {
 			memcpy(out + pos, e->wire + from, to - from);
+			if (age)
+				age_ttls(out, e, set->first_rr, next,
+					 (int)pos - (int)from, age);
 			pos += to - from;
 			*arcount = (uint16_t)(*arcount + set->rr_count);
 		} else if (!movable) {
@@ -94,10 +113,11 @@ write_without_additional(uint8_t *out, const struct lv_cache_entry *e,
 	return (int)pos;
 }
 
-uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
-				const struct lv_query *q,
-				const struct lv_cache_entry *e,
-				uint16_t our_max, bool *truncated)
+uint16_t lv_response_from_entry_aged(uint8_t *dns, uint16_t room,
+				     const struct lv_query *q,
+				     const struct lv_cache_entry *e,
+				     uint16_t our_max, uint32_t age,
+				     bool *truncated)
 {
 	unsigned qend = q->question_end;
 	unsigned opt_len = q->has_edns ? LV_DNS_OPT_RR_LEN : 0;
@@ -112,10 +132,12 @@ uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
 
 	if (full <= cap) {
 		memcpy(dns + qend, e->wire, e->wire_len);
+		if (age)
+			age_ttls(dns + qend, e, 0, e->rr_count, 0, age);
 		body = e->wire_len;
 	} else if (qend + opt_len <= cap) {
-		body = write_without_additional(dns + qend, e,
-						cap - qend - opt_len, &arcount);
+		body = write_without_additional(
+		    dns + qend, e, cap - qend - opt_len, age, &arcount);
 	}
 	if (body >= 0) {
 		write_counts(dns, 1, e->ancount, e->nscount,
@@ -167,6 +189,33 @@ static inline uint32_t sum_at(uint16_t sum, unsigned off)
 	return off & 1 ? rte_bswap16(sum) : sum;
 }
 
+/* What an upstream entry's aged TTLs, written at out (out's offset qend
+ * in the message), add to the sum of its wire bytes (RFC 1624: each
+ * 16-bit word changed adds the new word and the old one's complement).
+ * Out of line: zone entries never come here. */
+static __attribute__((noinline)) uint32_t
+aged_difference(const uint8_t *out, const struct lv_cache_entry *e,
+		unsigned qend)
+{
+	uint32_t d = 0;
+
+	for (unsigned i = 0; i < e->rr_count; i++) {
+		unsigned off = e->rrs[i].ttl_offset;
+		for (unsigned w = 0; w < 4; w += 2) {
+			uint16_t old = lv_wire_get16(e->wire + off + w);
+			uint16_t now = lv_wire_get16(out + off + w);
+			if (old == now)
+				continue;
+			/* lv_csum sums host-order words of the bytes as they
+			 * lie; get16 read them big-endian: swap back */
+			d += sum_at(rte_cpu_to_be_16(now), qend + off + w);
+			d += sum_at(rte_cpu_to_be_16((uint16_t)~old),
+				    qend + off + w);
+		}
+	}
+	return d;
+}
+
 int32_t lv_response_sum(const uint8_t *dns, uint16_t len,
 			const struct lv_query *q,
 			const struct lv_cache_entry *e)
@@ -179,6 +228,8 @@ int32_t lv_response_sum(const uint8_t *dns, uint16_t len,
 	if (len != opt_off + opt_len)
 		return -1;
 	sum = lv_csum(dns, qend) + sum_at(e->wire_sum, qend);
+	if (e->origin == LV_ORIGIN_UPSTREAM)
+		sum += aged_difference(dns + qend, e, qend);
 	if (opt_len)
 		sum += sum_at(lv_csum(dns + opt_off, opt_len), opt_off);
 	sum = (sum & 0xffff) + (sum >> 16);

@@ -87,12 +87,14 @@ static bool triage(struct lv_worker *w, struct burst_ctx *c, struct rte_mbuf *m,
 	switch (lv_query_parse(dns, pi->dns_len, w->hash_seed, q)) {
 	case LV_PARSE_OK:
 		LV_STAT_INC(w->stats.queries);
+		LV_STAT_INC(w->stats.qtype[lv_stats_qtype_slot(q->qtype)]);
 		c->lookup_q[c->n_lookup] = q;
 		c->lookup_m[c->n_lookup] = m;
 		c->lookup_slot[c->n_lookup++] = slot;
 		return false;
 	case LV_PARSE_PUNT:
 		LV_STAT_INC(w->stats.queries);
+		LV_STAT_INC(w->stats.qtype[lv_stats_qtype_slot(q->qtype)]);
 		LV_STAT_INC(w->stats.punts);
 		c->to_control[c->n_control++] = m;
 		return false;
@@ -115,6 +117,15 @@ static bool triage(struct lv_worker *w, struct burst_ctx *c, struct rte_mbuf *m,
 	}
 }
 
+/* How old an upstream entry is now (it was checked unexpired by the
+ * lookup a moment ago). Out of line: zone entries never age. */
+static __attribute__((noinline)) uint32_t entry_age(struct lv_worker *w,
+						    const struct lv_cache_entry *e)
+{
+	LV_STAT_INC(w->stats.cache_hits_aged);
+	return lv_cache_entry_age(e, lv_cache_now(w->cache));
+}
+
 /* Write the cached answer over query i of the lookup batch. */
 static bool answer_hit(struct lv_worker *w, struct burst_ctx *c, unsigned i)
 {
@@ -122,9 +133,13 @@ static bool answer_hit(struct lv_worker *w, struct burst_ctx *c, unsigned i)
 	const struct lv_pkt_info *pi = &c->pi[c->lookup_slot[i]];
 	const struct lv_cache_entry *e = c->hit[i];
 	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
+	uint32_t age = unlikely(e->origin == LV_ORIGIN_UPSTREAM)
+			   ? entry_age(w, e)
+			   : 0;
 	bool tc;
-	uint16_t len = lv_response_from_entry(
-	    dns, lv_pkt_dns_room(m, pi), c->lookup_q[i], e, w->udp_max, &tc);
+	uint16_t len = lv_response_from_entry_aged(
+	    dns, lv_pkt_dns_room(m, pi), c->lookup_q[i], e, w->udp_max, age,
+	    &tc);
 	if (len == 0) {
 		drop(w, m, LV_DROP_NO_ROOM);
 		return false;
@@ -205,7 +220,10 @@ uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
 			tx[ntx++] = pkts[i];
 	}
 	if (c.n_lookup) {
-		lv_cache_lookup_bulk(w->cache, c.lookup_q, c.n_lookup, c.hit);
+		unsigned expired = lv_cache_lookup_bulk(w->cache, c.lookup_q,
+							c.n_lookup, c.hit);
+		if (unlikely(expired))
+			LV_STAT_ADD(w->stats.cache_expired, expired);
 		for (unsigned i = 0; i < c.n_lookup; i++) {
 			if (c.hit[i] == NULL) {
 				LV_STAT_INC(w->stats.cache_misses);

@@ -40,15 +40,6 @@ static int spec_ok(const struct lv_cache_entry_spec *s)
 	return 1;
 }
 
-/* Seconds of CLOCK_MONOTONIC: what stored_at is measured in. */
-static uint64_t monotonic_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
-}
-
 struct lv_cache_entry *lv_cache_entry_new(const struct lv_cache_entry_spec *s,
 					  uint64_t hash_seed)
 {
@@ -102,11 +93,12 @@ struct lv_cache_entry *lv_cache_entry_new(const struct lv_cache_entry_spec *s,
 	e->wire_sum = lv_csum(e->wire, e->wire_len);
 	e->zone_id = s->zone_id;
 	e->min_ttl = s->min_ttl;
-	e->stored_at = monotonic_seconds(); /* TTL aging (forwarding) */
+	e->cd = s->cd ? 1 : 0;
+	e->stored_at = 0; /* lv_cache_insert() stamps it */
 	e->mem_size = size + ALLOC_OVERHEAD;
 	e->key_pos = -1;
 	e->hash = lv_cache_key_hash(hash_seed, name, e->name_len, e->qtype,
-				    e->qclass, e->do_bit);
+				    e->qclass, lv_key_bits(e->do_bit, e->cd));
 	return e;
 }
 

@@ -19,6 +19,12 @@ static const char *const drop_texts[LV_DROP_MAX] = {
 #undef LV_X
 };
 
+static const char *const qtype_names[LV_QTYPE_MAX] = {
+#define LV_X(name, code) #name,
+    LV_QTYPES(LV_X)
+#undef LV_X
+};
+
 static const char *const rcode_names[LV_RCODE_MAX] = {
     [LV_RCODE_NOERROR] = "noerror",   [LV_RCODE_FORMERR] = "formerr",
     [LV_RCODE_SERVFAIL] = "servfail", [LV_RCODE_NXDOMAIN] = "nxdomain",
@@ -49,6 +55,8 @@ void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src)
 	dst->tx += LOAD(src->tx);
 	dst->queries += LOAD(src->queries);
 	dst->cache_hits += LOAD(src->cache_hits);
+	dst->cache_hits_aged += LOAD(src->cache_hits_aged);
+	dst->cache_expired += LOAD(src->cache_expired);
 	dst->cache_misses += LOAD(src->cache_misses);
 	dst->punts += LOAD(src->punts);
 	dst->from_control += LOAD(src->from_control);
@@ -69,6 +77,8 @@ void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src)
 		dst->drop[i] += LOAD(src->drop[i]);
 	for (unsigned i = 0; i < LV_RCODE_MAX; i++)
 		dst->rcode[i] += LOAD(src->rcode[i]);
+	for (unsigned i = 0; i < LV_QTYPE_MAX; i++)
+		dst->qtype[i] += LOAD(src->qtype[i]);
 }
 
 const char *lv_drop_reason_name(enum lv_drop_reason r)
@@ -98,6 +108,9 @@ void lv_stats_print(FILE *f, const struct lv_stats *s)
 	fprintf(f, "queries %llu\n", (unsigned long long)s->queries);
 	fprintf(f, "cache_hits %llu\n", (unsigned long long)s->cache_hits);
 	fprintf(f, "cache_misses %llu\n", (unsigned long long)s->cache_misses);
+	fprintf(f, "cache_hits_aged %llu\n",
+		(unsigned long long)s->cache_hits_aged);
+	fprintf(f, "cache_expired %llu\n", (unsigned long long)s->cache_expired);
 	fprintf(f, "punts %llu\n", (unsigned long long)s->punts);
 	fprintf(f, "from_control %llu\n", (unsigned long long)s->from_control);
 	fprintf(f, "truncated %llu\n", (unsigned long long)s->truncated);
@@ -130,5 +143,8 @@ void lv_stats_print(FILE *f, const struct lv_stats *s)
 			fprintf(f, "rcode_%u %llu\n", i,
 				(unsigned long long)s->rcode[i]);
 	}
+	for (unsigned i = 0; i < LV_QTYPE_MAX; i++)
+		if (s->qtype[i])
+			print_lower(f, "qtype_", qtype_names[i], s->qtype[i]);
 	fflush(f);
 }

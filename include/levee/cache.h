@@ -50,7 +50,7 @@
 /* Where an entry came from: decides whether its TTLs age. */
 enum lv_entry_origin {
 	LV_ORIGIN_ZONE = 0,    /* local zone: TTLs served exactly, no aging */
-	LV_ORIGIN_UPSTREAM = 1 /* forwarded answer: TTLs age (later issue) */
+	LV_ORIGIN_UPSTREAM = 1 /* forwarded answer: TTLs age, and it expires */
 };
 
 /* One resource record inside an entry's wire bytes. */
@@ -91,7 +91,7 @@ struct lv_cache_entry {
 	uint8_t do_bit;
 	uint8_t origin; /* enum lv_entry_origin */
 	uint8_t rcode;  /* 4-bit header rcode */
-	uint16_t flags; /* header bits the answer sets: AA (RA later) */
+	uint16_t flags; /* header bits the answer sets: AA, or RA (AD) */
 	uint16_t ancount;
 	uint16_t nscount;
 	uint16_t arcount; /* without the OPT */
@@ -102,10 +102,15 @@ struct lv_cache_entry {
 	 * inverted), as if it started at an even offset: the UDP checksum of
 	 * a full answer then needs only the header, question and OPT summed */
 	uint16_t wire_sum;
-	uint32_t zone_id;    /* zone instance that produced it (0: none) */
-	uint32_t min_ttl;    /* smallest TTL in the entry (expiry, later) */
-	uint64_t stored_at;  /* CLOCK_MONOTONIC seconds when built (aging) */
-	size_t mem_size;     /* bytes charged to the cache's budget */
+	uint32_t zone_id; /* zone instance that produced it (0: none) */
+	/* upstream entries: how long it lives, from stored_at, in seconds */
+	uint32_t min_ttl;
+	/* lv_cache_now() when the answer arrived: an upstream entry's age
+	 * is now - stored_at (its builder's caller sets it before answering
+	 * from it; lv_cache_insert() stamps zone entries) */
+	uint64_t stored_at;
+	uint8_t cd;      /* key: the query's CD bit (RFC 4035 §3.2.2) */
+	size_t mem_size; /* bytes charged to the cache's budget */
 	const uint8_t *name; /* lowercased qname */
 	const uint8_t *wire;
 	const struct lv_cache_rr *rrs;
@@ -114,6 +119,7 @@ struct lv_cache_entry {
 	 * fifo_next chains the entry on the pending-free list) */
 	struct lv_cache_entry *fifo_next;
 	struct lv_cache_entry *fifo_prev;
+	uint32_t exp_idx; /* upstream: place + 1 in the expiry heap; 0: none */
 	union {
 		/* while published: its place in its zone's list (or in the
 		 * list of entries waiting to be purged) */
@@ -134,6 +140,7 @@ struct lv_cache_entry_spec {
 	uint16_t qtype;
 	uint16_t qclass;
 	uint8_t do_bit;
+	uint8_t cd;
 	uint8_t origin;
 	uint8_t rcode;
 	uint16_t flags;
@@ -145,7 +152,7 @@ struct lv_cache_entry_spec {
 	const struct lv_cache_rrset *rrsets;
 	uint16_t rrset_count;
 	uint32_t zone_id;
-	uint32_t min_ttl;
+	uint32_t min_ttl; /* upstream entries: seconds it may be served */
 };
 
 struct lv_cache_params {
@@ -178,6 +185,8 @@ struct lv_cache_stats {
 	uint64_t purge_steps;   /* lv_cache_purge_step() calls that unlinked */
 	uint64_t grace_periods; /* lv_cache_grace_start() calls */
 	uint64_t zones;         /* zone ids with a list of entries */
+	uint64_t expired;       /* upstream entries unlinked once expired */
+	uint64_t upstream_entries; /* of entries: upstream ones now */
 };
 
 /* --- control plane (the one writer) --- */
@@ -220,8 +229,8 @@ size_t lv_cache_table_bytes(uint32_t max_entries, uint32_t max_readers);
  * must come from lv_cache_entry_new() with lv_cache_hash_seed(c). */
 int lv_cache_insert(struct lv_cache *c, struct lv_cache_entry *e);
 
-/* Unlink the entry for this key (name lowercased, wire form), if any;
- * freed after a grace period. 0, or -ENOENT. */
+/* Unlink the entry for this key (name lowercased, wire form; CD clear),
+ * if any; freed after a grace period. 0, or -ENOENT. */
 int lv_cache_delete(struct lv_cache *c, const uint8_t *lname, uint8_t name_len,
 		    uint16_t qtype, uint16_t qclass, uint8_t do_bit);
 
@@ -252,6 +261,13 @@ bool lv_cache_purge_pending(const struct lv_cache *c);
  * unlinked. */
 unsigned lv_cache_delete_zone(struct lv_cache *c, uint32_t zone_id);
 
+/* Unlink at most max upstream entries whose time has run out (expired
+ * at now = lv_cache_now()), soonest first; they are freed after a grace
+ * period. Returns how many. The event loop calls it periodically so that
+ * expired answers do not hold memory until the budget forces them out
+ * (eviction also takes expired entries before live ones). */
+unsigned lv_cache_expire_step(struct lv_cache *c, unsigned max);
+
 /* Unlink every entry; they are freed after a grace period. */
 void lv_cache_clear(struct lv_cache *c);
 
@@ -278,6 +294,24 @@ void lv_cache_get_stats(const struct lv_cache *c, struct lv_cache_stats *s);
  * after create: any thread. */
 uint64_t lv_cache_hash_seed(const struct lv_cache *c);
 
+/* Seconds since the cache was created, from the TSC (no system call):
+ * the clock of stored_at and of expiry, the same on every thread. */
+uint64_t lv_cache_now(const struct lv_cache *c);
+
+/* An upstream entry's age at now, and whether it has expired (served no
+ * more: an expired entry is a miss). Zone entries never age. */
+static inline uint32_t lv_cache_entry_age(const struct lv_cache_entry *e,
+					  uint64_t now)
+{
+	return now > e->stored_at ? (uint32_t)(now - e->stored_at) : 0;
+}
+static inline bool lv_cache_entry_expired(const struct lv_cache_entry *e,
+					  uint64_t now)
+{
+	return e->origin == LV_ORIGIN_UPSTREAM &&
+	       now >= e->stored_at + e->min_ttl;
+}
+
 /* --- readers (worker lcores) --- */
 
 /* Register reader `id` (0..max_readers-1) and bring it online. Call once on
@@ -297,11 +331,14 @@ void lv_cache_reader_unregister(struct lv_cache *c, unsigned id);
 /*
  * Look up n (<= LV_CACHE_BULK_MAX) parsed queries; out[i] is the entry
  * answering q[i] or NULL. A hit is checked against the entry's full key
- * (name, type, class, DO), so a hash collision is a miss, never a wrong
- * answer. The pointers stay valid until the caller's next quiescent report.
- * Any registered reader (or the writer). Allocation-free, lock-free.
+ * (name, type, class, DO, CD), so a hash collision is a miss, never a
+ * wrong answer; an upstream entry past its TTL is a miss too (the clock
+ * is read only when such an entry is found). Returns how many hits were
+ * expired entries. The pointers stay valid until the caller's next
+ * quiescent report. Any registered reader (or the writer).
+ * Allocation-free, lock-free, no system call.
  */
-void lv_cache_lookup_bulk(const struct lv_cache *c,
+unsigned lv_cache_lookup_bulk(const struct lv_cache *c,
 			  const struct lv_query *const q[], unsigned n,
 			  const struct lv_cache_entry *out[]);
 
@@ -319,6 +356,8 @@ struct lv_cache {
 	struct rte_rcu_qsbr *qsbr;
 	uint64_t hash_seed;
 	uint32_t max_readers;
+	uint64_t tsc_base; /* lv_cache_now()'s zero, in TSC cycles */
+	uint64_t tsc_hz;
 
 	/* Writer-only from here. */
 	struct lv_cache_entry *fifo_head __attribute__((aligned(64)));
@@ -332,6 +371,10 @@ struct lv_cache {
 	uint32_t zone_cap; /* slots in zone_index, a power of two */
 	/* entries of purged zones still in the table, oldest first */
 	struct lv_cache_link purge;
+	/* upstream entries by expiry time (stored_at + min_ttl): a binary
+	 * min-heap, so eviction and the expiry sweep find the soonest */
+	struct lv_cache_entry **exp_heap;
+	uint32_t exp_n, exp_cap;
 	size_t budget; /* memory_bytes */
 	struct lv_cache_stats st;
 	char name[32];

@@ -26,9 +26,18 @@ static inline uint64_t lv_hash_mix(uint64_t h)
 	return h;
 }
 
+/* The key's flag bits, hashed with the name, type and class: DO and CD
+ * (an answer fetched with checking disabled is not one for a client that
+ * wants it checked, RFC 4035 §3.2.2). */
+static inline uint8_t lv_key_bits(uint8_t do_bit, uint8_t cd)
+{
+	return (uint8_t)((do_bit ? 1 : 0) | (cd ? 2 : 0));
+}
+
 /*
- * Hash name[0..name_len) (already lowercased) with qtype, qclass and the DO
- * bit. Reads the name eight bytes at a time; the tail is read bytewise so
+ * Hash name[0..name_len) (already lowercased) with qtype, qclass and the
+ * key bits (lv_key_bits(); the parameter keeps its old name: DO alone
+ * is lv_key_bits(do, 0)). Reads the name eight bytes at a time; the tail is read bytewise so
  * nothing past name_len is touched.
  */
 static inline uint64_t lv_cache_key_hash(uint64_t seed, const uint8_t *name,

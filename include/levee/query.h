@@ -49,6 +49,7 @@ struct lv_query {
 	uint8_t edns_version;
 	uint8_t do_bit;      /* 1 when the OPT had DO set */
 	uint8_t question_ok; /* question parsed: may be echoed */
+	uint8_t cd;          /* the header's CD bit: part of the cache key */
 	uint8_t tcp;         /* arrived over TCP: no UDP size limit (set
 	                      * by the control plane after parsing) */
 	uint64_t hash;       /* lv_cache_key_hash of the lookup key */

@@ -34,21 +34,36 @@ static inline uint16_t lv_response_limit(const struct lv_query *q,
 }
 
 /*
- * Answer q from entry e. dns points at the query's DNS header; room is how
- * many bytes may be written from dns[0]. Returns the response length, or 0
- * when even the truncated form does not fit in room (caller drops, counted).
- * *truncated is set when TC=1 was sent.
+ * Answer q from entry e, age seconds after it was stored: every TTL
+ * written is the entry's less age, never below 0 (RFC 1035 §6.1.2; a zone
+ * entry's age is always 0 and its TTLs are written exactly). dns points at
+ * the query's DNS header; room is how many bytes may be written from
+ * dns[0]. Returns the response length, or 0 when even the truncated form
+ * does not fit in room (caller drops, counted). *truncated is set when
+ * TC=1 was sent.
  */
-uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
-				const struct lv_query *q,
-				const struct lv_cache_entry *e,
-				uint16_t our_max, bool *truncated);
+uint16_t lv_response_from_entry_aged(uint8_t *dns, uint16_t room,
+				     const struct lv_query *q,
+				     const struct lv_cache_entry *e,
+				     uint16_t our_max, uint32_t age,
+				     bool *truncated);
+
+/* The same with age 0: a zone entry, or an answer just fetched. */
+static inline uint16_t lv_response_from_entry(uint8_t *dns, uint16_t room,
+					      const struct lv_query *q,
+					      const struct lv_cache_entry *e,
+					      uint16_t our_max, bool *truncated)
+{
+	return lv_response_from_entry_aged(dns, room, q, e, our_max, 0,
+					   truncated);
+}
 
 /*
  * The ones' complement sum (lv_csum: folded, not inverted) of a
  * response of len bytes that lv_response_from_entry() wrote from e in full
  * (neither truncated nor with additional RRsets left out), from the entry's
- * precomputed wire_sum: only the header, question and OPT are summed.
+ * precomputed wire_sum: only the header, question and OPT are summed
+ * (and, for an aged upstream entry, the difference its TTLs make).
  * -1 when the response is not such a full answer.
  */
 int32_t lv_response_sum(const uint8_t *dns, uint16_t len,

@@ -41,6 +41,34 @@
 	X(PORT_RING_FULL, "reply ring full for a frame from the kernel")       \
 	X(CONTROL_ERROR, "control plane could not answer")
 
+/* Query types counted one by one (per qtype counters); the rest are
+ * "other". */
+#define LV_QTYPES(X)                                                           \
+	X(OTHER, 0) X(A, 1) X(NS, 2) X(CNAME, 5) X(SOA, 6) X(PTR, 12)          \
+	X(MX, 15) X(TXT, 16) X(AAAA, 28) X(SRV, 33) X(NAPTR, 35) X(DS, 43)     \
+	X(DNSKEY, 48) X(SVCB, 64) X(HTTPS, 65) X(ANY, 255)
+
+enum lv_qtype_slot {
+#define LV_X(name, code) LV_QTYPE_##name,
+	LV_QTYPES(LV_X)
+#undef LV_X
+	    LV_QTYPE_MAX
+};
+
+/* The counter slot of qtype: a switch the compiler makes a small table. */
+static inline unsigned lv_stats_qtype_slot(uint16_t qtype)
+{
+	switch (qtype) {
+#define LV_X(name, code)                                                       \
+	case code:                                                             \
+		return LV_QTYPE_##name;
+		LV_QTYPES(LV_X)
+#undef LV_X
+	default:
+		return LV_QTYPE_OTHER;
+	}
+}
+
 enum lv_drop_reason {
 #define LV_X(name, text) LV_DROP_##name,
 	LV_DROP_REASONS(LV_X)
@@ -53,6 +81,8 @@ struct lv_stats {
 	uint64_t tx;      /* responses handed to the driver */
 	uint64_t queries; /* DNS queries parsed (any outcome) */
 	uint64_t cache_hits;
+	uint64_t cache_hits_aged; /* of cache_hits: upstream answers, aged */
+	uint64_t cache_expired;   /* of cache_misses: the entry had expired */
 	uint64_t cache_misses; /* sent to the control plane */
 	uint64_t punts;        /* valid queries sent to the control plane */
 	uint64_t from_control; /* frames the control plane handed over and
@@ -83,6 +113,7 @@ struct lv_stats {
 	uint64_t notify_failed;   /* no answer after every retry */
 	uint64_t drop[LV_DROP_MAX];
 	uint64_t rcode[LV_RCODE_MAX];
+	uint64_t qtype[LV_QTYPE_MAX]; /* queries the workers parsed, by type */
 } __attribute__((aligned(64)));
 
 #define LV_STAT_ADD(field, n)                                                  \

@@ -120,7 +120,7 @@ static enum lv_parse_result parse(const struct msg *m, struct lv_query *q)
 static uint64_t key_hash(const struct lv_query *q)
 {
 	return lv_cache_key_hash(SEED, q->lname, q->qname_len, q->qtype,
-				 q->qclass, q->do_bit);
+				 q->qclass, lv_key_bits(q->do_bit, q->cd));
 }
 
 /* --- OK --- */
