@@ -48,6 +48,14 @@ enum setting {
 	S_CACHE_ENTRIES,
 	S_IXFR_HISTORY,
 	S_MAX_REQUESTS,
+	S_FWD_TIMEOUT,
+	S_FWD_ATTEMPT,
+	S_FWD_TCP_IDLE,
+	S_FWD_WAITERS,
+	S_MIN_TTL,
+	S_MAX_TTL,
+	S_NEG_TTL,
+	S_SERVFAIL_TTL,
 	S_COUNT
 };
 
@@ -63,7 +71,8 @@ enum {
 	O_KEY_FILE,
 	O_ALLOW_TRANSFER,
 	O_NOTIFY,
-	O_TCP_LISTEN
+	O_TCP_LISTEN,
+	O_FORWARD
 };
 
 /* Lists whose items are strings with a grammar of their own, the same on
@@ -92,6 +101,40 @@ static const struct {
     [S_CACHE_ENTRIES] = {"cache-entries", "cache", "entries"},
     [S_IXFR_HISTORY] = {"ixfr-history", "transfer", "ixfr-history"},
     [S_MAX_REQUESTS] = {"max-requests", "server", "max-requests"},
+    [S_FWD_TIMEOUT] = {"forward-timeout", "forwarding", "timeout-ms"},
+    [S_FWD_ATTEMPT] = {"forward-attempt-timeout", "forwarding",
+		       "attempt-timeout-ms"},
+    [S_FWD_TCP_IDLE] = {"forward-tcp-idle", "forwarding",
+			"tcp-idle-timeout-ms"},
+    [S_FWD_WAITERS] = {"forward-max-waiters", "forwarding", "max-waiters"},
+    [S_MIN_TTL] = {"cache-min-ttl", "cache", "min-ttl"},
+    [S_MAX_TTL] = {"cache-max-ttl", "cache", "max-ttl"},
+    [S_NEG_TTL] = {"cache-negative-max-ttl", "cache", "negative-max-ttl"},
+    [S_SERVFAIL_TTL] = {"cache-servfail-ttl", "cache", "servfail-ttl"},
+};
+
+/* The forwarder's integer settings: range, and where each goes. */
+static const struct {
+	uint32_t min, max;
+	size_t offset; /* in struct lv_forward_limits */
+} fwd_ranges[] = {
+    [S_FWD_TIMEOUT - S_FWD_TIMEOUT] =
+	{100, 60000, offsetof(struct lv_forward_limits, timeout_ms)},
+    [S_FWD_ATTEMPT - S_FWD_TIMEOUT] =
+	{50, 30000, offsetof(struct lv_forward_limits, attempt_timeout_ms)},
+    [S_FWD_TCP_IDLE - S_FWD_TIMEOUT] =
+	{100, 3600000, offsetof(struct lv_forward_limits, tcp_idle_ms)},
+    [S_FWD_WAITERS - S_FWD_TIMEOUT] =
+	{1, LV_CONFIG_REQUESTS_MAX,
+	 offsetof(struct lv_forward_limits, max_waiters)},
+    [S_MIN_TTL - S_FWD_TIMEOUT] =
+	{0, 604800, offsetof(struct lv_forward_limits, min_ttl)},
+    [S_MAX_TTL - S_FWD_TIMEOUT] =
+	{1, 604800, offsetof(struct lv_forward_limits, max_ttl)},
+    [S_NEG_TTL - S_FWD_TIMEOUT] =
+	{0, 86400, offsetof(struct lv_forward_limits, negative_max_ttl)},
+    [S_SERVFAIL_TTL - S_FWD_TIMEOUT] =
+	{0, 300, offsetof(struct lv_forward_limits, servfail_ttl)},
 };
 
 static const char *const log_levels[] = {"error", "warning", "info", "debug"};
@@ -106,6 +149,10 @@ static const char *const log_levels[] = {"error", "warning", "info", "debug"};
 	"optional /LEN)"
 #define REMOTE_EXPECTED "ADDR[@PORT][,key=NAME]"
 #define LISTEN_EXPECTED "ADDR[@PORT]"
+#define FORWARD_EXPECTED                                                       \
+	"SUFFIX=ADDR[@PORT][,ADDR[@PORT]...] (a domain name, \"=\", "       \
+	"upstream resolvers)"
+#define UPSTREAM_EXPECTED "ADDR[@PORT]"
 #define KEY_EXPECTED    "[ALGORITHM:]NAME:SECRET (SECRET in base64)"
 #define KEY_FILE_EXPECTED                                                      \
 	"[ALGORITHM:]NAME:PATH (PATH: a file holding the base64 secret)"
@@ -376,6 +423,18 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 	case S_MAX_REQUESTS:
 		snprintf(buf, len, "an integer 1..%u", LV_CONFIG_REQUESTS_MAX);
 		break;
+	case S_FWD_TIMEOUT:
+	case S_FWD_ATTEMPT:
+	case S_FWD_TCP_IDLE:
+	case S_FWD_WAITERS:
+	case S_MIN_TTL:
+	case S_MAX_TTL:
+	case S_NEG_TTL:
+	case S_SERVFAIL_TTL:
+		snprintf(buf, len, "an integer %u..%u",
+			 fwd_ranges[id - S_FWD_TIMEOUT].min,
+			 fwd_ranges[id - S_FWD_TIMEOUT].max);
+		break;
 	default:
 		snprintf(buf, len, "a value");
 	}
@@ -436,6 +495,21 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 		if (u < 1 || u > LV_CONFIG_REQUESTS_MAX)
 			return -1;
 		cfg->max_requests = (uint32_t)u;
+		return 0;
+	case S_FWD_TIMEOUT:
+	case S_FWD_ATTEMPT:
+	case S_FWD_TCP_IDLE:
+	case S_FWD_WAITERS:
+	case S_MIN_TTL:
+	case S_MAX_TTL:
+	case S_NEG_TTL:
+	case S_SERVFAIL_TTL:
+		if (u < fwd_ranges[id - S_FWD_TIMEOUT].min ||
+		    u > fwd_ranges[id - S_FWD_TIMEOUT].max)
+			return -1;
+		*(uint32_t *)((char *)&cfg->fwd +
+			      fwd_ranges[id - S_FWD_TIMEOUT].offset) =
+		    (uint32_t)u;
 		return 0;
 	default:
 		return -1;
@@ -617,9 +691,8 @@ static char *key_ref(const char *s, bool *oom_)
 	return k;
 }
 
-/* "ADDR" or "ADDR@PORT" (no prefix length). */
-static int parse_host_port(const char *s, size_t n, struct lv_addr *a,
-			   uint16_t *port)
+int lv_config_parse_host_port(const char *s, size_t n, struct lv_addr *a,
+			      uint16_t *port)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	const char *at = memchr(s, '@', n);
@@ -678,7 +751,7 @@ static int parse_remote(const char *s, bool keyed, struct lv_remote_conf *r)
 	bool no_mem = false;
 
 	memset(r, 0, sizeof(*r));
-	if (n == 0 || parse_host_port(s, n, &r->addr, &r->port) < 0)
+	if (n == 0 || lv_config_parse_host_port(s, n, &r->addr, &r->port) < 0)
 		return -1;
 	if (comma && (!keyed || (r->key = key_ref(comma + 1, &no_mem)) == NULL))
 		return no_mem ? -2 : -1;
@@ -1051,6 +1124,14 @@ void lv_config_init(struct lv_config *cfg)
 	cfg->tcp_out_buffer = 1u << 20;
 	cfg->ixfr_history = LV_CONFIG_IXFR_HISTORY_DEF;
 	cfg->max_requests = LV_CONFIG_REQUESTS_DEF;
+	cfg->fwd = (struct lv_forward_limits){.timeout_ms = 3000,
+					      .attempt_timeout_ms = 1000,
+					      .tcp_idle_ms = 10000,
+					      .max_waiters = 4096,
+					      .min_ttl = 0,
+					      .max_ttl = 86400,
+					      .negative_max_ttl = 3600,
+					      .servfail_ttl = 5};
 	cfg->mbufs = 0;
 	cfg->hugepages = LV_HUGE_AUTO;
 	cfg->in_memory = true;
@@ -1106,6 +1187,7 @@ void lv_config_free(struct lv_config *cfg)
 	free_acl(cfg->acl, cfg->n_acl);
 	free_remotes(cfg->notify, cfg->n_notify);
 	free_remotes(cfg->tcp_listen, cfg->n_tcp_listen);
+	lv_config_forward_free(cfg);
 	free(cfg->addrs);
 	free(cfg->gateways);
 	free(cfg->config_file);
@@ -1126,8 +1208,9 @@ struct yfile {
 	size_t errlen;
 };
 
-static const char *const top_keys[] = {"server", "cache",    "zones",
-				       "eal",    "transfer", "keys"};
+static const char *const top_keys[] = {"server",   "cache", "zones",
+				       "eal",      "transfer", "keys",
+				       "forward",  "forwarding"};
 static const char *const server_keys[] = {
     "interface",           "workers",
     "addresses",           "udp-max-payload",
@@ -1144,8 +1227,17 @@ static const int server_ids[] = {
     S_IDLE_SLEEP,     -2,           S_TCP_IDLE,  S_TCP_MAX,
     S_TCP_PER_CLIENT, S_TCP_OUTBUF, -3,          S_TUNE_KERNEL,
     S_MAX_REQUESTS};
-static const char *const cache_keys[] = {"memory", "entries"};
-static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES};
+static const char *const cache_keys[] = {"memory",  "entries",
+					 "min-ttl", "max-ttl",
+					 "negative-max-ttl", "servfail-ttl"};
+static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES, S_MIN_TTL,
+				S_MAX_TTL,      S_NEG_TTL,       S_SERVFAIL_TTL};
+static const char *const forwarding_keys[] = {
+    "timeout-ms", "attempt-timeout-ms", "tcp-idle-timeout-ms", "max-waiters"};
+static const int forwarding_ids[] = {S_FWD_TIMEOUT, S_FWD_ATTEMPT,
+				     S_FWD_TCP_IDLE, S_FWD_WAITERS};
+static const char *const forward_keys[] = {"name", "upstreams"};
+static const char *const upstream_keys[] = {"address", "port", "weight"};
 static const char *const zone_keys[] = {"origin", "file", "allow-transfer",
 					"notify"};
 static const char *const transfer_keys[] = {"allow", "notify", "ixfr-history"};
@@ -1644,6 +1736,124 @@ static int yaml_zones(struct yfile *y, const yaml_node_t *v)
 	return 0;
 }
 
+/* One upstream: "ADDR[@PORT]" or {address, port, weight}. */
+static int yaml_upstream(struct yfile *y, struct lv_forward_conf *f,
+			 const yaml_node_t *u, const char *in)
+{
+	const yaml_node_t *n[3] = {0};
+	char buf[INET6_ADDRSTRLEN + 8];
+	uint64_t port = 53, weight = 1;
+	int rc;
+
+	if (u->type == YAML_SCALAR_NODE) {
+		rc = lv_config_forward_upstream(f, scalar(u), 1);
+		goto done;
+	}
+	if (u->type != YAML_MAPPING_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: expected " UPSTREAM_EXPECTED
+			    " or {address, port, weight}, got %s",
+			    y->path, line_of(u), in, kind_of(u));
+	for (const yaml_node_pair_t *p = u->data.mapping.pairs.start;
+	     p < u->data.mapping.pairs.top; p++) {
+		int k = map_key(y, u, p, in, upstream_keys, 3);
+		if (k < 0)
+			return -1;
+		n[k] = node(y, p->value);
+		if (n[k]->type != YAML_SCALAR_NODE)
+			return fail(y->err, y->errlen,
+				    "%s:%lu: %s.%s: expected a value, got %s",
+				    y->path, line_of(n[k]), in,
+				    upstream_keys[k], kind_of(n[k]));
+	}
+	if (n[0] == NULL)
+		return fail(y->err, y->errlen, "%s:%lu: %s: no address",
+			    y->path, line_of(u), in);
+	if ((n[1] && (parse_u64(scalar(n[1]), &port) < 0 || port == 0 ||
+		      port > 65535)) ||
+	    (n[2] && parse_u64(scalar(n[2]), &weight) < 0))
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: expected port 1..65535 and weight "
+			    "1..%u",
+			    y->path, line_of(u), in, LV_CONFIG_WEIGHT_MAX);
+	snprintf(buf, sizeof(buf), "%s@%u", scalar(n[0]), (unsigned)port);
+	rc = lv_config_forward_upstream(f, buf, weight > 65535 ? 0 : (unsigned)weight);
+done:
+	if (rc == -2)
+		return oom(y->err, y->errlen);
+	if (rc < 0)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: expected " UPSTREAM_EXPECTED
+			    " (an address, not a name; at most %u upstreams, "
+			    "weight 1..%u)",
+			    y->path, line_of(u), in, LV_CONFIG_UPSTREAMS_MAX,
+			    LV_CONFIG_WEIGHT_MAX);
+	return 0;
+}
+
+/* forward[i]: {name, upstreams}. */
+static int yaml_forward(struct yfile *y, const yaml_node_t *item, unsigned i)
+{
+	const yaml_node_t *n[2] = {0};
+	char in[48], where[4096 + 32];
+	struct lv_forward_conf *f;
+	int rc;
+
+	snprintf(in, sizeof(in), "forward[%u]", i);
+	if (item->type != YAML_MAPPING_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: expected a mapping with name and "
+			    "upstreams, got %s",
+			    y->path, line_of(item), in, kind_of(item));
+	for (const yaml_node_pair_t *p = item->data.mapping.pairs.start;
+	     p < item->data.mapping.pairs.top; p++) {
+		int k = map_key(y, item, p, in, forward_keys, 2);
+		if (k < 0)
+			return -1;
+		n[k] = node(y, p->value);
+	}
+	if (n[0] == NULL || n[0]->type != YAML_SCALAR_NODE || n[1] == NULL)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: %s: needs name (a domain name) and "
+			    "upstreams (a list)",
+			    y->path, line_of(item), in);
+	snprintf(where, sizeof(where), "%s:%lu", y->path, line_of(item));
+	f = lv_config_forward_add(y->cfg, scalar(n[0]), where, &rc);
+	if (f == NULL)
+		return rc == -2 ? oom(y->err, y->errlen)
+				: fail(y->err, y->errlen,
+				       "%s:%lu: %s.name: expected " NAME_EXPECTED
+				       ", got \"%s\"",
+				       y->path, line_of(n[0]), in,
+				       scalar(n[0]));
+	snprintf(in, sizeof(in), "forward[%u].upstreams", i);
+	if (n[1]->type != YAML_SEQUENCE_NODE)
+		return yaml_upstream(y, f, n[1], in);
+	for (const yaml_node_item_t *it = n[1]->data.sequence.items.start;
+	     it < n[1]->data.sequence.items.top; it++)
+		if (yaml_upstream(y, f, node(y, *it), in) < 0)
+			return -1;
+	return 0;
+}
+
+static int yaml_forwards(struct yfile *y, const yaml_node_t *v)
+{
+	unsigned i = 0;
+
+	if (is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(y->err, y->errlen,
+			    "%s:%lu: forward: expected a list of {name, "
+			    "upstreams} mappings, got %s",
+			    y->path, line_of(v), kind_of(v));
+	for (const yaml_node_item_t *it = v->data.sequence.items.start;
+	     it < v->data.sequence.items.top; it++, i++)
+		if (yaml_forward(y, node(y, *it), i) < 0)
+			return -1;
+	return 0;
+}
+
 static int yaml_eal(struct yfile *y, const yaml_node_t *v)
 {
 	const yaml_node_item_t *it;
@@ -1679,7 +1889,8 @@ static int yaml_root(struct yfile *y, const yaml_node_t *root)
 	if (root->type != YAML_MAPPING_NODE)
 		return fail(y->err, y->errlen,
 			    "%s:%lu: expected a mapping of sections (server, "
-			    "cache, zones, eal, transfer, keys), got %s",
+			    "cache, zones, eal, transfer, keys, forward, "
+			    "forwarding), got %s",
 			    y->path, line_of(root), kind_of(root));
 	for (p = root->data.mapping.pairs.start;
 	     rc == 0 && p < root->data.mapping.pairs.top; p++) {
@@ -1707,6 +1918,14 @@ static int yaml_root(struct yfile *y, const yaml_node_t *root)
 			break;
 		case 5:
 			rc = yaml_keys(y, v);
+			break;
+		case 6:
+			rc = yaml_forwards(y, v);
+			break;
+		case 7:
+			rc = yaml_section(y, v, "forwarding", forwarding_keys,
+					  forwarding_ids,
+					  N_OF(forwarding_keys));
 			break;
 		default:
 			rc = -1;
@@ -1840,6 +2059,15 @@ static const struct option long_options[] = {
     {"tcp-listen", required_argument, NULL, O_TCP_LISTEN},
     {"ixfr-history", required_argument, NULL, 256 + S_IXFR_HISTORY},
     {"max-requests", required_argument, NULL, 256 + S_MAX_REQUESTS},
+    {"forward", required_argument, NULL, O_FORWARD},
+    {"forward-timeout", required_argument, NULL, 256 + S_FWD_TIMEOUT},
+    {"forward-attempt-timeout", required_argument, NULL, 256 + S_FWD_ATTEMPT},
+    {"forward-tcp-idle", required_argument, NULL, 256 + S_FWD_TCP_IDLE},
+    {"forward-max-waiters", required_argument, NULL, 256 + S_FWD_WAITERS},
+    {"cache-min-ttl", required_argument, NULL, 256 + S_MIN_TTL},
+    {"cache-max-ttl", required_argument, NULL, 256 + S_MAX_TTL},
+    {"cache-negative-max-ttl", required_argument, NULL, 256 + S_NEG_TTL},
+    {"cache-servfail-ttl", required_argument, NULL, 256 + S_SERVFAIL_TTL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -1866,6 +2094,8 @@ static void option_expected(int val, char *buf, size_t len)
 		snprintf(buf, len, REMOTE_EXPECTED);
 	else if (val == O_TCP_LISTEN)
 		snprintf(buf, len, LISTEN_EXPECTED);
+	else if (val == O_FORWARD)
+		snprintf(buf, len, FORWARD_EXPECTED);
 	else
 		setting_expected((enum setting)(val - 256), buf, len);
 }
@@ -1888,6 +2118,8 @@ static int apply_list_option(struct lv_config *cfg, int val, const char *arg)
 		return add_list_item(cfg, NULL, L_ACL, arg);
 	case O_NOTIFY:
 		return add_list_item(cfg, NULL, L_NOTIFY, arg);
+	case O_FORWARD:
+		return lv_config_forward_option(cfg, arg);
 	default:
 		return add_list_item(cfg, NULL, L_TCP_LISTEN, arg);
 	}
@@ -1991,6 +2223,7 @@ static int cli_option(struct cli *c, int val, const char *arg, char *err,
 	case O_ALLOW_TRANSFER:
 	case O_NOTIFY:
 	case O_TCP_LISTEN:
+	case O_FORWARD:
 		return cli_list(c, val, arg, err, errlen);
 	default:
 		/* check now, so a bad option is reported before the file is
@@ -2120,13 +2353,15 @@ static int cli_apply(const struct cli *c, int argc, char **argv,
 /* What must be there once the file and the options are merged. */
 static int check_complete(const struct lv_config *cfg, char *err, size_t errlen)
 {
-	if (cfg->n_zones == 0)
+	if (cfg->n_zones == 0 && cfg->n_forwards == 0)
 		return fail(err, errlen,
-			    "no zones configured: give --zone ORIGIN=FILE or "
-			    "zones: in the config");
+			    "nothing to serve: give --zone ORIGIN=FILE or "
+			    "--forward SUFFIX=ADDR (zones: or forward: in the "
+			    "config)");
 	if (cfg->iface == NULL)
 		return fail(err, errlen, "no interface: give --iface");
-	if (check_duplicate_zones(cfg, err, errlen) < 0)
+	if (check_duplicate_zones(cfg, err, errlen) < 0 ||
+	    lv_config_forward_check(cfg, err, errlen) < 0)
 		return -1;
 	return check_keys(cfg, err, errlen);
 }

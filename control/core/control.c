@@ -30,6 +30,7 @@
 
 #include "levee/control.h"
 #include "levee/exception.h"
+#include "levee/forward.h"
 #include "levee/log.h"
 #include "levee/pcap_source.h"
 #include "levee/request.h"
@@ -324,6 +325,8 @@ void lv_control_print_stats(const struct lv_control *ctl)
 		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
 	}
 	printf("tcp_open %u\n", lv_tcp_open_connections(ctl));
+	if (ctl->forward)
+		lv_forward_print_stats(ctl->forward, stdout);
 	if (ctl->requests) {
 		struct lv_request_stats rq;
 		lv_requests_get_stats(ctl->requests, &rq);

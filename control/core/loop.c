@@ -20,6 +20,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 
+#include "levee/forward.h"
 #include "levee/control.h"
 #include "levee/local.h"
 #include "levee/log.h"
@@ -28,6 +29,7 @@
 
 #define REPLAY_STALL_SECONDS 30
 #define RECLAIM_EVERY_MS     1 /* cache memory the workers moved past */
+#define EXPIRE_PER_TICK      64 /* expired entries unlinked per reclaim */
 
 /* The signals the event loop reads from its signalfd. */
 static void control_signals(sigset_t *set)
@@ -78,6 +80,8 @@ static void on_reclaim(struct lv_ev_timer *t)
 	struct lv_control *ctl = t->data;
 
 	lv_cache_reclaim(ctl->cache);
+	/* expired upstream answers leave in small steps, never a long walk */
+	lv_cache_expire_step(ctl->cache, EXPIRE_PER_TICK);
 	lv_ev_timer_start(ctl->loop, t, RECLAIM_EVERY_MS);
 }
 
@@ -175,7 +179,7 @@ int lv_control_events_init(struct lv_control *ctl)
 		lv_ev_poller_add(ctl->loop, &ctl->replay_poller, poll_replay,
 				 ctl);
 	}
-	if (lv_miss_open(ctl) != 0)
+	if (lv_miss_open(ctl) != 0 || lv_forward_open(ctl) != 0)
 		return -1;
 	if (!ctl->replay && (lv_local_open(ctl) != 0 || lv_tcp_open(ctl) != 0 ||
 			     lv_notify_open(ctl) != 0))
@@ -189,6 +193,7 @@ void lv_control_events_fini(struct lv_control *ctl)
 	lv_notify_close(ctl);
 	lv_tcp_close(ctl);
 	lv_local_close(ctl);
+	lv_forward_close(ctl);
 	lv_miss_close(ctl);
 	if (ctl->loop)
 		lv_ev_timer_stop(ctl->loop, &ctl->reclaim_timer);

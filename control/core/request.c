@@ -79,6 +79,7 @@ static void release(struct lv_requests *rs, struct lv_request *r)
 		lv_ev_timer_stop(rs->loop, &r->timer);
 	r->state = LV_REQ_FREE;
 	r->owner = NULL;
+	r->owner_next = NULL;
 	r->next_free = rs->free_list;
 	rs->free_list = r;
 	rs->st.in_flight--;

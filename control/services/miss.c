@@ -49,9 +49,12 @@ static uint16_t write_entry(struct lv_control *ctl, uint8_t *dns, uint16_t room,
 			    const struct lv_query *q,
 			    const struct lv_cache_entry *e)
 {
+	uint32_t age = e->origin == LV_ORIGIN_UPSTREAM
+			   ? lv_cache_entry_age(e, lv_cache_now(ctl->cache))
+			   : 0;
 	bool tc;
-	uint16_t len =
-	    lv_response_from_entry(dns, room, q, e, ctl->cfg->udp_max, &tc);
+	uint16_t len = lv_response_from_entry_aged(
+	    dns, room, q, e, ctl->cfg->udp_max, age, &tc);
 	if (len)
 		count_answer(ctl, e->rcode, tc);
 	return len;
@@ -189,7 +192,8 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	q->edns_version = ldns_pkt_edns_version(pkt);
 	q->do_bit = ldns_pkt_edns_do(pkt);
 	q->hash = lv_cache_key_hash(ctl->hash_seed, q->lname, q->qname_len,
-				    q->qtype, q->qclass, q->do_bit);
+				    q->qtype, q->qclass,
+				    lv_key_bits(q->do_bit, q->cd));
 	if (q->has_edns && q->edns_version > 0)
 		out = write_error(ctl, dns, room, q, LV_RCODE_BADVERS);
 	else
@@ -267,18 +271,64 @@ uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	return lv_control_answer_from(ctl, dns, len, room, tcp, NULL);
 }
 
-void lv_control_answer_request(struct lv_control *ctl, struct lv_request *r)
+/* Write r's answer with write(ctl, dns, room, &r->q, arg) and send it. */
+static void answer_request_with(struct lv_control *ctl, struct lv_request *r,
+				uint16_t (*write)(struct lv_control *,
+						  uint8_t *, uint16_t,
+						  const struct lv_query *,
+						  const void *),
+				const void *arg)
 {
 	uint16_t room, len;
 	uint8_t *dns = lv_request_answer_begin(ctl->requests, r, &room);
 
 	if (dns == NULL)
 		return; /* no reply buffer: dropped and counted */
-	len = answer_query(ctl, dns, room, &r->q, NULL);
+	len = write(ctl, dns, room, &r->q, arg);
 	if (len && r->q.tcp)
 		len = add_tcp_keepalive(dns, len, room,
 					ctl->cfg->tcp_idle_timeout_ms);
 	lv_request_answer_end(ctl->requests, r, len);
+}
+
+static uint16_t write_entry_arg(struct lv_control *ctl, uint8_t *dns,
+				uint16_t room, const struct lv_query *q,
+				const void *e)
+{
+	return write_entry(ctl, dns, room, q, e);
+}
+
+static uint16_t write_rcode_arg(struct lv_control *ctl, uint8_t *dns,
+				uint16_t room, const struct lv_query *q,
+				const void *rcode)
+{
+	return write_error(ctl, dns, room, q, *(const unsigned *)rcode);
+}
+
+static uint16_t write_query_arg(struct lv_control *ctl, uint8_t *dns,
+				uint16_t room, const struct lv_query *q,
+				const void *unused)
+{
+	(void)unused;
+	return answer_query(ctl, dns, room, q, NULL);
+}
+
+void lv_control_answer_request(struct lv_control *ctl, struct lv_request *r)
+{
+	answer_request_with(ctl, r, write_query_arg, NULL);
+}
+
+void lv_control_answer_request_entry(struct lv_control *ctl,
+				     struct lv_request *r,
+				     const struct lv_cache_entry *e)
+{
+	answer_request_with(ctl, r, write_entry_arg, e);
+}
+
+void lv_control_answer_request_rcode(struct lv_control *ctl,
+				     struct lv_request *r, unsigned rcode)
+{
+	answer_request_with(ctl, r, write_rcode_arg, &rcode);
 }
 
 static uint16_t answer_mbuf(struct lv_control *ctl, struct lv_worker *w,

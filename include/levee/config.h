@@ -73,6 +73,35 @@ struct lv_zone_conf {
 	unsigned n_notify;
 };
 
+/* An upstream resolver of a forwarding rule (docs/forwarding.md). */
+struct lv_upstream_conf {
+	struct lv_addr addr; /* prefix_len is the full length */
+	uint16_t port;       /* 53 unless given */
+	uint16_t weight;     /* share of first tries, 1 unless given */
+};
+
+/* A forwarding rule: names at or below `name` that no local zone holds go
+ * to its upstreams; the longest matching name wins. */
+struct lv_forward_conf {
+	char *name;  /* as written, absolute or not */
+	char *where; /* "FILE:LINE" or "--forward ARG", for messages */
+	struct lv_upstream_conf *upstreams;
+	unsigned n_upstreams;
+};
+
+/* What the forwarder waits and caches (docs/forwarding.md gives the
+ * reasons for each default). */
+struct lv_forward_limits {
+	uint32_t timeout_ms;         /* a client query's whole budget: 3000 */
+	uint32_t attempt_timeout_ms; /* one upstream try: 1000 */
+	uint32_t tcp_idle_ms;        /* upstream TCP kept idle: 10000 */
+	uint32_t max_waiters;        /* clients waiting on one key: 4096 */
+	uint32_t min_ttl;            /* answers cached at least: 0 s */
+	uint32_t max_ttl;            /* at most: 86400 s */
+	uint32_t negative_max_ttl;   /* NXDOMAIN/NODATA at most: 3600 s */
+	uint32_t servfail_ttl;       /* SERVFAIL, upstreams failed: 5 s */
+};
+
 enum lv_hugepages { LV_HUGE_AUTO = 0, LV_HUGE_ON, LV_HUGE_OFF };
 
 /* The form of cfg->iface, checked by the parser; the string is kept whole. */
@@ -103,6 +132,8 @@ enum lv_iface_kind {
 #define LV_CONFIG_IXFR_HISTORY_DEF   16
 #define LV_CONFIG_REQUESTS_MAX       1048576
 #define LV_CONFIG_REQUESTS_DEF       4096
+#define LV_CONFIG_UPSTREAMS_MAX      64 /* per forwarding rule */
+#define LV_CONFIG_WEIGHT_MAX         1000
 
 /*
  * Filled by lv_config_parse() or lv_config_load_file(); owned by the caller.
@@ -142,6 +173,10 @@ struct lv_config {
 	uint32_t mbufs;         /* mbuf pool size; 0: derived */
 	uint32_t max_requests;  /* queries that may wait at once, each with
 				 * a reply buffer; default 4096 */
+	/* forwarding to upstream resolvers (docs/forwarding.md) */
+	struct lv_forward_conf *forwards;
+	unsigned n_forwards;
+	struct lv_forward_limits fwd;
 	enum lv_hugepages hugepages;
 	bool in_memory;   /* EAL --in-memory, default true */
 	bool tune_kernel; /* raise the host's TCP backlog sysctls when low
@@ -215,6 +250,31 @@ void lv_config_zone_notify(const struct lv_config *cfg, const char *origin,
 /* Domain names (as written in the config) equal, ignoring case and one
  * trailing dot. Any thread. */
 bool lv_config_same_name(const char *a, const char *b);
+
+/* "ADDR" or "ADDR@PORT" (no prefix length; port 53 when none) among the
+ * first n bytes of s. 0 or -1. Any thread. */
+int lv_config_parse_host_port(const char *s, size_t n, struct lv_addr *a,
+			      uint16_t *port);
+
+/*
+ * Forwarding rules (control/core/config_forward.c). lv_config_forward_add
+ * appends a rule for name (checked: a domain name) with no upstreams and
+ * returns it (NULL: -1 bad name, -2 out of memory in *rc);
+ * lv_config_forward_upstream appends "ADDR[@PORT]" with weight to it (0,
+ * -1 bad value or too many, -2 out of memory); lv_config_forward_option
+ * parses the command line's "SUFFIX=ADDR[@PORT][,ADDR[@PORT]...]" (0, -1,
+ * -2). lv_config_forward_check: every rule has an upstream and no name is
+ * given twice (0, or -1 with a one-line message naming where).
+ */
+struct lv_forward_conf *lv_config_forward_add(struct lv_config *cfg,
+					      const char *name,
+					      const char *where, int *rc);
+int lv_config_forward_upstream(struct lv_forward_conf *f, const char *s,
+			       unsigned weight);
+int lv_config_forward_option(struct lv_config *cfg, const char *arg);
+int lv_config_forward_check(const struct lv_config *cfg, char *err,
+			    size_t errlen);
+void lv_config_forward_free(struct lv_config *cfg);
 
 /* "256M", "1G", "4096" → bytes (K, M, G are powers of 1024). 0 or -1. */
 int lv_config_parse_size(const char *s, uint64_t *out);

@@ -38,6 +38,7 @@ struct lv_notify;       /* control/services/notify.c */
 struct lv_local;        /* control/services/local.c */
 struct lv_miss;         /* control/services/miss.c */
 struct lv_requests;     /* control/core/request.c */
+struct lv_forward;      /* control/services/forward.c */
 
 /*
  * A subsystem that answers some cache misses later (the forwarder): wants()
@@ -116,6 +117,9 @@ struct lv_control {
 	struct lv_tcp *tcp;
 	/* NOTIFY to secondaries after reloads (control/services/notify.c) */
 	struct lv_notify *notify;
+	/* forwarding to upstream resolvers (control/services/forward.c):
+	 * the deferrer of misses that no local zone holds */
+	struct lv_forward *forward;
 	/* replay mode: the input's frame count ends the run */
 	bool replay;
 	uint64_t replay_frames;
@@ -204,6 +208,14 @@ uint16_t lv_control_answer_from(struct lv_control *ctl, uint8_t *dns,
 /* Answer parked request r from the cache or the zones now, as an
  * unparked query would have been, and free it. */
 void lv_control_answer_request(struct lv_control *ctl, struct lv_request *r);
+
+/* Answer parked request r from entry e (an upstream's answer, which the
+ * caller may then publish or free), or with a bare rcode, and free r. */
+void lv_control_answer_request_entry(struct lv_control *ctl,
+				     struct lv_request *r,
+				     const struct lv_cache_entry *e);
+void lv_control_answer_request_rcode(struct lv_control *ctl,
+				     struct lv_request *r, unsigned rcode);
 
 /* SIGHUP: start re-reading the config and changed zones in a control
  * thread; queued (once) while a reload is parsing or being published.

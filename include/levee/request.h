@@ -106,6 +106,7 @@ struct lv_request {
 	 * free; lv_request_answer_end and lv_request_drop disarm it */
 	struct lv_ev_timer timer;
 	void *owner;
+	struct lv_request *owner_next; /* the owner's list of its requests */
 	struct lv_request *next_free;
 };
 

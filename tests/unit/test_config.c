@@ -451,8 +451,8 @@ static void test_cli_required(void **state)
 	struct lv_config c;
 
 	(void)state;
-	RUN_FAILS("no zones configured: give --zone ORIGIN=FILE or zones: in "
-		  "the config",
+	RUN_FAILS("nothing to serve: give --zone ORIGIN=FILE or --forward "
+		  "SUFFIX=ADDR (zones: or forward: in the config)",
 		  "--iface", "pcap:a,b");
 	RUN_FAILS("no interface: give --iface", "--zone", "a.=a");
 	RUN_FAILS("--zone A.=y: duplicate zone \"A.\" (first at --zone a=x)",
@@ -786,7 +786,8 @@ static void test_file_errors(void **state)
 	    "tune-kernel, max-requests)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
-		   "of: server, cache, zones, eal, transfer, keys)");
+		   "of: server, cache, zones, eal, transfer, keys, forward, "
+		   "forwarding)");
 	load_fails("bad_gateways.yaml",
 		   ":2: server.gateways: expected an IPv4 or IPv6 address "
 		   "without a prefix, got \"192.0.2.253\"");
@@ -821,7 +822,7 @@ static void test_file_errors(void **state)
 		   ":1: eal: expected a list of strings, got a value");
 	load_fails("top_list.yaml",
 		   ":1: expected a mapping of sections (server, cache, zones, "
-		   "eal, transfer, keys), got a list");
+		   "eal, transfer, keys, forward, forwarding), got a list");
 	load_fails("nonexistent.yaml", ": cannot open: No such file or "
 				       "directory");
 	load_fails(".", ": cannot open: Is a directory");

@@ -1,0 +1,563 @@
+/*
+ * The forwarder: rules, fetches (one per cache key in flight, with its
+ * waiting requests), tries across upstreams, the TCP refetch of truncated
+ * answers, and caching what comes back. See include/levee/forward.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ldns/ldns.h>
+
+#include "levee/control.h"
+#include "levee/forward.h"
+#include "levee/log.h"
+#include "levee/upstream.h"
+#include "levee/upstream_entry.h"
+
+/* Our query: header, the name, type and class, our OPT. */
+#define QUERY_MAX (LV_DNS_HDR_LEN + LV_DNS_MAX_NAME + 4 + LV_DNS_OPT_RR_LEN)
+/* The UDP payload size we announce upstream: what we can receive, but no
+ * more than what travels unfragmented (the DNS flag day 2020 figure). */
+#define UPSTREAM_EDNS_SIZE 1232
+
+struct fwd_rule {
+	uint8_t lname[LV_DNS_MAX_NAME + 1]; /* lowercased wire form */
+	uint8_t len;
+	unsigned n;
+	uint32_t total_weight;
+	struct lv_upstream *ups[LV_CONFIG_UPSTREAMS_MAX];
+	uint16_t weight[LV_CONFIG_UPSTREAMS_MAX];
+};
+
+/* The rules of one snapshot; fetches that started with them hold them. */
+struct fwd_rules {
+	unsigned refs;
+	struct lv_conf *conf; /* referenced: tells when to rebuild */
+	unsigned n;
+	struct fwd_rule rule[];
+};
+
+struct fetch {
+	struct lv_forward *f;
+	struct fetch *hnext;
+	struct lv_query key; /* the first waiter's query: the cache key */
+	struct fwd_rules *rules;
+	const struct fwd_rule *rule;
+	unsigned cur;   /* upstream index tried now */
+	unsigned tries; /* sends so far */
+	bool tcp;       /* this try is over TCP (a TC=1 refetch) */
+	uint64_t deadline_ns;
+	struct lv_upstream_query uq;
+	struct lv_request *waiters;
+	unsigned n_waiters;
+	uint16_t msg_len;
+	uint8_t msg[QUERY_MAX];
+};
+
+struct lv_forward {
+	struct lv_control *ctl;
+	struct lv_deferrer d;
+	struct lv_upstreams *ups;
+	struct fwd_rules *rules;
+	const struct fwd_rule *wanted; /* wants()'s rule, for take() */
+	struct fetch **table;          /* by key hash, chained */
+	unsigned cap;                  /* power of two */
+	struct lv_forward_stats st;
+};
+
+/* --- rules --- */
+
+static void rules_put(struct fwd_rules *rs)
+{
+	if (rs != NULL && --rs->refs == 0) {
+		lv_conf_put(rs->conf);
+		free(rs);
+	}
+}
+
+/* A rule's name as lowercased wire form. false when it will not convert
+ * (the parser checked it, so only on out of memory). */
+static bool rule_name(const char *name, struct fwd_rule *r)
+{
+	ldns_rdf *rdf = NULL;
+
+	if (ldns_str2rdf_dname(&rdf, name) != LDNS_STATUS_OK)
+		return false;
+	ldns_dname2canonical(rdf);
+	r->len = (uint8_t)ldns_rdf_size(rdf);
+	memcpy(r->lname, ldns_rdf_data(rdf), r->len);
+	ldns_rdf_deep_free(rdf);
+	return true;
+}
+
+static bool rule_build(struct lv_forward *f, const struct lv_forward_conf *c,
+		       struct fwd_rule *r)
+{
+	if (!rule_name(c->name, r))
+		return false;
+	r->n = 0;
+	r->total_weight = 0;
+	for (unsigned i = 0; i < c->n_upstreams; i++) {
+		const struct lv_upstream_conf *u = &c->upstreams[i];
+		struct lv_upstream *up = lv_upstream_get(f->ups, &u->addr,
+							 u->port);
+		if (up == NULL)
+			return false;
+		r->ups[r->n] = up;
+		r->weight[r->n++] = u->weight;
+		r->total_weight += u->weight;
+	}
+	return r->n > 0;
+}
+
+/* The rules of the snapshot current now, built when it changed. */
+static const struct fwd_rules *current_rules(struct lv_forward *f)
+{
+	struct lv_conf *conf = f->ctl->conf;
+	const struct lv_config *cfg = &conf->cfg;
+	struct fwd_rules *rs;
+
+	if (f->rules != NULL && f->rules->conf == conf)
+		return f->rules;
+	rs = calloc(1, sizeof(*rs) + cfg->n_forwards * sizeof(rs->rule[0]));
+	if (rs == NULL)
+		return f->rules; /* keep the old ones; try again next miss */
+	rs->refs = 1;
+	rs->conf = lv_conf_get(conf);
+	for (unsigned i = 0; i < cfg->n_forwards; i++)
+		if (rule_build(f, &cfg->forwards[i], &rs->rule[rs->n]))
+			rs->n++;
+	if (rs->n < cfg->n_forwards)
+		lv_warn("forwarding: %u of %u rules set up (out of memory)",
+			rs->n, cfg->n_forwards);
+	rules_put(f->rules);
+	f->rules = rs;
+	return rs;
+}
+
+/* The rule with the longest name that lname is at or below. */
+static const struct fwd_rule *match(const struct fwd_rules *rs,
+				    const uint8_t *lname, unsigned len)
+{
+	for (unsigned off = 0; off < len; off += lname[off] + 1u) {
+		for (unsigned i = 0; i < rs->n; i++)
+			if (rs->rule[i].len == len - off &&
+			    memcmp(rs->rule[i].lname, lname + off, len - off) ==
+				0)
+				return &rs->rule[i];
+		if (lname[off] == 0)
+			break;
+	}
+	return NULL;
+}
+
+/* --- the fetch table --- */
+
+static bool same_key(const struct lv_query *a, const struct lv_query *b)
+{
+	return a->hash == b->hash && a->qname_len == b->qname_len &&
+	       a->qtype == b->qtype && a->qclass == b->qclass &&
+	       a->do_bit == b->do_bit &&
+	       (a->flags & LV_FLAG_CD) == (b->flags & LV_FLAG_CD) &&
+	       memcmp(a->lname, b->lname, a->qname_len) == 0;
+}
+
+static struct fetch **slot(struct lv_forward *f, uint64_t hash)
+{
+	return &f->table[hash & (f->cap - 1)];
+}
+
+static struct fetch *find(struct lv_forward *f, const struct lv_query *q)
+{
+	struct fetch *ft = *slot(f, q->hash);
+
+	while (ft != NULL && !same_key(&ft->key, q))
+		ft = ft->hnext;
+	return ft;
+}
+
+/* Double the table when it holds as many fetches as slots. */
+static void maybe_grow(struct lv_forward *f)
+{
+	unsigned cap = f->cap * 2;
+	struct fetch **t;
+
+	if (f->st.in_flight < f->cap || (t = calloc(cap, sizeof(*t))) == NULL)
+		return;
+	for (unsigned i = 0; i < f->cap; i++) {
+		while (f->table[i] != NULL) {
+			struct fetch *ft = f->table[i];
+			f->table[i] = ft->hnext;
+			ft->hnext = t[ft->key.hash & (cap - 1)];
+			t[ft->key.hash & (cap - 1)] = ft;
+		}
+	}
+	free(f->table);
+	f->table = t;
+	f->cap = cap;
+}
+
+static void fetch_free(struct fetch *ft)
+{
+	struct lv_forward *f = ft->f;
+	struct fetch **p = slot(f, ft->key.hash);
+
+	while (*p != ft)
+		p = &(*p)->hnext;
+	*p = ft->hnext;
+	lv_upstream_cancel(&ft->uq);
+	rules_put(ft->rules);
+	f->st.in_flight--;
+	free(ft);
+}
+
+/* --- ending a fetch --- */
+
+static void answer_all(struct fetch *ft, const struct lv_cache_entry *e,
+		       unsigned rcode)
+{
+	struct lv_control *ctl = ft->f->ctl;
+
+	while (ft->waiters != NULL) {
+		struct lv_request *r = ft->waiters;
+		ft->waiters = r->owner_next;
+		if (e != NULL)
+			lv_control_answer_request_entry(ctl, r, e);
+		else
+			lv_control_answer_request_rcode(ctl, r, rcode);
+	}
+	ft->n_waiters = 0;
+}
+
+/* Every try failed: SERVFAIL to the waiters, cached briefly so that a
+ * dead name does not send every client's retry upstream. */
+static void fetch_fail(struct fetch *ft)
+{
+	struct lv_control *ctl = ft->f->ctl;
+	uint32_t ttl = ctl->cfg->fwd.servfail_ttl;
+	struct lv_cache_entry *e = NULL;
+
+	ft->f->st.failed++;
+	if (ttl > 0)
+		e = lv_upstream_entry_rcode(&ft->key, LV_RCODE_SERVFAIL, ttl,
+					    ctl->hash_seed);
+	if (e != NULL)
+		e->stored_at = lv_cache_now(ctl->cache);
+	answer_all(ft, e, LV_RCODE_SERVFAIL);
+	if (e != NULL && lv_cache_insert(ctl->cache, e) != 0)
+		lv_cache_entry_free(e);
+	fetch_free(ft);
+}
+
+/* --- tries --- */
+
+/* The first try goes to an upstream drawn by weight; later ones go round
+ * the rule's list from there. */
+static unsigned first_upstream(const struct fwd_rule *r)
+{
+	uint32_t x = arc4random_uniform(r->total_weight);
+	unsigned i = 0;
+
+	while (x >= r->weight[i]) {
+		x -= r->weight[i];
+		i++;
+	}
+	return i;
+}
+
+/* Our query for the key: RD, the client's CD, EDNS with our size and the
+ * key's DO. The ID is the upstream module's. */
+static void build_query(struct fetch *ft)
+{
+	const struct lv_query *q = &ft->key;
+	uint8_t *p = ft->msg;
+
+	memset(p, 0, LV_DNS_HDR_LEN);
+	lv_wire_put16(p + 2, LV_FLAG_RD | (q->flags & LV_FLAG_CD));
+	lv_wire_put16(p + 4, 1);
+	lv_wire_put16(p + 10, 1);
+	p += LV_DNS_HDR_LEN;
+	memcpy(p, q->lname, q->qname_len);
+	p += q->qname_len;
+	lv_wire_put16(p, q->qtype);
+	lv_wire_put16(p + 2, q->qclass);
+	p += 4;
+	p[0] = 0; /* root owner */
+	lv_wire_put16(p + 1, LV_TYPE_OPT);
+	lv_wire_put16(p + 3, UPSTREAM_EDNS_SIZE);
+	p[5] = 0;
+	p[6] = 0;
+	lv_wire_put16(p + 7, q->do_bit ? LV_EDNS_DO : 0);
+	lv_wire_put16(p + 9, 0);
+	ft->msg_len = (uint16_t)(p + LV_DNS_OPT_RR_LEN - ft->msg);
+}
+
+/* Send the next try: to upstream cur, or (advance) the next one. Ends
+ * the fetch when time or tries run out. */
+static void fetch_try(struct fetch *ft, bool advance)
+{
+	const struct lv_forward_limits *lim = &ft->f->ctl->cfg->fwd;
+	unsigned max_tries = 2 * ft->rule->n + 1;
+
+	for (;;) {
+		uint64_t now = lv_ev_now_ns();
+		uint64_t left_ms;
+
+		if (now >= ft->deadline_ns || ft->tries >= max_tries) {
+			fetch_fail(ft);
+			return;
+		}
+		if (advance)
+			ft->cur = (ft->cur + 1) % ft->rule->n;
+		advance = true;
+		left_ms = (ft->deadline_ns - now + 999999) / 1000000;
+		ft->tries++;
+		if (lv_upstream_send(ft->rule->ups[ft->cur], &ft->uq, ft->msg,
+				     ft->msg_len, ft->tcp,
+				     (uint32_t)RTE_MIN(left_ms,
+						       lim->attempt_timeout_ms),
+				     lim->tcp_idle_ms) == 0)
+			return;
+		ft->tcp = false;
+	}
+}
+
+/* An upstream's rcode that another upstream may not repeat. */
+static bool worth_another_try(const struct fetch *ft, unsigned rcode)
+{
+	return (rcode == LV_RCODE_REFUSED || rcode == LV_RCODE_FORMERR ||
+		rcode == LV_RCODE_NOTIMP) &&
+	       ft->tries < ft->rule->n;
+}
+
+/* An answer: cache it when it may be, and give it to every waiter. */
+static void fetch_answered(struct fetch *ft, const uint8_t *msg, uint16_t len)
+{
+	struct lv_forward *f = ft->f;
+	struct lv_control *ctl = f->ctl;
+	struct lv_ttl_policy pol = {
+	    .min_ttl = ctl->cfg->fwd.min_ttl,
+	    .max_ttl = ctl->cfg->fwd.max_ttl,
+	    .neg_max_ttl = ctl->cfg->fwd.negative_max_ttl,
+	    .servfail_ttl = ctl->cfg->fwd.servfail_ttl};
+	struct lv_upstream_result res;
+
+	if (lv_upstream_entry_build(msg, len, &ft->key, &pol, ctl->hash_seed,
+				    &res) != 0 ||
+	    res.entry == NULL) {
+		f->st.bad_answers++;
+		ft->tcp = false;
+		fetch_try(ft, true);
+		return;
+	}
+	if (worth_another_try(ft, res.rcode)) {
+		lv_cache_entry_free(res.entry);
+		ft->tcp = false;
+		fetch_try(ft, true);
+		return;
+	}
+	f->st.answered++;
+	res.entry->stored_at = lv_cache_now(ctl->cache); /* its arrival */
+	/* written before publication: once inserted the entry is the
+	 * cache's (and may be evicted by the next insert) */
+	answer_all(ft, res.entry, res.rcode);
+	if (res.cacheable && lv_cache_insert(ctl->cache, res.entry) == 0) {
+		f->st.cached++;
+	} else {
+		f->st.not_cached++;
+		lv_cache_entry_free(res.entry);
+	}
+	fetch_free(ft);
+}
+
+static void on_upstream(struct lv_upstream_query *uq, int status,
+			const uint8_t *msg, uint16_t len)
+{
+	struct fetch *ft = uq->data;
+
+	if (status != 0) {
+		ft->tcp = false;
+		fetch_try(ft, true);
+		return;
+	}
+	if ((lv_wire_get16(msg + 2) & LV_FLAG_TC) && !ft->tcp) {
+		/* the whole answer is cached, not the truncated one
+		 * (docs/forwarding.md "Truncated answers") */
+		ft->f->st.tcp_refetch++;
+		ft->tcp = true;
+		fetch_try(ft, false);
+		return;
+	}
+	fetch_answered(ft, msg, len);
+}
+
+/* --- the deferrer --- */
+
+static bool wants(void *data, const struct lv_query *q)
+{
+	struct lv_forward *f = data;
+	const struct fwd_rules *rs = current_rules(f);
+
+	f->wanted = NULL;
+	if (rs == NULL || rs->n == 0 ||
+	    (f->ctl->zones != NULL &&
+	     lv_zoneset_find(f->ctl->zones, q->lname, q->qname_len) != NULL))
+		return false;
+	f->wanted = match(rs, q->lname, q->qname_len);
+	return f->wanted != NULL;
+}
+
+static struct fetch *fetch_new(struct lv_forward *f, const struct lv_query *q)
+{
+	struct fetch *ft = calloc(1, sizeof(*ft));
+
+	if (ft == NULL)
+		return NULL;
+	ft->f = f;
+	ft->key = *q;
+	ft->rules = f->rules;
+	ft->rules->refs++;
+	ft->rule = f->wanted;
+	ft->cur = first_upstream(ft->rule);
+	ft->deadline_ns =
+	    lv_ev_now_ns() + f->ctl->cfg->fwd.timeout_ms * 1000000ull;
+	ft->uq.qname = ft->key.lname;
+	ft->uq.qname_len = (uint8_t)ft->key.qname_len;
+	ft->uq.qtype = q->qtype;
+	ft->uq.qclass = q->qclass;
+	ft->uq.done = on_upstream;
+	ft->uq.data = ft;
+	ft->uq.fd = -1;
+	build_query(ft);
+	ft->hnext = *slot(f, q->hash);
+	*slot(f, q->hash) = ft;
+	f->st.in_flight++;
+	f->st.fetches++;
+	return ft;
+}
+
+static void take(void *data, struct lv_request *r)
+{
+	struct lv_forward *f = data;
+	struct fetch *ft = find(f, &r->q);
+	bool fresh = ft == NULL;
+
+	if (fresh) {
+		maybe_grow(f);
+		ft = fetch_new(f, &r->q);
+		if (ft == NULL) {
+			lv_control_answer_request_rcode(f->ctl, r,
+							LV_RCODE_SERVFAIL);
+			return;
+		}
+	} else if (ft->n_waiters >= f->ctl->cfg->fwd.max_waiters) {
+		f->st.waiters_refused++;
+		lv_control_answer_request_rcode(f->ctl, r, LV_RCODE_SERVFAIL);
+		return;
+	} else {
+		f->st.coalesced++;
+	}
+	r->owner = ft;
+	r->owner_next = ft->waiters;
+	ft->waiters = r;
+	ft->n_waiters++;
+	if (fresh)
+		fetch_try(ft, false);
+}
+
+/* --- life --- */
+
+int lv_forward_open(struct lv_control *ctl)
+{
+	struct lv_forward *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || (f->ups = lv_upstreams_new(ctl->loop)) == NULL ||
+	    (f->table = calloc(64, sizeof(*f->table))) == NULL) {
+		lv_err("forwarding: out of memory");
+		if (f != NULL)
+			lv_upstreams_free(f->ups);
+		free(f);
+		return -1;
+	}
+	f->cap = 64;
+	f->ctl = ctl;
+	f->d = (struct lv_deferrer){.wants = wants, .take = take, .data = f};
+	ctl->forward = f;
+	ctl->deferrer = &f->d;
+	current_rules(f);
+	return 0;
+}
+
+void lv_forward_close(struct lv_control *ctl)
+{
+	struct lv_forward *f = ctl->forward;
+
+	if (f == NULL)
+		return;
+	for (unsigned i = 0; i < f->cap; i++) {
+		while (f->table[i] != NULL) {
+			struct fetch *ft = f->table[i];
+			while (ft->waiters != NULL) {
+				struct lv_request *r = ft->waiters;
+				ft->waiters = r->owner_next;
+				lv_request_drop(ctl->requests, r);
+			}
+			fetch_free(ft);
+		}
+	}
+	if (ctl->deferrer == &f->d)
+		ctl->deferrer = NULL;
+	lv_upstreams_free(f->ups);
+	rules_put(f->rules);
+	free(f->table);
+	free(f);
+	ctl->forward = NULL;
+}
+
+void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
+{
+	static const char *const rc[16] = {
+	    "noerror", "formerr", "servfail", "nxdomain", "notimp", "refused",
+	    "yxdomain", "yxrrset", "nxrrset", "notauth", "notzone", "rcode11",
+	    "rcode12", "rcode13", "rcode14", "rcode15"};
+	const struct lv_forward_stats *s = &f->st;
+
+#define P(field) fprintf(out, "forward_" #field " %llu\n", \
+			 (unsigned long long)s->field)
+	P(fetches);
+	P(coalesced);
+	P(waiters_refused);
+	P(answered);
+	P(cached);
+	P(not_cached);
+	P(failed);
+	P(tcp_refetch);
+	P(bad_answers);
+	P(in_flight);
+#undef P
+	for (struct lv_upstream *up = lv_upstreams_first(f->ups); up != NULL;
+	     up = up->next) {
+		const struct lv_upstream_stats *u = &up->st;
+#define U(field) fprintf(out, "upstream[%s]." #field " %llu\n", up->name, \
+			 (unsigned long long)u->field)
+		U(queries_udp);
+		U(queries_tcp);
+		U(timeouts);
+		U(truncated);
+		U(refused);
+		U(send_errors);
+		U(mismatched);
+		U(tcp_opened);
+		U(tcp_reset);
+		U(tcp_resent);
+		U(latency_us_sum);
+		U(latency_count);
+#undef U
+		for (unsigned i = 0; i < 16; i++)
+			if (u->answers[i])
+				fprintf(out, "upstream[%s].answers_%s %llu\n",
+					up->name, rc[i],
+					(unsigned long long)u->answers[i]);
+	}
+}

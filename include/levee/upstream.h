@@ -1,0 +1,137 @@
+/*
+ * Upstream resolvers: the exchanges the forwarder has with them, over UDP
+ * and TCP, and their counters.
+ *
+ * Owns one struct lv_upstream per distinct address and port ever
+ * configured (kept across reloads, so counters survive a SIGHUP and a
+ * query in flight never outlives its upstream), the UDP sockets of
+ * exchanges in flight and the TCP connections to each upstream.
+ *
+ * UDP: every query gets its own socket, bound to a random source port and
+ * connected to the upstream, and a random ID: the kernel delivers only
+ * datagrams from the upstream's address and port, and an answer is taken
+ * only when its ID and question (name compared without case, type, class)
+ * are the query's; anything else is dropped and counted (mismatched), so a
+ * spoofer must guess a 16-bit ID and a 16-bit port at once. An ICMP
+ * unreachable ends the exchange at once (refused), not at its timeout.
+ *
+ * TCP: connections are persistent and shared by all queries to the
+ * upstream, queries pipelined with IDs unique on their connection and
+ * answers matched out of order (RFC 7766 §6.2.1.1). Every write is
+ * complete (partial writes are buffered and finished on EPOLLOUT). A
+ * connection idle for its idle time is closed. A reset or close with
+ * queries outstanding resends each of them once on a fresh connection;
+ * a second failure ends the exchange (reset), so the caller can try
+ * another upstream: no query is lost to a silently dropped connection.
+ *
+ * Control plane only, on the event loop's thread. Counters are plain
+ * fields read by the same thread when stats are printed.
+ */
+#ifndef LEVEE_UPSTREAM_H
+#define LEVEE_UPSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "levee/config.h"
+#include "levee/evloop.h"
+
+/* Queries one TCP connection carries at once before another is opened,
+ * and connections per upstream. */
+#define LV_UPSTREAM_TCP_PIPELINE 256
+#define LV_UPSTREAM_TCP_CONNS    4
+
+struct lv_upstream_stats {
+	uint64_t queries_udp;
+	uint64_t queries_tcp;
+	uint64_t answers[16]; /* by header rcode */
+	uint64_t timeouts;
+	uint64_t truncated;   /* UDP answers with TC=1 */
+	uint64_t refused;     /* ICMP unreachable, or the connection refused */
+	uint64_t send_errors; /* the socket would not take the query */
+	uint64_t mismatched;  /* answers dropped: wrong ID or question */
+	uint64_t tcp_opened;
+	uint64_t tcp_reset;   /* closed or reset with queries outstanding */
+	uint64_t tcp_resent;  /* queries resent on a fresh connection */
+	uint64_t latency_us_sum; /* of answers taken */
+	uint64_t latency_count;
+};
+
+struct lv_upstreams;
+struct lv_upstream;
+struct lv_upstream_tcp;
+struct lv_upstream_query;
+
+/* The exchange ended: status 0 with the answer msg[0..len) (valid during
+ * the call only), or -ETIMEDOUT, -ECONNREFUSED, -ECONNRESET, -EIO. The
+ * query is idle again when this is called, and may be sent anew from it. */
+typedef void (*lv_upstream_done_fn)(struct lv_upstream_query *uq, int status,
+				    const uint8_t *msg, uint16_t len);
+
+/*
+ * One exchange, owned (embedded) by the caller. The caller sets qname
+ * (lowercased wire form), qname_len, qtype, qclass, done and data before
+ * lv_upstream_send(); the rest is the module's.
+ */
+struct lv_upstream_query {
+	const uint8_t *qname;
+	uint8_t qname_len;
+	uint16_t qtype, qclass;
+	lv_upstream_done_fn done;
+	void *data;
+	/* the module's */
+	struct lv_upstream *up;
+	bool active;
+	bool tcp;
+	bool resent; /* already resent once on a fresh TCP connection */
+	uint16_t id;
+	uint16_t msg_len;
+	uint8_t *msg; /* the caller's query; ID written here */
+	uint64_t sent_ns;
+	int fd; /* UDP */
+	struct lv_ev_io io;
+	struct lv_ev_timer timer;
+	struct lv_upstream_tcp *conn; /* TCP */
+	struct lv_upstream_query *conn_prev, *conn_next;
+};
+
+struct lv_upstream {
+	struct lv_upstreams *set;
+	struct sockaddr_storage sa;
+	socklen_t sa_len;
+	char name[64]; /* "ADDR@PORT" for logs and counters */
+	struct lv_upstream_stats st;
+	struct lv_upstream_tcp *conns;
+	unsigned n_conns;
+	uint32_t tcp_idle_ms; /* from the snapshot of the latest send */
+	struct lv_upstream *next;
+};
+
+/* A set on loop. NULL when out of memory. */
+struct lv_upstreams *lv_upstreams_new(struct lv_evloop *loop);
+/* End every exchange (done is not called) and free the set. */
+void lv_upstreams_free(struct lv_upstreams *set);
+
+/* The upstream for addr and port, created on first use. NULL: no memory. */
+struct lv_upstream *lv_upstream_get(struct lv_upstreams *set,
+				    const struct lv_addr *addr, uint16_t port);
+
+/* Upstreams in the order they were created (for counters). */
+struct lv_upstream *lv_upstreams_first(struct lv_upstreams *set);
+
+/*
+ * Send the query msg[0..len) (a whole DNS message; its ID is chosen here)
+ * to up over UDP or TCP, and wait at most timeout_ms for the answer; a
+ * TCP connection opened for it idles tcp_idle_ms. msg must stay valid and
+ * unchanged until done is called or the exchange is cancelled. 0, or a
+ * negative errno when it could not be sent at all (done is not called).
+ */
+int lv_upstream_send(struct lv_upstream *up, struct lv_upstream_query *uq,
+		     uint8_t *msg, uint16_t len, bool tcp, uint32_t timeout_ms,
+		     uint32_t tcp_idle_ms);
+
+/* End the exchange without calling done (safe when idle). */
+void lv_upstream_cancel(struct lv_upstream_query *uq);
+
+#endif
