@@ -33,6 +33,7 @@ struct burst_ctx {
 	unsigned n_lookup;
 	unsigned n_control;
 	unsigned n_kernel;
+	const struct lv_addr_filter *filter; /* the queue's */
 };
 
 static inline bool stopping(const struct lv_worker *w)
@@ -73,11 +74,11 @@ static bool triage(struct lv_worker *w, struct burst_ctx *c, struct rte_mbuf *m,
 {
 	struct lv_pkt_info *pi = &c->pi[slot];
 	struct lv_query *q = &c->q[slot];
-	unsigned v = lv_pkt_classify(m, w->filter, pi);
+	unsigned v = lv_pkt_classify(m, c->filter, pi);
 
 	if (v != LV_PKT_DNS) {
 		if (w->to_kernel &&
-		    lv_pkt_for_kernel(m, w->filter, LV_PKT_DROP_REASON(v)))
+		    lv_pkt_for_kernel(m, c->filter, LV_PKT_DROP_REASON(v)))
 			c->to_kernel[c->n_kernel++] = m;
 		else
 			drop(w, m, LV_PKT_DROP_REASON(v));
@@ -201,12 +202,15 @@ static inline bool may_receive(const struct lv_worker *w)
 	       rte_mempool_avail_count(w->pool) >= w->rx_min_free;
 }
 
-uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
-				uint16_t n, struct rte_mbuf **tx)
+static uint16_t handle_burst(struct lv_worker *w,
+			     const struct lv_addr_filter *filter,
+			     struct rte_mbuf **pkts, uint16_t n,
+			     struct rte_mbuf **tx)
 {
 	struct burst_ctx c;
 	uint16_t ntx = 0;
 
+	c.filter = filter;
 	c.n_lookup = 0;
 	c.n_control = 0;
 	c.n_kernel = 0;
@@ -240,6 +244,12 @@ uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
 	return ntx;
 }
 
+uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
+				uint16_t n, struct rte_mbuf **tx)
+{
+	return handle_burst(w, w->filter, pkts, n, tx);
+}
+
 /* Append answers the control plane left for this queue, up to room. */
 static uint16_t take_replies(struct lv_worker *w, struct lv_worker_queue *wq,
 			     struct rte_mbuf **tx, uint16_t room)
@@ -255,7 +265,9 @@ static uint16_t take_replies(struct lv_worker *w, struct lv_worker_queue *wq,
 static void transmit(struct lv_worker *w, const struct lv_worker_queue *wq,
 		     struct rte_mbuf **tx, uint16_t n)
 {
-	uint16_t sent = rte_eth_tx_burst(wq->port, wq->queue, tx, n);
+	uint16_t sent = unlikely(wq->tx != NULL)
+			    ? wq->tx(wq->io, tx, n)
+			    : rte_eth_tx_burst(wq->port, wq->queue, tx, n);
 
 	/* replay: a capture file is not a lossy link */
 	while (sent < n && w->lossless && !stopping(w))
@@ -275,10 +287,13 @@ static unsigned poll_queue(struct lv_worker *w, struct lv_worker_queue *wq)
 	uint16_t nrx = 0, ntx = 0;
 
 	if (may_receive(w))
-		nrx = rte_eth_rx_burst(wq->port, wq->queue, rx, LV_BURST);
+		nrx = unlikely(wq->rx != NULL)
+			  ? wq->rx(wq->io, rx, LV_BURST)
+			  : rte_eth_rx_burst(wq->port, wq->queue, rx, LV_BURST);
 	if (nrx) {
 		LV_STAT_ADD(w->stats.rx, nrx);
-		ntx = lv_worker_handle_burst(w, rx, nrx, tx);
+		ntx = handle_burst(w, wq->filter ? wq->filter : w->filter, rx,
+				   nrx, tx);
 	}
 	ntx += take_replies(w, wq, tx + ntx, LV_BURST);
 	if (ntx)

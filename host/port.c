@@ -129,8 +129,8 @@ int lv_port_plan(const char *iface, unsigned n_queues,
 {
 	memset(plan, 0, sizeof(*plan));
 	if (iface == NULL) {
-		snprintf(err, errlen, "no interface: give --iface");
-		return -1;
+		plan->kind = LV_PORT_NONE; /* --listen alone */
+		return 0;
 	}
 	if (strncmp(iface, "pcap:", 5) == 0)
 		return plan_pcap(iface + 5, plan, err, errlen);
@@ -281,7 +281,8 @@ int lv_eal_start(const char *argv0, const struct lv_config *cfg,
 			argv[argc++] = "--no-pci";
 		snprintf(vdev, sizeof(vdev), "--vdev=%s", plan->devargs);
 	}
-	argv[argc++] = vdev;
+	if (plan->kind != LV_PORT_NONE)
+		argv[argc++] = vdev;
 	for (int i = 0; i < cfg->eal_argc; i++)
 		argv[argc++] = cfg->eal_argv[i];
 	argv[argc] = NULL;

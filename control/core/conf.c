@@ -228,6 +228,12 @@ static bool keep_restart_settings(const struct lv_config *run,
 		ok &= copy_remotes(&fresh->tcp_listen, &fresh->n_tcp_listen,
 				   run->tcp_listen, run->n_tcp_listen);
 	}
+	if (!same_remotes(fresh->listen, fresh->n_listen, run->listen,
+			  run->n_listen)) {
+		note(kept, keptlen, "listen");
+		ok &= copy_remotes(&fresh->listen, &fresh->n_listen,
+				   run->listen, run->n_listen);
+	}
 	if (!same_strv(fresh->eal_argv, fresh->eal_argc, run->eal_argv,
 		       run->eal_argc)) {
 		note(kept, keptlen, "eal");

@@ -72,12 +72,13 @@ enum {
 	O_ALLOW_TRANSFER,
 	O_NOTIFY,
 	O_TCP_LISTEN,
-	O_FORWARD
+	O_FORWARD,
+	O_LISTEN
 };
 
 /* Lists whose items are strings with a grammar of their own, the same on
  * the command line and in the file. */
-enum list_kind { L_ACL, L_NOTIFY, L_TCP_LISTEN };
+enum list_kind { L_ACL, L_NOTIFY, L_TCP_LISTEN, L_LISTEN };
 
 static const struct {
 	const char *option;  /* long option without "--"; NULL: file only */
@@ -775,9 +776,11 @@ static int add_list_item(struct lv_config *cfg, struct lv_zone_conf *z,
 	struct lv_acl_conf **al = z ? &z->acl : &cfg->acl;
 	unsigned *an = z ? &z->n_acl : &cfg->n_acl;
 	struct lv_remote_conf **rl = kind == L_TCP_LISTEN ? &cfg->tcp_listen
+				     : kind == L_LISTEN   ? &cfg->listen
 				     : z                  ? &z->notify
 							  : &cfg->notify;
 	unsigned *rn = kind == L_TCP_LISTEN ? &cfg->n_tcp_listen
+		       : kind == L_LISTEN   ? &cfg->n_listen
 		       : z                  ? &z->n_notify
 					    : &cfg->n_notify;
 	void *l;
@@ -1187,6 +1190,7 @@ void lv_config_free(struct lv_config *cfg)
 	free_acl(cfg->acl, cfg->n_acl);
 	free_remotes(cfg->notify, cfg->n_notify);
 	free_remotes(cfg->tcp_listen, cfg->n_tcp_listen);
+	free_remotes(cfg->listen, cfg->n_listen);
 	lv_config_forward_free(cfg);
 	free(cfg->addrs);
 	free(cfg->gateways);
@@ -1220,13 +1224,13 @@ static const char *const server_keys[] = {
     "tcp-idle-timeout-ms", "tcp-max-clients",
     "tcp-max-per-client",  "tcp-out-buffer",
     "tcp-listen",          "tune-kernel",
-    "max-requests"};
+    "max-requests",        "listen"};
 static const int server_ids[] = {
     S_IFACE,          S_WORKERS,    -1,          S_UDP_MAX,
     S_MISS_RING,      S_HUGEPAGES,  S_IN_MEMORY, S_LOG_LEVEL,
     S_IDLE_SLEEP,     -2,           S_TCP_IDLE,  S_TCP_MAX,
     S_TCP_PER_CLIENT, S_TCP_OUTBUF, -3,          S_TUNE_KERNEL,
-    S_MAX_REQUESTS};
+    S_MAX_REQUESTS,   -6};
 static const char *const cache_keys[] = {"memory",  "entries",
 					 "min-ttl", "max-ttl",
 					 "negative-max-ttl", "servfail-ttl"};
@@ -1487,6 +1491,8 @@ static int yaml_section_value(struct yfile *y, const char *section,
 		return yaml_list(y, v, L_ACL, NULL, in);
 	case -5:
 		return yaml_list(y, v, L_NOTIFY, NULL, in);
+	case -6:
+		return yaml_list(y, v, L_LISTEN, NULL, in);
 	default:
 		return yaml_setting(y, (enum setting)id, v);
 	}
@@ -2060,6 +2066,7 @@ static const struct option long_options[] = {
     {"ixfr-history", required_argument, NULL, 256 + S_IXFR_HISTORY},
     {"max-requests", required_argument, NULL, 256 + S_MAX_REQUESTS},
     {"forward", required_argument, NULL, O_FORWARD},
+    {"listen", required_argument, NULL, O_LISTEN},
     {"forward-timeout", required_argument, NULL, 256 + S_FWD_TIMEOUT},
     {"forward-attempt-timeout", required_argument, NULL, 256 + S_FWD_ATTEMPT},
     {"forward-tcp-idle", required_argument, NULL, 256 + S_FWD_TCP_IDLE},
@@ -2092,7 +2099,7 @@ static void option_expected(int val, char *buf, size_t len)
 		snprintf(buf, len, ACL_EXPECTED);
 	else if (val == O_NOTIFY)
 		snprintf(buf, len, REMOTE_EXPECTED);
-	else if (val == O_TCP_LISTEN)
+	else if (val == O_TCP_LISTEN || val == O_LISTEN)
 		snprintf(buf, len, LISTEN_EXPECTED);
 	else if (val == O_FORWARD)
 		snprintf(buf, len, FORWARD_EXPECTED);
@@ -2120,6 +2127,8 @@ static int apply_list_option(struct lv_config *cfg, int val, const char *arg)
 		return add_list_item(cfg, NULL, L_NOTIFY, arg);
 	case O_FORWARD:
 		return lv_config_forward_option(cfg, arg);
+	case O_LISTEN:
+		return add_list_item(cfg, NULL, L_LISTEN, arg);
 	default:
 		return add_list_item(cfg, NULL, L_TCP_LISTEN, arg);
 	}
@@ -2224,6 +2233,7 @@ static int cli_option(struct cli *c, int val, const char *arg, char *err,
 	case O_NOTIFY:
 	case O_TCP_LISTEN:
 	case O_FORWARD:
+	case O_LISTEN:
 		return cli_list(c, val, arg, err, errlen);
 	default:
 		/* check now, so a bad option is reported before the file is
@@ -2358,8 +2368,10 @@ static int check_complete(const struct lv_config *cfg, char *err, size_t errlen)
 			    "nothing to serve: give --zone ORIGIN=FILE or "
 			    "--forward SUFFIX=ADDR (zones: or forward: in the "
 			    "config)");
-	if (cfg->iface == NULL)
-		return fail(err, errlen, "no interface: give --iface");
+	if (cfg->iface == NULL && cfg->n_listen == 0)
+		return fail(err, errlen,
+			    "nowhere to serve: give --iface (a bypass port) or "
+			    "--listen ADDR[@PORT] (host sockets)");
 	if (check_duplicate_zones(cfg, err, errlen) < 0 ||
 	    lv_config_forward_check(cfg, err, errlen) < 0)
 		return -1;

@@ -34,6 +34,7 @@
 #include "levee/log.h"
 #include "levee/pcap_source.h"
 #include "levee/request.h"
+#include "levee/sockport.h"
 #include "levee/tcp.h"
 #include "levee/tsig.h"
 
@@ -248,6 +249,65 @@ static struct rte_ring *make_ring(const char *what, unsigned id, unsigned n)
 			       RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
 
+static bool has_port(const struct lv_control *ctl)
+{
+	return ctl->plan.kind != LV_PORT_NONE;
+}
+
+/* Worker w's queue of the port: queue w->id, and the exception ring on
+ * live ports (they hand the kernel's traffic to the control plane). */
+static int add_port_queue(struct lv_control *ctl, struct lv_worker *w)
+{
+	struct lv_worker_queue *q = &w->queues[w->n_queues++];
+
+	q->port = ctl->port.port_id;
+	q->queue = (uint16_t)w->id; /* worker i owns queue i */
+	q->replies = make_ring("reply", w->id, ctl->cfg->miss_ring_size);
+	if (!ctl->replay)
+		w->to_kernel = make_ring("kernel", w->id, LV_KERNEL_RING);
+	return q->replies == NULL || (!ctl->replay && w->to_kernel == NULL)
+		   ? -1
+		   : 0;
+}
+
+/* Worker w's socket queue on every --listen address (SO_REUSEPORT: the
+ * kernel spreads clients over the workers' sockets). */
+static int add_socket_queues(struct lv_control *ctl, struct lv_worker *w)
+{
+	char err[256];
+
+	for (unsigned i = 0; i < ctl->cfg->n_listen; i++) {
+		const struct lv_remote_conf *l = &ctl->cfg->listen[i];
+		struct lv_worker_queue *q;
+		struct lv_sockq *sq;
+
+		if (w->n_queues == LV_WORKER_MAX_QUEUES) {
+			lv_err("--listen: at most %d addresses",
+			       LV_WORKER_MAX_QUEUES - 1);
+			return -1;
+		}
+		sq = lv_sockq_open(&l->addr, l->port,
+				   (uint16_t)(LV_SOCK_PORT_BASE + i), ctl->pool,
+				   err, sizeof(err));
+		if (sq == NULL) {
+			lv_err("%s", err);
+			return -1;
+		}
+		q = &w->queues[w->n_queues++];
+		*q = (struct lv_worker_queue){
+		    .port = (uint16_t)(LV_SOCK_PORT_BASE + i),
+		    .rx = lv_sockq_rx,
+		    .tx = lv_sockq_tx,
+		    .io = sq,
+		    .filter = &ctl->sock_filter,
+		    .replies = make_ring("sreply", w->id * 64 + i,
+					 ctl->cfg->miss_ring_size)};
+		if (q->replies == NULL)
+			return -1;
+	}
+	return 0;
+}
+
 static int create_workers(struct lv_control *ctl)
 {
 	unsigned lcore, i = 0;
@@ -275,17 +335,10 @@ static int create_workers(struct lv_control *ctl)
 		w->pool = ctl->pool;
 		w->rx_min_free = 2 * LV_BURST;
 		w->to_control = make_ring("miss", i, ctl->cfg->miss_ring_size);
-		w->n_queues = 1;
-		w->queues[0].port = ctl->port.port_id;
-		w->queues[0].queue = (uint16_t)i; /* worker i owns queue i */
-		w->queues[0].replies =
-		    make_ring("reply", i, ctl->cfg->miss_ring_size);
-		/* live ports hand the kernel's traffic to the control plane */
-		if (!ctl->replay)
-			w->to_kernel = make_ring("kernel", i, LV_KERNEL_RING);
 		ctl->workers[i++] = w;
-		if (w->to_control == NULL || w->queues[0].replies == NULL ||
-		    (!ctl->replay && w->to_kernel == NULL)) {
+		if (w->to_control == NULL ||
+		    (has_port(ctl) && add_port_queue(ctl, w) != 0) ||
+		    add_socket_queues(ctl, w) != 0) {
 			lv_err("worker %u rings: %s", i - 1,
 			       rte_strerror(rte_errno));
 			return -1;
@@ -405,7 +458,8 @@ static int start(struct lv_control *ctl, const char *argv0)
 	}
 	/* a live port sees traffic that is not ours: answer only what is
 	 * addressed to the service addresses */
-	if (ctl->plan.kind != LV_PORT_PCAP && ctl->cfg->n_addrs == 0) {
+	if (has_port(ctl) && ctl->plan.kind != LV_PORT_PCAP &&
+	    ctl->cfg->n_addrs == 0) {
 		lv_err("--iface %s: a live port needs --address (the service "
 		       "addresses levee answers on)",
 		       ctl->cfg->iface);
@@ -422,11 +476,12 @@ static int start(struct lv_control *ctl, const char *argv0)
 	ctl->hash_seed = rte_rand();
 	if (create_pool(ctl, max_frame) != 0)
 		return -1;
-	if (lv_port_open(&ctl->plan, (uint16_t)ctl->n_workers, ctl->pool,
-			 &ctl->port, err, sizeof(err)) != 0 ||
-	    lv_port_check_payload(&ctl->plan, &ctl->port, ctl->cfg->udp_max,
-				  ctl->filter.n_v6 > 0, err,
-				  sizeof(err)) != 0) {
+	if (has_port(ctl) &&
+	    (lv_port_open(&ctl->plan, (uint16_t)ctl->n_workers, ctl->pool,
+			  &ctl->port, err, sizeof(err)) != 0 ||
+	     lv_port_check_payload(&ctl->plan, &ctl->port, ctl->cfg->udp_max,
+				   ctl->filter.n_v6 > 0, err,
+				   sizeof(err)) != 0)) {
 		lv_err("%s", err);
 		return -1;
 	}
@@ -444,8 +499,9 @@ static int start(struct lv_control *ctl, const char *argv0)
 		lv_err("%s", err);
 		return -1;
 	}
-	/* replay has no kernel to talk to: no TAP, no sockets */
-	if (!ctl->replay && lv_exception_open(ctl) != 0)
+	/* replay has no kernel to talk to: no TAP, no sockets; host sockets
+	 * alone need no exception path */
+	if (has_port(ctl) && !ctl->replay && lv_exception_open(ctl) != 0)
 		return -1;
 	return lv_control_events_init(ctl);
 }
@@ -478,7 +534,8 @@ static void stop_workers(struct lv_control *ctl)
 			continue;
 		drain(w->to_control);
 		drain(w->to_kernel);
-		drain(w->queues[0].replies);
+		for (unsigned q = 0; q < w->n_queues; q++)
+			drain(w->queues[q].replies);
 	}
 }
 
@@ -500,7 +557,11 @@ static void teardown(struct lv_control *ctl)
 			continue;
 		rte_ring_free(w->to_control);
 		rte_ring_free(w->to_kernel);
-		rte_ring_free(w->queues[0].replies);
+		for (unsigned q = 0; q < w->n_queues; q++) {
+			rte_ring_free(w->queues[q].replies);
+			if (w->queues[q].rx == lv_sockq_rx)
+				lv_sockq_close(w->queues[q].io);
+		}
 		rte_free(w);
 	}
 	if (ctl->cache)

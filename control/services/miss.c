@@ -335,7 +335,7 @@ static uint16_t answer_mbuf(struct lv_control *ctl, struct lv_worker *w,
 			    struct rte_mbuf *m, struct lv_pkt_info *pi,
 			    struct lv_origin *from)
 {
-	if (lv_pkt_classify(m, w->filter, pi) != LV_PKT_DNS)
+	if (lv_pkt_classify(m, lv_worker_filter(w, m->port), pi) != LV_PKT_DNS)
 		return 0;
 	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
 	*from = (struct lv_origin){

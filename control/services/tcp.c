@@ -279,7 +279,8 @@ int lv_tcp_open(struct lv_control *ctl)
 		return -1;
 	ctl->tcp = t;
 	lv_ev_timer_init(&t->idle_timer, on_idle_timer, ctl);
-	t->listeners = calloc(ctl->cfg->n_addrs + ctl->cfg->n_tcp_listen + 1,
+	t->listeners = calloc(ctl->cfg->n_addrs + ctl->cfg->n_tcp_listen +
+				  ctl->cfg->n_listen + 1,
 			      sizeof(*t->listeners));
 	if (t->listeners == NULL)
 		return -1;
@@ -291,6 +292,11 @@ int lv_tcp_open(struct lv_control *ctl)
 	for (unsigned i = 0; i < ctl->cfg->n_tcp_listen; i++)
 		if (add_listener(ctl, &ctl->cfg->tcp_listen[i].addr,
 				 ctl->cfg->tcp_listen[i].port, backlog) != 0)
+			return -1;
+	/* --listen serves TCP beside the workers' UDP sockets */
+	for (unsigned i = 0; i < ctl->cfg->n_listen; i++)
+		if (add_listener(ctl, &ctl->cfg->listen[i].addr,
+				 ctl->cfg->listen[i].port, backlog) != 0)
 			return -1;
 	return 0;
 }

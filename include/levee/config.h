@@ -160,6 +160,10 @@ struct lv_config {
 	/* TCP on ordinary host sockets, besides the service addresses */
 	struct lv_remote_conf *tcp_listen;
 	unsigned n_tcp_listen;
+	/* UDP and TCP on host sockets (--listen): the workers serve UDP
+	 * there with the same code as on a port */
+	struct lv_remote_conf *listen;
+	unsigned n_listen;
 	/* zone transfers (docs/transfers.md) */
 	struct lv_key_conf *keys;
 	unsigned n_keys;

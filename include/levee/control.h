@@ -97,6 +97,9 @@ struct lv_control {
 	struct lv_tsig_keyring *keys; /* conf's TSIG keys; NULL: none */
 	uint64_t hash_seed;
 	struct lv_addr_filter filter;
+	/* the synthetic frames of --listen sockets: no address filter
+	 * (host/sockport.c; the kernel chose what reached the socket) */
+	struct lv_addr_filter sock_filter;
 	unsigned n_workers;
 	struct lv_worker *workers[LV_MAX_WORKERS];
 	/* answers written and drops made by the control plane itself */

@@ -31,9 +31,21 @@
 #define LV_BURST             32
 #define LV_WORKER_MAX_QUEUES 16
 
+/* A queue's own receive and transmit, for queues that are not DPDK
+ * ports (host sockets, host/sockport.c): same contract as
+ * rte_eth_rx_burst / rte_eth_tx_burst. */
+typedef uint16_t (*lv_queue_io_fn)(void *io, struct rte_mbuf **pkts,
+				   uint16_t n);
+
 struct lv_worker_queue {
 	uint16_t port;
 	uint16_t queue;
+	/* NULL for a DPDK port; else the queue's own I/O on io */
+	lv_queue_io_fn rx, tx;
+	void *io;
+	/* the service addresses of this queue's frames (a socket queue's
+	 * synthetic frames have their own) */
+	const struct lv_addr_filter *filter;
 	/* answers from the control plane that leave by this queue (SP/SC:
 	 * control produces, this worker consumes); NULL on all but one queue
 	 * per port */
@@ -91,6 +103,17 @@ int lv_worker_main(void *arg);
  */
 uint16_t lv_worker_handle_burst(struct lv_worker *w, struct rte_mbuf **pkts,
 				uint16_t n, struct rte_mbuf **tx);
+
+/* The address filter of w's queue for port (the worker's own when none
+ * is set): what frames from that port are classified against. */
+static inline const struct lv_addr_filter *
+lv_worker_filter(const struct lv_worker *w, uint16_t port)
+{
+	for (unsigned i = 0; i < w->n_queues; i++)
+		if (w->queues[i].port == port && w->queues[i].filter)
+			return w->queues[i].filter;
+	return w->filter;
+}
 
 /* The reply ring of w for port (NULL when w serves no queue of it):
  * where the control plane puts frames for w to transmit. */

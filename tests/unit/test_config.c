@@ -454,7 +454,9 @@ static void test_cli_required(void **state)
 	RUN_FAILS("nothing to serve: give --zone ORIGIN=FILE or --forward "
 		  "SUFFIX=ADDR (zones: or forward: in the config)",
 		  "--iface", "pcap:a,b");
-	RUN_FAILS("no interface: give --iface", "--zone", "a.=a");
+	RUN_FAILS("nowhere to serve: give --iface (a bypass port) or --listen "
+		  "ADDR[@PORT] (host sockets)",
+		  "--zone", "a.=a");
 	RUN_FAILS("--zone A.=y: duplicate zone \"A.\" (first at --zone a=x)",
 		  "--iface", "pcap:a,b", "--zone", "a=x", "--zone", "A.=y");
 
@@ -783,7 +785,7 @@ static void test_file_errors(void **state)
 	    "miss-ring-size, hugepages, in-memory, log-level, "
 	    "idle-sleep-us, gateways, tcp-idle-timeout-ms, "
 	    "tcp-max-clients, tcp-max-per-client, tcp-out-buffer, tcp-listen, "
-	    "tune-kernel, max-requests)");
+	    "tune-kernel, max-requests, listen)");
 	load_fails("unknown_section.yaml",
 		   ":3: unknown key \"zone\" in the top level (expected one "
 		   "of: server, cache, zones, eal, transfer, keys, forward, "
