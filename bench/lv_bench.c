@@ -22,6 +22,15 @@
  * lv_query_parse), lookup (lv_cache_lookup_bulk), write
  * (lv_response_from_entry, lv_pkt_finish_reply).
  *
+ * Two more passes print figures beside it in the same run: the same
+ * frames answered from upstream entries that age (every name re-inserted
+ * as a forwarded answer, so each hit reads the clock and writes its TTL
+ * less the age; "aged_ns_per_query"), and the same queries through a host
+ * socket port on loopback (--listen: a client socket sends bursts with
+ * sendmmsg, lv_sockq_rx / lv_worker_handle_burst / lv_sockq_tx answer
+ * them, the client reads them back with recvmmsg; both sides' system
+ * calls are in "socket_ns_per_query").
+ *
  * --callgrind runs a short, untimed version for
  * valgrind --tool=callgrind --toggle-collect=lv_worker_handle_burst and
  * prints how many queries went through lv_worker_handle_burst.
@@ -29,6 +38,7 @@
  * The bench fails loudly (exit 1) if anything it measured was not a hit
  * answered NOERROR with the right address.
  */
+#define _GNU_SOURCE /* sendmmsg, recvmmsg */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -41,6 +51,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <limits.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
@@ -61,6 +74,7 @@
 #include "levee/port.h"
 #include "levee/query.h"
 #include "levee/response.h"
+#include "levee/sockport.h"
 #include "levee/worker.h"
 #include "levee/zone.h"
 
@@ -108,6 +122,7 @@ struct bench {
 	uint64_t handled;  /* queries given to lv_worker_handle_burst */
 	uint64_t verified; /* answers checked byte by byte */
 	double tsc_hz;
+	bool aged; /* the cache holds upstream entries: TTLs are aged */
 };
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -275,6 +290,8 @@ static unsigned name_wire(const struct bench *b, uint32_t i, uint8_t *out)
 	return l + (unsigned)sizeof(origin);
 }
 
+static void insert_answers(struct bench *b, bool upstream);
+
 static void fill_cache(struct bench *b)
 {
 	char err[256];
@@ -286,30 +303,10 @@ static void fill_cache(struct bench *b)
 	    .socket_id = (int)rte_socket_id(),
 	    .name = "lv_bench_cache",
 	};
-	struct lv_query q;
-	struct lv_answer_result res;
-
 	b->cache = lv_cache_create(&p, err, sizeof(err));
 	if (b->cache == NULL)
 		die("lv_cache_create: %s", err);
-	memset(&q, 0, sizeof(q));
-	q.qtype = LV_TYPE_A;
-	q.qclass = LV_CLASS_IN;
-	q.question_ok = 1;
-	for (uint32_t i = 0; i < b->o.names; i++) {
-		q.qname_len = (uint16_t)name_wire(b, i, q.lname);
-		q.question_end = (uint16_t)(LV_DNS_HDR_LEN + q.qname_len + 4);
-		if (lv_answer_build(b->zs, &q, 0, p.hash_seed, &res) != 0)
-			die("lv_answer_build failed for name %u", i);
-		if (res.entry == NULL || res.rcode != LV_RCODE_NOERROR ||
-		    !res.cacheable || res.entry->ancount != 1)
-			die("name %u: not a cacheable one-record answer "
-			    "(rcode %u)",
-			    i, res.rcode);
-		int rc = lv_cache_insert(b->cache, res.entry);
-		if (rc != 0)
-			die("lv_cache_insert name %u: %s", i, strerror(-rc));
-	}
+	insert_answers(b, false);
 	struct lv_cache_stats cs;
 	lv_cache_get_stats(b->cache, &cs);
 	if (cs.entries != b->o.names || cs.evictions || cs.evictions_nospace)
@@ -317,6 +314,47 @@ static void fill_cache(struct bench *b)
 		    " evictions)",
 		    cs.entries, b->o.names,
 		    cs.evictions + cs.evictions_nospace);
+}
+
+/* Answer every name with the real builder and publish it; upstream: as a
+ * forwarded answer that ages (stored at time 0 of the cache's clock, kept
+ * a day), replacing the zone entry under the same key. */
+static void insert_answers(struct bench *b, bool upstream)
+{
+	uint64_t seed = lv_cache_hash_seed(b->cache);
+	struct lv_query q;
+	struct lv_answer_result res;
+
+	memset(&q, 0, sizeof(q));
+	q.qtype = LV_TYPE_A;
+	q.qclass = LV_CLASS_IN;
+	q.question_ok = 1;
+	for (uint32_t i = 0; i < b->o.names; i++) {
+		q.qname_len = (uint16_t)name_wire(b, i, q.lname);
+		q.question_end = (uint16_t)(LV_DNS_HDR_LEN + q.qname_len + 4);
+		if (lv_answer_build(b->zs, &q, 0, seed, &res) != 0)
+			die("lv_answer_build failed for name %u", i);
+		if (res.entry == NULL || res.rcode != LV_RCODE_NOERROR ||
+		    !res.cacheable || res.entry->ancount != 1)
+			die("name %u: not a cacheable one-record answer "
+			    "(rcode %u)",
+			    i, res.rcode);
+		if (upstream) {
+			res.entry->origin = LV_ORIGIN_UPSTREAM;
+			res.entry->flags = LV_FLAG_RA;
+			res.entry->min_ttl = 86400;
+			res.entry->stored_at = 0;
+		}
+		int rc = lv_cache_insert(b->cache, res.entry);
+		if (rc != 0)
+			die("lv_cache_insert name %u: %s", i, strerror(-rc));
+		if (upstream && (i & 4095) == 0) {
+			/* the replaced entries; this thread is the reader */
+			lv_cache_reader_quiescent(b->cache, 0);
+			lv_cache_reclaim(b->cache);
+		}
+	}
+	b->aged = upstream;
 }
 
 /* --- query frames --- */
@@ -472,6 +510,17 @@ static void prime_ring(struct bench *b, uint64_t pos)
 
 /* One answer, checked: the reply to frame f, NOERROR, one A record with
  * the name's own address, ports swapped. */
+/* The zone's TTL (3600) exactly, or for an aged entry 3600 less the age
+ * (the second may have ticked since the answer was written). */
+static const struct bench *checking;
+static bool ttl_is_wrong(uint32_t ttl)
+{
+	if (!checking->aged)
+		return ttl != 3600;
+	uint64_t age = lv_cache_now(checking->cache);
+	return ttl + age != 3600 && ttl + age != 3601;
+}
+
 static void check_answer(const struct rte_mbuf *m, const struct frame *f)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -496,6 +545,9 @@ static void check_answer(const struct rte_mbuf *m, const struct frame *f)
 	    lv_wire_get16(rr + 10) != 4 ||
 	    lv_wire_get32(rr + 12) != addr_of(f->name_idx))
 		die("answer to name %u: not its A record", f->name_idx);
+	if (ttl_is_wrong(lv_wire_get32(rr + 6)))
+		die("answer to name %u: TTL %u", f->name_idx,
+		    lv_wire_get32(rr + 6));
 	if (udp->src_port != RTE_BE16(LV_DNS_PORT))
 		die("answer to name %u: UDP ports not swapped", f->name_idx);
 }
@@ -647,6 +699,102 @@ static void check_worker_stats(const struct bench *b)
 		    ", expected %" PRIu64 " hits and nothing else",
 		    s->queries, s->cache_hits, s->cache_misses, s->punts, drops,
 		    s->rcode[LV_RCODE_NOERROR], s->truncated, b->handled);
+}
+
+/* A free UDP port on 127.0.0.1 (checked, not held). */
+static uint16_t free_udp_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+		die("free port: %s", strerror(errno));
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+/*
+ * The socket port on loopback: bursts of 32 of the same query frames' DNS
+ * messages sent by a client socket (sendmmsg), taken by lv_sockq_rx,
+ * answered by lv_worker_handle_burst, sent by lv_sockq_tx and read back by
+ * the client (recvmmsg), all on this lcore and all timed: the figure holds
+ * both sides' system calls and the kernel's loopback path.
+ */
+static void run_socket(struct bench *b)
+{
+	static struct lv_addr_filter any; /* the socket queues' filter */
+	struct lv_addr lo = {.family = AF_INET, .prefix_len = 32};
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	uint16_t port = free_udp_port();
+	char err[256];
+	struct mmsghdr msgs[LV_BURST];
+	struct iovec iov[LV_BURST];
+	static uint8_t answers[LV_BURST][2048];
+	uint64_t queries = 0, cycles = 0, bad = 0;
+	uint64_t count = b->o.count / 20 ? b->o.count / 20 : LV_BURST;
+
+	memcpy(lo.addr, &to.sin_addr, 4);
+	to.sin_port = htons(port);
+	struct lv_sockq *sq = lv_sockq_open(&lo, port, LV_SOCK_PORT_BASE,
+					    b->pool, err, sizeof(err));
+	int cl = socket(AF_INET, SOCK_DGRAM, 0);
+	if (sq == NULL || cl < 0)
+		die("socket port: %s", sq ? strerror(errno) : err);
+	b->w->filter = &any;
+	for (uint64_t pos = 0; queries < count; pos += LV_BURST) {
+		struct rte_mbuf *rx[LV_BURST], *tx[2 * LV_BURST];
+		uint16_t nrx = 0, ntx;
+		for (unsigned k = 0; k < LV_BURST; k++) {
+			const struct frame *f =
+			    &b->frames[(pos + k) % b->o.frames];
+			iov[k] = (struct iovec){(void *)(f->bytes + L2L3L4),
+						f->len - (unsigned)L2L3L4};
+			msgs[k].msg_hdr =
+			    (struct msghdr){.msg_name = &to,
+					    .msg_namelen = sizeof(to),
+					    .msg_iov = &iov[k],
+					    .msg_iovlen = 1};
+		}
+		uint64_t c0 = rte_rdtsc();
+		if (sendmmsg(cl, msgs, LV_BURST, 0) != LV_BURST)
+			die("sendmmsg: %s", strerror(errno));
+		while (nrx < LV_BURST)
+			nrx += lv_sockq_rx(sq, rx + nrx, LV_BURST - nrx);
+		ntx = lv_worker_handle_burst(b->w, rx, nrx, tx);
+		lv_cache_reader_quiescent(b->cache, b->w->id);
+		if (lv_sockq_tx(sq, tx, ntx) != ntx)
+			die("socket port: %u answers not sent", ntx);
+		for (unsigned k = 0; k < LV_BURST; k++) {
+			iov[k] = (struct iovec){answers[k], sizeof(answers[k])};
+			msgs[k].msg_hdr = (struct msghdr){.msg_iov = &iov[k],
+							  .msg_iovlen = 1};
+		}
+		for (int got = 0; got < LV_BURST;) {
+			int n = recvmmsg(cl, msgs + got,
+					 LV_BURST - (unsigned)got, 0, NULL);
+			if (n <= 0)
+				die("recvmmsg: %s", strerror(errno));
+			got += n;
+		}
+		cycles += rte_rdtsc() - c0;
+		for (unsigned k = 0; k < LV_BURST; k++)
+			bad += msgs[k].msg_len < 28 ||
+			       (lv_wire_get16(answers[k] + 2) & 0x800f) !=
+				   0x8000 ||
+			       lv_wire_get16(answers[k] + 6) != 1;
+		queries += LV_BURST;
+	}
+	if (bad)
+		die("socket port: %" PRIu64 " answers wrong", bad);
+	printf("result socket_ns_per_query %.1f (%" PRIu64
+	       " queries, loopback, client and server on one core)\n",
+	       (double)cycles * 1e9 / b->tsc_hz / (double)queries, queries);
+	close(cl);
+	lv_sockq_close(sq);
 }
 
 static void usage(const char *argv0)
@@ -830,6 +978,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
+	checking = &b;
 	/* warm-up: one lap of the ring, every answer checked */
 	run_full(&b, b.o.ring * 4ull, false);
 	struct pass_result fr = run_full(&b, b.o.count, true);
@@ -857,5 +1006,21 @@ int main(int argc, char **argv)
 	       " queries through lv_worker_handle_burst, 0 misses\n",
 	       b.verified, b.handled);
 	printf("target 100 ns/query: %s\n", per_q <= 100 ? "met" : "missed");
+
+	/* the same frames from aging upstream entries, at least a second
+	 * old so that every answer's TTL is rewritten */
+	while (lv_cache_now(b.cache) < 1)
+		rte_delay_ms(10);
+	insert_answers(&b, true);
+	/* the replaced zone entries: this thread is their only reader */
+	lv_cache_reader_quiescent(b.cache, b.w->id);
+	lv_cache_reclaim(b.cache);
+	run_full(&b, b.o.ring * 4ull, false);
+	struct pass_result ar = run_full(&b, b.o.count, true);
+	printf("result aged_ns_per_query %.1f (entries aged %" PRIu64 " s)\n",
+	       (double)ar.cycles * ns / (double)ar.queries,
+	       lv_cache_now(b.cache));
+	printf("result aged_hits %" PRIu64 "\n", b.w->stats.cache_hits_aged);
+	run_socket(&b);
 	return 0;
 }

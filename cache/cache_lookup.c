@@ -64,8 +64,7 @@ static inline int key_matches(const struct lv_cache_entry *e,
 {
 	return e->hash == q->hash && e->qtype == q->qtype &&
 	       e->qclass == q->qclass && e->do_bit == q->do_bit &&
-	       e->cd == q->cd &&
-	       e->name_len == q->qname_len &&
+	       e->cd == q->cd && e->name_len == q->qname_len &&
 	       memcmp(e->name, q->lname, e->name_len) == 0;
 }
 

@@ -42,14 +42,16 @@ static void write_opt(uint8_t *p, uint16_t our_max, unsigned rcode,
 /* Write each TTL of e's RRs [first, end), which were copied to
  * out + (their offset in wire) + shift, as the entry's less age (at 0 at
  * least). Out of line: zone entries never come here. */
-static __attribute__((noinline)) void
-age_ttls(uint8_t *out, const struct lv_cache_entry *e, unsigned first,
-	 unsigned end, int shift, uint32_t age)
+static __attribute__((noinline)) void age_ttls(uint8_t *out,
+					       const struct lv_cache_entry *e,
+					       unsigned first, unsigned end,
+					       int shift, uint32_t age)
 {
 	for (unsigned i = first; i < end; i++) {
 		unsigned off = e->rrs[i].ttl_offset;
 		uint32_t ttl = lv_wire_get32(e->wire + off);
-		lv_wire_put32(out + (int)off + shift, ttl > age ? ttl - age : 0);
+		lv_wire_put32(out + (int)off + shift,
+			      ttl > age ? ttl - age : 0);
 	}
 }
 

@@ -120,8 +120,8 @@ static bool triage(struct lv_worker *w, struct burst_ctx *c, struct rte_mbuf *m,
 
 /* How old an upstream entry is now (it was checked unexpired by the
  * lookup a moment ago). Out of line: zone entries never age. */
-static __attribute__((noinline)) uint32_t entry_age(struct lv_worker *w,
-						    const struct lv_cache_entry *e)
+static __attribute__((noinline)) uint32_t
+entry_age(struct lv_worker *w, const struct lv_cache_entry *e)
 {
 	LV_STAT_INC(w->stats.cache_hits_aged);
 	return lv_cache_entry_age(e, lv_cache_now(w->cache));
@@ -134,13 +134,12 @@ static bool answer_hit(struct lv_worker *w, struct burst_ctx *c, unsigned i)
 	const struct lv_pkt_info *pi = &c->pi[c->lookup_slot[i]];
 	const struct lv_cache_entry *e = c->hit[i];
 	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
-	uint32_t age = unlikely(e->origin == LV_ORIGIN_UPSTREAM)
-			   ? entry_age(w, e)
-			   : 0;
+	uint32_t age =
+	    unlikely(e->origin == LV_ORIGIN_UPSTREAM) ? entry_age(w, e) : 0;
 	bool tc;
-	uint16_t len = lv_response_from_entry_aged(
-	    dns, lv_pkt_dns_room(m, pi), c->lookup_q[i], e, w->udp_max, age,
-	    &tc);
+	uint16_t len = lv_response_from_entry_aged(dns, lv_pkt_dns_room(m, pi),
+						   c->lookup_q[i], e,
+						   w->udp_max, age, &tc);
 	if (len == 0) {
 		drop(w, m, LV_DROP_NO_ROOM);
 		return false;

@@ -12,7 +12,7 @@
 #define RR_MAX       4096 /* records kept from one answer */
 #define DICT_MAX     512  /* name suffixes remembered for compression */
 #define POINTER_MAX  0x3fff
-#define HOPS_MAX     64 /* compression pointers followed in one name */
+#define HOPS_MAX     64          /* compression pointers followed in one name */
 #define TTL_MAX_SANE 0x7fffffffu /* RFC 2181 §8: larger means 0 */
 
 enum section { SEC_ANSWER, SEC_AUTHORITY, SEC_ADDITIONAL };
@@ -162,8 +162,7 @@ static int put_name(struct builder *b, const uint8_t *name, unsigned len,
 		kept = b->arena + b->arena_len;
 		b->arena_len += len;
 	}
-	for (unsigned i = 0; kept && i < off && name[i] != 0;
-	     i += name[i] + 1u)
+	for (unsigned i = 0; kept && i < off && name[i] != 0; i += name[i] + 1u)
 		dict_add(b, (uint16_t)(b->len + i), kept + i, len - i);
 	memcpy(b->out + b->len, name, off);
 	b->len += off;
@@ -273,7 +272,8 @@ static void add_to_rrset(struct builder *b, unsigned i, enum section sec,
 			 unsigned *prev_len, uint32_t *prev_tc)
 {
 	uint32_t tc = ((uint32_t)type << 16) | class;
-	struct lv_cache_rrset *last = b->n_sets ? &b->sets[b->n_sets - 1] : NULL;
+	struct lv_cache_rrset *last =
+	    b->n_sets ? &b->sets[b->n_sets - 1] : NULL;
 
 	if (last != NULL && last->section == sec && *prev_tc == tc &&
 	    *prev_len == owner_len &&
@@ -281,9 +281,10 @@ static void add_to_rrset(struct builder *b, unsigned i, enum section sec,
 		last->rr_count++;
 		return;
 	}
-	b->sets[b->n_sets++] = (struct lv_cache_rrset){
-	    .first_rr = (uint16_t)i, .rr_count = 1, .section = sec,
-	    .rotatable = 1};
+	b->sets[b->n_sets++] = (struct lv_cache_rrset){.first_rr = (uint16_t)i,
+						       .rr_count = 1,
+						       .section = sec,
+						       .rotatable = 1};
 	memcpy(prev_owner, owner, owner_len);
 	*prev_len = owner_len;
 	*prev_tc = tc;
@@ -337,13 +338,13 @@ static int put_section(struct builder *b, size_t *pos, unsigned count,
 			return -E2BIG;
 		lv_wire_put16(fix + 8, (uint16_t)(b->len - rd_out));
 		lower_copy(lowner, owner, olen);
-		add_to_rrset(b, i, sec, lowner, olen, type, class, prev, &prev_len,
-			     &prev_tc);
+		add_to_rrset(b, i, sec, lowner, olen, type, class, prev,
+			     &prev_len, &prev_tc);
 		b->counts[sec]++;
 		if (sec != SEC_ADDITIONAL && ttl < b->min_ttl_an_ns)
 			b->min_ttl_an_ns = ttl;
-		if (sec == SEC_AUTHORITY && type == LV_TYPE_SOA && !b->has_soa &&
-		    rdlen >= 22) {
+		if (sec == SEC_AUTHORITY && type == LV_TYPE_SOA &&
+		    !b->has_soa && rdlen >= 22) {
 			b->has_soa = true;
 			b->soa_ttl = ttl;
 			b->soa_minimum = lv_wire_get32(b->out + b->len - 4);
@@ -377,8 +378,9 @@ static bool same_question(const struct builder *b, const struct lv_query *q,
 	uint8_t name[LV_DNS_MAX_NAME + 1];
 	unsigned len;
 
-	if (lv_wire_get16(b->in + 4) != 1 || read_name(b, pos, name, &len) < 0 ||
-	    *pos + 4 > b->in_len || len != q->qname_len)
+	if (lv_wire_get16(b->in + 4) != 1 ||
+	    read_name(b, pos, name, &len) < 0 || *pos + 4 > b->in_len ||
+	    len != q->qname_len)
 		return false;
 	for (unsigned i = 0; i < len; i++)
 		if (lv_wire_lower(name[i]) != q->lname[i])
@@ -393,14 +395,15 @@ static bool same_question(const struct builder *b, const struct lv_query *q,
 static uint32_t cache_ttl(const struct builder *b, unsigned rcode,
 			  const struct lv_ttl_policy *p)
 {
-	bool negative = rcode == LV_RCODE_NXDOMAIN ||
-			(rcode == LV_RCODE_NOERROR && b->counts[SEC_ANSWER] == 0);
+	bool negative =
+	    rcode == LV_RCODE_NXDOMAIN ||
+	    (rcode == LV_RCODE_NOERROR && b->counts[SEC_ANSWER] == 0);
 
 	if (negative) {
 		if (!b->has_soa)
 			return 0;
-		uint32_t t = b->soa_ttl < b->soa_minimum ? b->soa_ttl
-							 : b->soa_minimum;
+		uint32_t t =
+		    b->soa_ttl < b->soa_minimum ? b->soa_ttl : b->soa_minimum;
 		return t < p->neg_max_ttl ? t : p->neg_max_ttl;
 	}
 	if (rcode == LV_RCODE_NOERROR)
@@ -444,15 +447,14 @@ static struct lv_cache_entry *make_entry(const struct builder *b,
 static int read_sections(struct builder *b, size_t pos, unsigned rcode,
 			 const struct lv_ttl_policy *p)
 {
-	bool positive = rcode == LV_RCODE_NOERROR &&
-			lv_wire_get16(b->in + 6) > 0;
+	bool positive =
+	    rcode == LV_RCODE_NOERROR && lv_wire_get16(b->in + 6) > 0;
 	uint32_t lo = positive ? p->min_ttl : 0;
 	uint32_t hi = positive ? p->max_ttl : TTL_MAX_SANE;
 	int rc;
 
 	for (unsigned s = SEC_ANSWER; s <= SEC_ADDITIONAL; s++)
-		if ((rc = put_section(b, &pos,
-				      lv_wire_get16(b->in + 6 + 2 * s),
+		if ((rc = put_section(b, &pos, lv_wire_get16(b->in + 6 + 2 * s),
 				      (enum section)s, lo, hi)) < 0)
 			return rc;
 	return 0;
@@ -502,9 +504,9 @@ int lv_upstream_entry_build(const uint8_t *msg, uint16_t len,
 	res->ttl = cache_ttl(b, rcode, p);
 	if (res->ttl == UINT32_MAX)
 		res->ttl = 0;
-	if (b->has_soa && (rcode == LV_RCODE_NXDOMAIN ||
-			   (rcode == LV_RCODE_NOERROR &&
-			    b->counts[SEC_ANSWER] == 0)))
+	if (b->has_soa &&
+	    (rcode == LV_RCODE_NXDOMAIN ||
+	     (rcode == LV_RCODE_NOERROR && b->counts[SEC_ANSWER] == 0)))
 		/* RFC 2308 §5: the SOA's TTL counts down from the negative
 		 * TTL, so a client keeps the denial no longer than we do */
 		lv_wire_put32(b->out + b->soa_ttl_pos, res->ttl);

@@ -68,7 +68,8 @@ static int open_socket(const struct lv_addr *a, uint16_t port, char *err,
 {
 	struct sockaddr_storage sa;
 	socklen_t len = (socklen_t)lv_addr_to_sockaddr(a, port, &sa);
-	int fd = socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd =
+	    socket(a->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1, big = 4 << 20;
 	char text[INET6_ADDRSTRLEN];
 
@@ -136,13 +137,13 @@ static void prepare_rx(struct lv_sockq *sq, struct rte_mbuf **m, unsigned n)
 		sq->iov[i].iov_base = data + LV_SOCKQ_HDRS;
 		sq->iov[i].iov_len =
 		    rte_pktmbuf_tailroom(m[i]) + m[i]->data_len - LV_SOCKQ_HDRS;
-		sq->msgs[i].msg_hdr = (struct msghdr){
-		    .msg_name = &sq->names[i],
-		    .msg_namelen = sizeof(sq->names[i]),
-		    .msg_iov = &sq->iov[i],
-		    .msg_iovlen = 1,
-		    .msg_control = sq->cmsg[i],
-		    .msg_controllen = CMSG_SZ};
+		sq->msgs[i].msg_hdr =
+		    (struct msghdr){.msg_name = &sq->names[i],
+				    .msg_namelen = sizeof(sq->names[i]),
+				    .msg_iov = &sq->iov[i],
+				    .msg_iovlen = 1,
+				    .msg_control = sq->cmsg[i],
+				    .msg_controllen = CMSG_SZ};
 	}
 }
 
@@ -238,8 +239,9 @@ static struct slot *reply_slot(struct lv_sockq *sq, struct rte_mbuf *m,
 	uint32_t s = dst - SYN_CLIENT_NET;
 	unsigned udp_len = rte_be_to_cpu_16(udp->dgram_len);
 
-	if (m->data_len < LV_SOCKQ_HDRS || (dst & 0xffff0000u) != SYN_CLIENT_NET ||
-	    udp_len < 8 || LV_SOCKQ_HDRS + udp_len - 8 > m->data_len ||
+	if (m->data_len < LV_SOCKQ_HDRS ||
+	    (dst & 0xffff0000u) != SYN_CLIENT_NET || udp_len < 8 ||
+	    LV_SOCKQ_HDRS + udp_len - 8 > m->data_len ||
 	    sq->slots[s].gen != rte_be_to_cpu_16(udp->dst_port))
 		return NULL;
 	*payload = (uint8_t *)(udp + 1);
@@ -289,17 +291,18 @@ uint16_t lv_sockq_tx(void *arg, struct rte_mbuf **pkts, uint16_t n)
 		for (; done < n && k < BATCH; done++) {
 			uint8_t *payload;
 			unsigned len;
-			struct slot *sl = reply_slot(sq, pkts[done], &payload, &len);
+			struct slot *sl =
+			    reply_slot(sq, pkts[done], &payload, &len);
 			if (sl == NULL) {
 				unsent[n_unsent++] = pkts[done];
 				continue;
 			}
 			sq->iov[k] = (struct iovec){payload, len};
-			sq->msgs[k].msg_hdr = (struct msghdr){
-			    .msg_name = &sl->peer,
-			    .msg_namelen = sl->peer_len,
-			    .msg_iov = &sq->iov[k],
-			    .msg_iovlen = 1};
+			sq->msgs[k].msg_hdr =
+			    (struct msghdr){.msg_name = &sl->peer,
+					    .msg_namelen = sl->peer_len,
+					    .msg_iov = &sq->iov[k],
+					    .msg_iovlen = 1};
 			set_source(&sq->msgs[k].msg_hdr, sq->cmsg[k], sl,
 				   sq->family);
 			batch[k++] = pkts[done];

@@ -119,23 +119,28 @@ static const struct {
 	uint32_t min, max;
 	size_t offset; /* in struct lv_forward_limits */
 } fwd_ranges[] = {
-    [S_FWD_TIMEOUT - S_FWD_TIMEOUT] =
-	{100, 60000, offsetof(struct lv_forward_limits, timeout_ms)},
-    [S_FWD_ATTEMPT - S_FWD_TIMEOUT] =
-	{50, 30000, offsetof(struct lv_forward_limits, attempt_timeout_ms)},
-    [S_FWD_TCP_IDLE - S_FWD_TIMEOUT] =
-	{100, 3600000, offsetof(struct lv_forward_limits, tcp_idle_ms)},
-    [S_FWD_WAITERS - S_FWD_TIMEOUT] =
-	{1, LV_CONFIG_REQUESTS_MAX,
-	 offsetof(struct lv_forward_limits, max_waiters)},
-    [S_MIN_TTL - S_FWD_TIMEOUT] =
-	{0, 604800, offsetof(struct lv_forward_limits, min_ttl)},
-    [S_MAX_TTL - S_FWD_TIMEOUT] =
-	{1, 604800, offsetof(struct lv_forward_limits, max_ttl)},
-    [S_NEG_TTL - S_FWD_TIMEOUT] =
-	{0, 86400, offsetof(struct lv_forward_limits, negative_max_ttl)},
-    [S_SERVFAIL_TTL - S_FWD_TIMEOUT] =
-	{0, 300, offsetof(struct lv_forward_limits, servfail_ttl)},
+    [S_FWD_TIMEOUT -
+     S_FWD_TIMEOUT] = {100, 60000,
+		       offsetof(struct lv_forward_limits, timeout_ms)},
+    [S_FWD_ATTEMPT - S_FWD_TIMEOUT] = {50, 30000,
+				       offsetof(struct lv_forward_limits,
+						attempt_timeout_ms)},
+    [S_FWD_TCP_IDLE -
+	S_FWD_TIMEOUT] = {100, 3600000,
+			  offsetof(struct lv_forward_limits, tcp_idle_ms)},
+    [S_FWD_WAITERS -
+	S_FWD_TIMEOUT] = {1, LV_CONFIG_REQUESTS_MAX,
+			  offsetof(struct lv_forward_limits, max_waiters)},
+    [S_MIN_TTL - S_FWD_TIMEOUT] = {0, 604800,
+				   offsetof(struct lv_forward_limits, min_ttl)},
+    [S_MAX_TTL - S_FWD_TIMEOUT] = {1, 604800,
+				   offsetof(struct lv_forward_limits, max_ttl)},
+    [S_NEG_TTL -
+	S_FWD_TIMEOUT] = {0, 86400,
+			  offsetof(struct lv_forward_limits, negative_max_ttl)},
+    [S_SERVFAIL_TTL -
+	S_FWD_TIMEOUT] = {0, 300,
+			  offsetof(struct lv_forward_limits, servfail_ttl)},
 };
 
 static const char *const log_levels[] = {"error", "warning", "info", "debug"};
@@ -151,10 +156,10 @@ static const char *const log_levels[] = {"error", "warning", "info", "debug"};
 #define REMOTE_EXPECTED "ADDR[@PORT][,key=NAME]"
 #define LISTEN_EXPECTED "ADDR[@PORT]"
 #define FORWARD_EXPECTED                                                       \
-	"SUFFIX=ADDR[@PORT][,ADDR[@PORT]...] (a domain name, \"=\", "       \
+	"SUFFIX=ADDR[@PORT][,ADDR[@PORT]...] (a domain name, \"=\", "          \
 	"upstream resolvers)"
 #define UPSTREAM_EXPECTED "ADDR[@PORT]"
-#define KEY_EXPECTED    "[ALGORITHM:]NAME:SECRET (SECRET in base64)"
+#define KEY_EXPECTED      "[ALGORITHM:]NAME:SECRET (SECRET in base64)"
 #define KEY_FILE_EXPECTED                                                      \
 	"[ALGORITHM:]NAME:PATH (PATH: a file holding the base64 secret)"
 #define SECRET_FILE_EXPECTED "expected the secret alone, in base64"
@@ -1212,9 +1217,9 @@ struct yfile {
 	size_t errlen;
 };
 
-static const char *const top_keys[] = {"server",   "cache", "zones",
-				       "eal",      "transfer", "keys",
-				       "forward",  "forwarding"};
+static const char *const top_keys[] = {"server",  "cache",     "zones",
+				       "eal",     "transfer",  "keys",
+				       "forward", "forwarding"};
 static const char *const server_keys[] = {
     "interface",           "workers",
     "addresses",           "udp-max-payload",
@@ -1225,17 +1230,30 @@ static const char *const server_keys[] = {
     "tcp-max-per-client",  "tcp-out-buffer",
     "tcp-listen",          "tune-kernel",
     "max-requests",        "listen"};
-static const int server_ids[] = {
-    S_IFACE,          S_WORKERS,    -1,          S_UDP_MAX,
-    S_MISS_RING,      S_HUGEPAGES,  S_IN_MEMORY, S_LOG_LEVEL,
-    S_IDLE_SLEEP,     -2,           S_TCP_IDLE,  S_TCP_MAX,
-    S_TCP_PER_CLIENT, S_TCP_OUTBUF, -3,          S_TUNE_KERNEL,
-    S_MAX_REQUESTS,   -6};
-static const char *const cache_keys[] = {"memory",  "entries",
-					 "min-ttl", "max-ttl",
+static const int server_ids[] = {S_IFACE,
+				 S_WORKERS,
+				 -1,
+				 S_UDP_MAX,
+				 S_MISS_RING,
+				 S_HUGEPAGES,
+				 S_IN_MEMORY,
+				 S_LOG_LEVEL,
+				 S_IDLE_SLEEP,
+				 -2,
+				 S_TCP_IDLE,
+				 S_TCP_MAX,
+				 S_TCP_PER_CLIENT,
+				 S_TCP_OUTBUF,
+				 -3,
+				 S_TUNE_KERNEL,
+				 S_MAX_REQUESTS,
+				 -6};
+static const char *const cache_keys[] = {"memory",           "entries",
+					 "min-ttl",          "max-ttl",
 					 "negative-max-ttl", "servfail-ttl"};
-static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES, S_MIN_TTL,
-				S_MAX_TTL,      S_NEG_TTL,       S_SERVFAIL_TTL};
+static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES,
+				S_MIN_TTL,      S_MAX_TTL,
+				S_NEG_TTL,      S_SERVFAIL_TTL};
 static const char *const forwarding_keys[] = {
     "timeout-ms", "attempt-timeout-ms", "tcp-idle-timeout-ms", "max-waiters"};
 static const int forwarding_ids[] = {S_FWD_TIMEOUT, S_FWD_ATTEMPT,
@@ -1783,7 +1801,8 @@ static int yaml_upstream(struct yfile *y, struct lv_forward_conf *f,
 			    "1..%u",
 			    y->path, line_of(u), in, LV_CONFIG_WEIGHT_MAX);
 	snprintf(buf, sizeof(buf), "%s@%u", scalar(n[0]), (unsigned)port);
-	rc = lv_config_forward_upstream(f, buf, weight > 65535 ? 0 : (unsigned)weight);
+	rc = lv_config_forward_upstream(f, buf,
+					weight > 65535 ? 0 : (unsigned)weight);
 done:
 	if (rc == -2)
 		return oom(y->err, y->errlen);
@@ -1826,12 +1845,12 @@ static int yaml_forward(struct yfile *y, const yaml_node_t *item, unsigned i)
 	snprintf(where, sizeof(where), "%s:%lu", y->path, line_of(item));
 	f = lv_config_forward_add(y->cfg, scalar(n[0]), where, &rc);
 	if (f == NULL)
-		return rc == -2 ? oom(y->err, y->errlen)
-				: fail(y->err, y->errlen,
-				       "%s:%lu: %s.name: expected " NAME_EXPECTED
-				       ", got \"%s\"",
-				       y->path, line_of(n[0]), in,
-				       scalar(n[0]));
+		return rc == -2
+			   ? oom(y->err, y->errlen)
+			   : fail(y->err, y->errlen,
+				  "%s:%lu: %s.name: expected " NAME_EXPECTED
+				  ", got \"%s\"",
+				  y->path, line_of(n[0]), in, scalar(n[0]));
 	snprintf(in, sizeof(in), "forward[%u].upstreams", i);
 	if (n[1]->type != YAML_SEQUENCE_NODE)
 		return yaml_upstream(y, f, n[1], in);
@@ -1929,9 +1948,9 @@ static int yaml_root(struct yfile *y, const yaml_node_t *root)
 			rc = yaml_forwards(y, v);
 			break;
 		case 7:
-			rc = yaml_section(y, v, "forwarding", forwarding_keys,
-					  forwarding_ids,
-					  N_OF(forwarding_keys));
+			rc =
+			    yaml_section(y, v, "forwarding", forwarding_keys,
+					 forwarding_ids, N_OF(forwarding_keys));
 			break;
 		default:
 			rc = -1;

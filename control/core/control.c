@@ -265,9 +265,8 @@ static int add_port_queue(struct lv_control *ctl, struct lv_worker *w)
 	q->replies = make_ring("reply", w->id, ctl->cfg->miss_ring_size);
 	if (!ctl->replay)
 		w->to_kernel = make_ring("kernel", w->id, LV_KERNEL_RING);
-	return q->replies == NULL || (!ctl->replay && w->to_kernel == NULL)
-		   ? -1
-		   : 0;
+	return q->replies == NULL || (!ctl->replay && w->to_kernel == NULL) ? -1
+									    : 0;
 }
 
 /* Worker w's socket queue on every --listen address (SO_REUSEPORT: the

@@ -28,7 +28,7 @@
 #include "levee/tcp.h"
 
 #define REPLAY_STALL_SECONDS 30
-#define RECLAIM_EVERY_MS     1 /* cache memory the workers moved past */
+#define RECLAIM_EVERY_MS     1  /* cache memory the workers moved past */
 #define EXPIRE_PER_TICK      64 /* expired entries unlinked per reclaim */
 
 /* The signals the event loop reads from its signalfd. */

@@ -110,7 +110,8 @@ void lv_stats_print(FILE *f, const struct lv_stats *s)
 	fprintf(f, "cache_misses %llu\n", (unsigned long long)s->cache_misses);
 	fprintf(f, "cache_hits_aged %llu\n",
 		(unsigned long long)s->cache_hits_aged);
-	fprintf(f, "cache_expired %llu\n", (unsigned long long)s->cache_expired);
+	fprintf(f, "cache_expired %llu\n",
+		(unsigned long long)s->cache_expired);
 	fprintf(f, "punts %llu\n", (unsigned long long)s->punts);
 	fprintf(f, "from_control %llu\n", (unsigned long long)s->from_control);
 	fprintf(f, "truncated %llu\n", (unsigned long long)s->truncated);

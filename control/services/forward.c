@@ -100,8 +100,8 @@ static bool rule_build(struct lv_forward *f, const struct lv_forward_conf *c,
 	r->total_weight = 0;
 	for (unsigned i = 0; i < c->n_upstreams; i++) {
 		const struct lv_upstream_conf *u = &c->upstreams[i];
-		struct lv_upstream *up = lv_upstream_get(f->ups, &u->addr,
-							 u->port);
+		struct lv_upstream *up =
+		    lv_upstream_get(f->ups, &u->addr, u->port);
 		if (up == NULL)
 			return false;
 		r->ups[r->n] = up;
@@ -313,11 +313,11 @@ static void fetch_try(struct fetch *ft, bool advance)
 		advance = true;
 		left_ms = (ft->deadline_ns - now + 999999) / 1000000;
 		ft->tries++;
-		if (lv_upstream_send(ft->rule->ups[ft->cur], &ft->uq, ft->msg,
-				     ft->msg_len, ft->tcp,
-				     (uint32_t)RTE_MIN(left_ms,
-						       lim->attempt_timeout_ms),
-				     lim->tcp_idle_ms) == 0)
+		if (lv_upstream_send(
+			ft->rule->ups[ft->cur], &ft->uq, ft->msg, ft->msg_len,
+			ft->tcp,
+			(uint32_t)RTE_MIN(left_ms, lim->attempt_timeout_ms),
+			lim->tcp_idle_ms) == 0)
 			return;
 		ft->tcp = false;
 	}
@@ -336,11 +336,11 @@ static void fetch_answered(struct fetch *ft, const uint8_t *msg, uint16_t len)
 {
 	struct lv_forward *f = ft->f;
 	struct lv_control *ctl = f->ctl;
-	struct lv_ttl_policy pol = {
-	    .min_ttl = ctl->cfg->fwd.min_ttl,
-	    .max_ttl = ctl->cfg->fwd.max_ttl,
-	    .neg_max_ttl = ctl->cfg->fwd.negative_max_ttl,
-	    .servfail_ttl = ctl->cfg->fwd.servfail_ttl};
+	struct lv_ttl_policy pol = {.min_ttl = ctl->cfg->fwd.min_ttl,
+				    .max_ttl = ctl->cfg->fwd.max_ttl,
+				    .neg_max_ttl =
+					ctl->cfg->fwd.negative_max_ttl,
+				    .servfail_ttl = ctl->cfg->fwd.servfail_ttl};
 	struct lv_upstream_result res;
 
 	if (lv_upstream_entry_build(msg, len, &ft->key, &pol, ctl->hash_seed,
@@ -518,13 +518,13 @@ void lv_forward_close(struct lv_control *ctl)
 void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 {
 	static const char *const rc[16] = {
-	    "noerror", "formerr", "servfail", "nxdomain", "notimp", "refused",
-	    "yxdomain", "yxrrset", "nxrrset", "notauth", "notzone", "rcode11",
-	    "rcode12", "rcode13", "rcode14", "rcode15"};
+	    "noerror",  "formerr", "servfail", "nxdomain", "notimp",  "refused",
+	    "yxdomain", "yxrrset", "nxrrset",  "notauth",  "notzone", "rcode11",
+	    "rcode12",  "rcode13", "rcode14",  "rcode15"};
 	const struct lv_forward_stats *s = &f->st;
 
-#define P(field) fprintf(out, "forward_" #field " %llu\n", \
-			 (unsigned long long)s->field)
+#define P(field)                                                               \
+	fprintf(out, "forward_" #field " %llu\n", (unsigned long long)s->field)
 	P(fetches);
 	P(coalesced);
 	P(waiters_refused);
@@ -539,8 +539,9 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 	for (struct lv_upstream *up = lv_upstreams_first(f->ups); up != NULL;
 	     up = up->next) {
 		const struct lv_upstream_stats *u = &up->st;
-#define U(field) fprintf(out, "upstream[%s]." #field " %llu\n", up->name, \
-			 (unsigned long long)u->field)
+#define U(field)                                                               \
+	fprintf(out, "upstream[%s]." #field " %llu\n", up->name,               \
+		(unsigned long long)u->field)
 		U(queries_udp);
 		U(queries_tcp);
 		U(timeouts);

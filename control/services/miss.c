@@ -53,8 +53,8 @@ static uint16_t write_entry(struct lv_control *ctl, uint8_t *dns, uint16_t room,
 			   ? lv_cache_entry_age(e, lv_cache_now(ctl->cache))
 			   : 0;
 	bool tc;
-	uint16_t len = lv_response_from_entry_aged(
-	    dns, room, q, e, ctl->cfg->udp_max, age, &tc);
+	uint16_t len = lv_response_from_entry_aged(dns, room, q, e,
+						   ctl->cfg->udp_max, age, &tc);
 	if (len)
 		count_answer(ctl, e->rcode, tc);
 	return len;
@@ -191,9 +191,9 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	q->edns_udp_size = ldns_pkt_edns_udp_size(pkt);
 	q->edns_version = ldns_pkt_edns_version(pkt);
 	q->do_bit = ldns_pkt_edns_do(pkt);
-	q->hash = lv_cache_key_hash(ctl->hash_seed, q->lname, q->qname_len,
-				    q->qtype, q->qclass,
-				    lv_key_bits(q->do_bit, q->cd));
+	q->hash =
+	    lv_cache_key_hash(ctl->hash_seed, q->lname, q->qname_len, q->qtype,
+			      q->qclass, lv_key_bits(q->do_bit, q->cd));
 	if (q->has_edns && q->edns_version > 0)
 		out = write_error(ctl, dns, room, q, LV_RCODE_BADVERS);
 	else
@@ -272,12 +272,11 @@ uint16_t lv_control_answer(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 }
 
 /* Write r's answer with write(ctl, dns, room, &r->q, arg) and send it. */
-static void answer_request_with(struct lv_control *ctl, struct lv_request *r,
-				uint16_t (*write)(struct lv_control *,
-						  uint8_t *, uint16_t,
-						  const struct lv_query *,
-						  const void *),
-				const void *arg)
+static void
+answer_request_with(struct lv_control *ctl, struct lv_request *r,
+		    uint16_t (*write)(struct lv_control *, uint8_t *, uint16_t,
+				      const struct lv_query *, const void *),
+		    const void *arg)
 {
 	uint16_t room, len;
 	uint8_t *dns = lv_request_answer_begin(ctl->requests, r, &room);

@@ -198,8 +198,8 @@ static void detach(struct lv_upstream_query *uq)
 	uq->active = false;
 }
 
-static void finish(struct lv_upstream_query *uq, int status,
-		   const uint8_t *msg, uint16_t len)
+static void finish(struct lv_upstream_query *uq, int status, const uint8_t *msg,
+		   uint16_t len)
 {
 	detach(uq);
 	uq->done(uq, status, msg, len);
@@ -231,8 +231,9 @@ static int udp_socket(const struct lv_upstream *up)
 	if (fd < 0)
 		return -errno;
 	for (int i = 0; i < PORT_TRIES; i++) {
-		uint16_t port = (uint16_t)(PORT_FIRST +
-					   arc4random_uniform(65536 - PORT_FIRST));
+		uint16_t port =
+		    (uint16_t)(PORT_FIRST +
+			       arc4random_uniform(65536 - PORT_FIRST));
 		memset(&local, 0, sizeof(local));
 		local.ss_family = (sa_family_t)family;
 		if (family == AF_INET)
@@ -413,7 +414,8 @@ static struct lv_upstream_tcp *tcp_pick(struct lv_upstream *up)
 	struct lv_upstream_tcp *best = NULL;
 
 	for (struct lv_upstream_tcp *c = up->conns; c != NULL; c = c->next)
-		if (!c->dead && (best == NULL || c->n_waiting < best->n_waiting))
+		if (!c->dead &&
+		    (best == NULL || c->n_waiting < best->n_waiting))
 			best = c;
 	if (best != NULL && (best->n_waiting < LV_UPSTREAM_TCP_PIPELINE ||
 			     up->n_conns >= LV_UPSTREAM_TCP_CONNS))
@@ -479,8 +481,7 @@ static void tcp_deliver(struct lv_upstream_tcp *c, const uint8_t *msg,
 static int tcp_read(struct lv_upstream_tcp *c)
 {
 	for (;;) {
-		size_t want =
-		    c->in_len < 2 ? 2 : 2u + lv_wire_get16(c->in);
+		size_t want = c->in_len < 2 ? 2 : 2u + lv_wire_get16(c->in);
 		ssize_t n = recv(c->fd, c->in + c->in_len, want - c->in_len, 0);
 
 		if (n == 0)

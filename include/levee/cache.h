@@ -109,8 +109,8 @@ struct lv_cache_entry {
 	 * is now - stored_at (its builder's caller sets it before answering
 	 * from it; lv_cache_insert() stamps zone entries) */
 	uint64_t stored_at;
-	uint8_t cd;      /* key: the query's CD bit (RFC 4035 §3.2.2) */
-	size_t mem_size; /* bytes charged to the cache's budget */
+	uint8_t cd;          /* key: the query's CD bit (RFC 4035 §3.2.2) */
+	size_t mem_size;     /* bytes charged to the cache's budget */
 	const uint8_t *name; /* lowercased qname */
 	const uint8_t *wire;
 	const struct lv_cache_rr *rrs;
@@ -339,8 +339,8 @@ void lv_cache_reader_unregister(struct lv_cache *c, unsigned id);
  * Allocation-free, lock-free, no system call.
  */
 unsigned lv_cache_lookup_bulk(const struct lv_cache *c,
-			  const struct lv_query *const q[], unsigned n,
-			  const struct lv_cache_entry *out[]);
+			      const struct lv_query *const q[], unsigned n,
+			      const struct lv_cache_entry *out[]);
 
 /* --- internals shared by cache/cache.c and cache/cache_lookup.c ---
  * Other modules use only the functions above. */

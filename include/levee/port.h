@@ -24,7 +24,7 @@ enum lv_port_kind {
 	LV_PORT_PCAP = 0, /* replay: capture in, capture out */
 	LV_PORT_AF_PACKET,
 	LV_PORT_AF_XDP,
-	LV_PORT_PCI,    /* a NIC bound to a DPDK-capable driver */
+	LV_PORT_PCI,     /* a NIC bound to a DPDK-capable driver */
 	LV_PORT_DEVARGS, /* raw vdev devargs, "net_..." */
 	LV_PORT_NONE     /* no bypass port: host sockets only (--listen) */
 };

@@ -44,9 +44,22 @@
 /* Query types counted one by one (per qtype counters); the rest are
  * "other". */
 #define LV_QTYPES(X)                                                           \
-	X(OTHER, 0) X(A, 1) X(NS, 2) X(CNAME, 5) X(SOA, 6) X(PTR, 12)          \
-	X(MX, 15) X(TXT, 16) X(AAAA, 28) X(SRV, 33) X(NAPTR, 35) X(DS, 43)     \
-	X(DNSKEY, 48) X(SVCB, 64) X(HTTPS, 65) X(ANY, 255)
+	X(OTHER, 0)                                                            \
+	X(A, 1)                                                                \
+	X(NS, 2)                                                               \
+	X(CNAME, 5)                                                            \
+	X(SOA, 6)                                                              \
+	X(PTR, 12)                                                             \
+	X(MX, 15)                                                              \
+	X(TXT, 16)                                                             \
+	X(AAAA, 28)                                                            \
+	X(SRV, 33)                                                             \
+	X(NAPTR, 35)                                                           \
+	X(DS, 43)                                                              \
+	X(DNSKEY, 48)                                                          \
+	X(SVCB, 64)                                                            \
+	X(HTTPS, 65)                                                           \
+	X(ANY, 255)
 
 enum lv_qtype_slot {
 #define LV_X(name, code) LV_QTYPE_##name,
@@ -83,9 +96,9 @@ struct lv_stats {
 	uint64_t cache_hits;
 	uint64_t cache_hits_aged; /* of cache_hits: upstream answers, aged */
 	uint64_t cache_expired;   /* of cache_misses: the entry had expired */
-	uint64_t cache_misses; /* sent to the control plane */
-	uint64_t punts;        /* valid queries sent to the control plane */
-	uint64_t from_control; /* frames the control plane handed over and
+	uint64_t cache_misses;    /* sent to the control plane */
+	uint64_t punts;           /* valid queries sent to the control plane */
+	uint64_t from_control;    /* frames the control plane handed over and
 				* this worker sent: miss answers, and the
 				* kernel's frames on live ports */
 	uint64_t to_kernel;   /* frames handed to the kernel (exception path) */

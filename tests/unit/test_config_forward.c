@@ -46,7 +46,8 @@ static int run(struct lv_config *cfg, ...)
 /* Write text to a temporary YAML file; its path in path. */
 static void yaml(char *path, size_t len, const char *text)
 {
-	snprintf(path, len, "/tmp/lvtest-config-forward-%d.yaml", (int)getpid());
+	snprintf(path, len, "/tmp/lvtest-config-forward-%d.yaml",
+		 (int)getpid());
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fputs(text, f);
@@ -120,8 +121,8 @@ static void test_forward_option_errors(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-	    "sd.test.",   "sd.test.=",         "=192.0.2.1",
-	    "sd.test.=x", "sd.test.=1.2.3.4@0", "sd.test.=1.2.3.4,",
+	    "sd.test.",     "sd.test.=",          "=192.0.2.1",
+	    "sd.test.=x",   "sd.test.=1.2.3.4@0", "sd.test.=1.2.3.4,",
 	    "a..b=1.2.3.4", "sd.test.=10.0.0.0/8"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char want[512];

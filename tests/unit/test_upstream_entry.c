@@ -57,7 +57,8 @@ static void name(struct msg *m, const char *text)
 {
 	while (*text) {
 		const char *dot = strchr(text, '.');
-		unsigned n = dot ? (unsigned)(dot - text) : (unsigned)strlen(text);
+		unsigned n =
+		    dot ? (unsigned)(dot - text) : (unsigned)strlen(text);
 		u8(m, (uint8_t)n);
 		bytes(m, text, n);
 		text += n + (dot ? 1 : 0);
@@ -177,7 +178,8 @@ static void test_basic_answer(void **state)
 	assert_false(ldns_pkt_aa(p));
 	assert_int_equal(ldns_pkt_ancount(p), 1);
 	/* the owner points at the echoed question: the client's case */
-	assert_rr(ldns_pkt_answer(p), 0, "WwW.ExAmPlE.CoM.\t300\tIN\tA\t192.0.2.1\n");
+	assert_rr(ldns_pkt_answer(p), 0,
+		  "WwW.ExAmPlE.CoM.\t300\tIN\tA\t192.0.2.1\n");
 	ldns_pkt_free(p);
 	lv_cache_entry_free(res.entry);
 }
@@ -225,10 +227,12 @@ static void test_chain_and_compression(void **state)
 	ldns_pkt *p = answer(&cq, &q, res.entry, 0, &len);
 	assert_rr(ldns_pkt_answer(p), 0,
 		  "www.example.com.\t600\tIN\tCNAME\tweb.example.com.\n");
-	assert_rr(ldns_pkt_answer(p), 1, "web.example.com.\t120\tIN\tA\t192.0.2.7\n");
+	assert_rr(ldns_pkt_answer(p), 1,
+		  "web.example.com.\t120\tIN\tA\t192.0.2.7\n");
 	assert_rr(ldns_pkt_authority(p), 0,
 		  "example.com.\t3600\tIN\tNS\tns.example.com.\n");
-	assert_rr(ldns_pkt_additional(p), 0, "ns.example.com.\t5\tIN\tA\t192.0.2.53\n");
+	assert_rr(ldns_pkt_additional(p), 0,
+		  "ns.example.com.\t5\tIN\tA\t192.0.2.53\n");
 	/* compressed again: far smaller than every name written out */
 	assert_true(res.entry->wire_len < up.len - 12 - 21);
 	/* the CNAME's RDATA is a pointer target: its RRset may not move */
@@ -293,10 +297,10 @@ static void negative(uint16_t rcode, uint32_t soa_ttl, uint32_t minimum,
 static void test_negative_ttls(void **state)
 {
 	(void)state;
-	negative(LV_RCODE_NXDOMAIN, 300, 60, 3600, 60);  /* MINIMUM */
-	negative(LV_RCODE_NXDOMAIN, 30, 60, 3600, 30);   /* SOA TTL */
+	negative(LV_RCODE_NXDOMAIN, 300, 60, 3600, 60);    /* MINIMUM */
+	negative(LV_RCODE_NXDOMAIN, 30, 60, 3600, 30);     /* SOA TTL */
 	negative(LV_RCODE_NXDOMAIN, 7200, 7200, 900, 900); /* the cap */
-	negative(LV_RCODE_NOERROR, 300, 45, 3600, 45);   /* NODATA */
+	negative(LV_RCODE_NOERROR, 300, 45, 3600, 45);     /* NODATA */
 }
 
 /* Header-only answers of each rcode: what is cached, and how long. */
@@ -396,9 +400,9 @@ static void test_malformed(void **state)
 	up.b[rd - 1] = 3;
 	assert_int_equal(build(&up, &q, &POLICY, &res), -EBADMSG);
 	/* too short for a header */
-	assert_int_equal(lv_upstream_entry_build(up.b, 11, &q, &POLICY, SEED,
-						 &res),
-			 -EBADMSG);
+	assert_int_equal(
+	    lv_upstream_entry_build(up.b, 11, &q, &POLICY, SEED, &res),
+	    -EBADMSG);
 }
 
 /* OPT and TSIG are the upstream's, not the answer's; AD only with DO. */
@@ -472,9 +476,8 @@ static void test_aged(void **state)
 		/* the shortcut sum equals summing every byte, at both
 		 * parities of the question's end */
 		memcpy(buf, cq.b, q.question_end);
-		len = lv_response_from_entry_aged(buf, sizeof(buf), &q,
-						  res.entry, 4096,
-						  cases[c].age, &tc);
+		len = lv_response_from_entry_aged(
+		    buf, sizeof(buf), &q, res.entry, 4096, cases[c].age, &tc);
 		assert_int_equal(lv_response_sum(buf, len, &q, res.entry),
 				 lv_csum(buf, len));
 	}
@@ -525,7 +528,8 @@ static void test_clamped(void **state)
 	assert_int_equal(build(&up, &q, &pol, &res), 0);
 	assert_int_equal(res.ttl, 30);
 	ldns_pkt *p = answer(&cq, &q, res.entry, 0, &len);
-	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(p), 0)), 30);
+	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(p), 0)),
+			 30);
 	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(p), 1)),
 			 100);
 	ldns_pkt_free(p);
