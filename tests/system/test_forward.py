@@ -369,3 +369,21 @@ def test_rules_follow_sighup(backend, levee, workdir):
     assert a_addrs(lv.query("a.two.sd.test.")) == ["192.0.2.1"]
     assert b1.queries("a.two.sd.test.") == (0, 0)
     assert b2.queries("a.two.sd.test.") == (1, 0)
+
+
+def test_upstream_tcp_idle_closed(backend, levee):
+    """An upstream TCP connection unused for --forward-tcp-idle is closed;
+    the next truncated answer opens a new one, while answers close together
+    share one."""
+    b = backend(extra=["--udp-limit", "512"])
+    lv = levee(["--forward", f"sd.test.={b.spec}", "--udp-max", "4096",
+                "--forward-tcp-idle", "300"])
+    up = f"upstream[{b.spec}]"
+    for i in range(3):
+        assert len(a_addrs(lv.query(f"big.a{i}.sd.test.", payload=4096))) == 100
+    assert lv.stats()[f"{up}.tcp_opened"] == 1
+    time.sleep(1.0)
+    assert len(a_addrs(lv.query("big.b.sd.test.", payload=4096))) == 100
+    st = lv.stats()
+    assert st[f"{up}.tcp_opened"] == 2 and st[f"{up}.tcp_reset"] == 0
+    assert b.counts()["tcp_connections"] == 2
