@@ -57,9 +57,10 @@ static void check_query(const uint8_t *msg, unsigned len,
 	if (r == LV_PARSE_OK) {
 		CHECK(q->question_ok);
 		CHECK(!q->has_edns || q->edns_version == 0);
-		CHECK(q->hash == lv_cache_key_hash(SEED, q->lname, q->qname_len,
-						   q->qtype, q->qclass,
-						   q->do_bit));
+		CHECK(q->cd == ((q->flags & LV_FLAG_CD) ? 1 : 0));
+		CHECK(q->hash == lv_cache_key_hash(
+				     SEED, q->lname, q->qname_len, q->qtype,
+				     q->qclass, lv_key_bits(q->do_bit, q->cd)));
 	}
 	if (r == LV_PARSE_BADVERS)
 		CHECK(q->question_ok && q->has_edns && q->edns_version > 0);
