@@ -243,6 +243,11 @@ static int put_rdata(struct builder *b, uint16_t type, size_t pos,
 	unsigned nlen;
 	int rc;
 
+	/* fixed-size types of the wrong size are a broken answer, not one
+	 * to pass on (a resolver reading it would misparse what follows) */
+	if ((type == LV_TYPE_A && rdlen != 4) ||
+	    (type == LV_TYPE_AAAA && rdlen != 16))
+		return -EBADMSG;
 	if (!rdata_shape(type, &s))
 		return put_bytes(b, b->in + pos, rdlen);
 	if (pos + s.lead > end || (rc = put_bytes(b, b->in + pos, s.lead)) < 0)

@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-fuzz}
 SECONDS_PER_TARGET=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-query packet}
+TARGETS=${*:-query packet upstream}
 JOBS=${FUZZ_JOBS:-1}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -110,6 +110,40 @@ for n, q in queries.items():
     write("packet", n + "_v4", b"\x00" + frame4(q))
     write("packet", n + "_v6_offload", b"\x0d" + frame6(q))
 write("packet", "arp", b"\x00" + b"\xff" * 12 + b"\x08\x06" + b"\0" * 28)
+
+# Upstream answers (fuzz_upstream): the ID's first byte picks the client
+# query they answer (0 www A, 1 www AAAA with DO, 2 nx A, 3 . NS).
+def rr(owner, rtype, ttl, rdata):
+    return owner + struct.pack(">HHIH", rtype, 1, ttl, len(rdata)) + rdata
+
+def response(qid, flags, qname, qtype, an=(), ns=(), ar=()):
+    msg = struct.pack(">HHHHHH", qid, flags, 1, len(an), len(ns), len(ar))
+    msg += name(qname) + struct.pack(">HH", qtype, 1)
+    return msg + b"".join(an) + b"".join(ns) + b"".join(ar)
+
+ptr12, ptr16 = b"\xc0\x0c", b"\xc0\x10"
+soa = rr(ptr16, 6, 300, b"\x02ns" + ptr16 + b"\x04host" + ptr16 +
+         struct.pack(">IIIII", 1, 3600, 600, 86400, 60))
+answers = {
+    "a": response(0x0001, 0x8180, "www.example.com", 1,
+                  an=[rr(ptr12, 1, 300, b"\xc0\x00\x02\x01")]),
+    "cname": response(0x0002, 0x8180, "www.example.com", 1,
+                      an=[rr(ptr12, 5, 600, b"\x03web" + ptr16),
+                          rr(b"\x03web" + ptr16, 1, 60, b"\xc0\x00\x02\x07")],
+                      ns=[rr(ptr16, 2, 3600, b"\x02ns" + ptr16)],
+                      ar=[b"\0" + struct.pack(">HHIH", 41, 1232, 0, 0)]),
+    "aaaa_ad": response(0x0101, 0x81a0, "www.example.com", 28,
+                        an=[rr(ptr12, 28, 300, bytes(15) + b"\1")]),
+    "nxdomain": response(0x0203, 0x8183, "nx.example.com", 1, ns=[soa]),
+    "servfail": response(0x0204, 0x8182, "nx.example.com", 1),
+    "tc": response(0x0005, 0x8380, "www.example.com", 1),
+    "root_ns": response(0x0306, 0x8180, ".", 2,
+                        an=[rr(b"\0", 2, 518400, name("a.root-servers.net"))],
+                        ar=[rr(b"\x01a\x0croot-servers\x03net\0", 1, 518400,
+                               b"\xc6\x29\x00\x04")]),
+}
+for n, a in answers.items():
+    write("upstream", n, a)
 PY
 
 status=0
@@ -117,6 +151,10 @@ for t in $TARGETS; do
 	corpus="$BUILD/fuzz-corpus/$t"
 	artifacts="$BUILD/fuzz-artifacts/$t/"
 	mkdir -p "$corpus" "$artifacts"
+	# inputs that once failed: run first, every time (regression seeds)
+	if [ -d "$ROOT/tests/fuzz/seeds/$t" ]; then
+		cp "$ROOT/tests/fuzz/seeds/$t/"* "$corpus/"
+	fi
 	echo "fuzz_$t: ${SECONDS_PER_TARGET}s, corpus $corpus"
 	# with -jobs, libFuzzer writes one fuzz-<n>.log per job in the
 	# current directory: run from the build directory
