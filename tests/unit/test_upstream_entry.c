@@ -399,6 +399,15 @@ static void test_malformed(void **state)
 	name(&up, "ns.example.com");
 	up.b[rd - 1] = 3;
 	assert_int_equal(build(&up, &q, &POLICY, &res), -EBADMSG);
+	/* an A record of 16 bytes (fuzz_upstream's seed a_with_16_bytes) */
+	client_query(&cq, &q, "www.example.com", LV_TYPE_A, false);
+	header(&up, 7, LV_FLAG_QR, 1, 0, 0);
+	question(&up, "www.example.com", LV_TYPE_A);
+	ptr(&up, 12);
+	rd = rr(&up, LV_TYPE_A, 300);
+	bytes(&up, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\1", 16);
+	end_rr(&up, rd);
+	assert_int_equal(build(&up, &q, &POLICY, &res), -EBADMSG);
 	/* too short for a header */
 	assert_int_equal(
 	    lv_upstream_entry_build(up.b, 11, &q, &POLICY, SEED, &res),
