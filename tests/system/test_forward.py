@@ -74,6 +74,21 @@ def test_answer_passed_on_and_cached(backend, levee):
     assert st[f"upstream[{b.spec}].answers_noerror"] == 1
 
 
+def test_upstream_query_always_has_edns(backend, levee):
+    """A client without EDNS, and one with EDNS 4096: both upstream
+    queries carry EDNS with levee's own size (1232 by default), and the
+    client without EDNS gets an answer without OPT."""
+    b = backend()
+    lv = levee(["--forward", f"sd.test.={b.spec}"])
+    r = lv.query("a.plain.sd.test.", edns=False)
+    assert a_addrs(r) == ["192.0.2.1"] and r.edns < 0
+    r = lv.query("a.big.sd.test.", payload=4096)
+    assert a_addrs(r) == ["192.0.2.1"] and r.edns == 0
+    c = b.counts()
+    assert c.get("noedns", 0) == 0
+    assert c.get(("edns", "1232"), 0) == 2
+
+
 def test_no_rule_is_refused_and_local_zones_come_first(backend, levee, zones):
     """A name no zone and no rule covers stays REFUSED; a name in a local
     zone is answered from it (AA) even under a rule for the root."""
@@ -184,6 +199,36 @@ def test_timeout_tries_next_upstream_then_servfail(backend, levee):
     assert took < 1.5 + 0.5, took
     st = lv.stats()
     assert st["forward_failed"] == 1
+
+
+def test_failing_name_leaves_the_upstream_up_for_others(backend, levee):
+    """Names that time out at the upstream (SERVFAIL after the configured
+    time) do not slow or fail other names sent to the same, only upstream
+    while they wait, nor after."""
+    b = backend()
+    lv = levee(["--forward", f"sd.test.={b.spec}",
+                "--forward-attempt-timeout", "300", "--forward-timeout", "1200"])
+    failed = []
+
+    def ask_dead(i):
+        failed.append(lv.query(f"drop.d{i}.sd.test.", timeout=5).rcode())
+
+    threads = [threading.Thread(target=ask_dead, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    for i in range(20):
+        t0 = time.monotonic()
+        r = lv.query(f"a.live{i}.sd.test.", timeout=2)
+        assert a_addrs(r) == ["192.0.2.1"]
+        assert time.monotonic() - t0 < 1.0  # the dead names take 1.2 s
+    for t in threads:
+        t.join()
+    assert failed == [dns.rcode.SERVFAIL] * 8
+    assert a_addrs(lv.query("a.after.sd.test.")) == ["192.0.2.1"]
+    st = lv.stats()
+    assert st["forward_failed"] == 8
+    assert st[f"upstream[{b.spec}].timeouts"] >= 8
 
 
 def test_spoofed_answers_never_cached(backend, levee):

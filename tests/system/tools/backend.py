@@ -188,6 +188,8 @@ class Server:
         qn = q.question[0]
         count(("udp",))
         count(("q", qn.name.to_text().lower(), dns.rdatatype.to_text(qn.rdtype), "udp"))
+        # what EDNS the query carried: ("edns", payload) or ("noedns",)
+        count(("edns", str(q.payload)) if q.edns >= 0 else ("noedns",))
         r, delay = answer(q, "udp")
         if r is None:
             return
