@@ -26,6 +26,7 @@
 #include "levee/local.h"
 #include "levee/log.h"
 #include "levee/tcp.h"
+#include "levee/tcp_frame.h"
 #include "levee/xfr.h"
 
 #define ACCEPT_BURST       64          /* connections accepted per wake-up */
@@ -42,9 +43,8 @@ struct conn {
 	int family;
 	uint8_t peer[16];
 	uint64_t last_active_ms;
-	/* the message being read: its length prefix, then its bytes */
-	uint8_t *in;
-	uint32_t in_len, in_cap;
+	/* the message being read (control/services/tcp_frame.c) */
+	struct lv_tcp_frame in;
 	/* answers not yet written: out[out_off..out_len) */
 	uint8_t *out;
 	size_t out_off, out_len, out_cap;
@@ -123,8 +123,8 @@ static void touch(struct lv_tcp *t, struct conn *c)
  * transfer. */
 static bool is_idle(const struct conn *c)
 {
-	return c->in_len == 0 && c->out_off == c->out_len && c->xfr == NULL &&
-	       c->held_len == 0 && c->waiting == NULL;
+	return lv_tcp_frame_empty(&c->in) && c->out_off == c->out_len &&
+	       c->xfr == NULL && c->held_len == 0 && c->waiting == NULL;
 }
 
 static void unlink_waiting(struct conn *c, struct lv_request *r)
@@ -151,7 +151,7 @@ static void free_conn(struct lv_control *ctl, struct conn *c)
 	}
 	lv_xfr_free(ctl, c->xfr);
 	free(c->held);
-	free(c->in);
+	lv_tcp_frame_free(&c->in);
 	free(c->out);
 	free(c);
 }
@@ -486,21 +486,22 @@ static bool queue_answer(struct lv_control *ctl, struct conn *c,
 static bool answer_one(struct lv_control *ctl, struct conn *c)
 {
 	struct lv_tcp *t = ctl->tcp;
-	uint16_t qlen = (uint16_t)(c->in_len - 2);
+	const uint8_t *q = lv_tcp_frame_msg(&c->in);
+	uint16_t qlen = lv_tcp_frame_msg_len(&c->in);
 	uint8_t *dns = t->answer + 2;
 	uint16_t alen;
 
 	LV_STAT_INC(ctl->stats.tcp_queries);
-	if (lv_xfr_is_request(c->in + 2, qlen)) {
-		c->xfr = lv_xfr_start(ctl, c->in + 2, qlen, c->family, c->peer,
-				      dns, &alen);
-		c->in_len = 0;
+	if (lv_xfr_is_request(q, qlen)) {
+		c->xfr =
+		    lv_xfr_start(ctl, q, qlen, c->family, c->peer, dns, &alen);
+		lv_tcp_frame_clear(&c->in);
 	} else {
 		struct lv_origin o = {.transport = LV_REQ_STREAM,
 				      .deliver = deliver_parked,
 				      .sink = c};
-		memcpy(dns, c->in + 2, qlen);
-		c->in_len = 0;
+		memcpy(dns, q, qlen);
+		lv_tcp_frame_clear(&c->in);
 		alen = lv_control_answer_from(ctl, dns, qlen, UINT16_MAX, true,
 					      &o);
 		if (o.parked != NULL) {
@@ -548,27 +549,12 @@ static bool feed(struct lv_control *ctl, struct conn *c, const uint8_t *p,
 		 size_t n)
 {
 	while (n > 0) {
-		uint32_t want = c->in_len < 2 ? 2 : 2u + lv_wire_get16(c->in);
-		size_t take = want - c->in_len < n ? want - c->in_len : n;
-		if (c->in_len + take > c->in_cap) {
-			uint32_t cap = c->in_cap ? c->in_cap : 512;
-			while (cap < c->in_len + take)
-				cap *= 2;
-			uint8_t *b = realloc(c->in, cap);
-			if (b == NULL) {
-				close_conn(ctl, c,
-					   &ctl->stats.tcp_closed_overflow);
-				return false;
-			}
-			c->in = b;
-			c->in_cap = cap;
+		int rc = lv_tcp_frame_take(&c->in, &p, &n);
+		if (rc < 0) {
+			close_conn(ctl, c, &ctl->stats.tcp_closed_overflow);
+			return false;
 		}
-		memcpy(c->in + c->in_len, p, take);
-		c->in_len += (uint32_t)take;
-		p += take;
-		n -= take;
-		if (c->in_len >= 2 && c->in_len == 2u + lv_wire_get16(c->in) &&
-		    !answer_one(ctl, c))
+		if (rc > 0 && !answer_one(ctl, c))
 			return false;
 		if (c->xfr != NULL && n > 0)
 			return hold(ctl, c, p, n);
