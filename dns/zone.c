@@ -157,6 +157,15 @@ static bool is_wildcard(const uint8_t *owner)
 	return owner[0] == 1 && owner[1] == '*';
 }
 
+/* Types a record in a zone may have: not 0 (reserved), OPT (41) nor the
+ * QTYPEs and meta types of 128..255 (AXFR, ANY, TSIG, ...; RFC 6895
+ * §3.1). A query for one never reaches the zone (answer.c), so such a
+ * record could never be answered. */
+static bool is_data_type(uint16_t type)
+{
+	return type != 0 && type != LV_TYPE_OPT && (type < 128 || type > 255);
+}
+
 /* Per-record checks, in the order an operator reads the line. */
 static int check_rr(struct loader *ld, const ldns_rr *rr, const uint8_t *owner,
 		    unsigned owner_len, int line)
@@ -177,6 +186,9 @@ static int check_rr(struct loader *ld, const ldns_rr *rr, const uint8_t *owner,
 		return fail(ld, line, "owner %s is outside the zone %s", name,
 			    z->origin_text);
 	bool apex = owner_len == z->origin_len;
+	if (!is_data_type(type))
+		return fail(ld, line, "type %u at %s is not a data type", type,
+			    name);
 	if (is_wildcard(owner))
 		return fail(ld, line, "wildcard owner %s is not supported yet",
 			    name);
@@ -463,6 +475,11 @@ static int finish(struct loader *ld)
 	struct lv_zone *z = ld->z;
 	struct name_err e = {.line = UINT32_MAX};
 
+	/* an empty file has no records and recs is NULL, which qsort may
+	 * not be given (C11 7.22.5: even with a count of 0) */
+	if (ld->n_recs == 0)
+		return fail(ld, ld->last_line, "no SOA record at the apex %s",
+			    z->origin_text);
 	qsort(ld->recs, ld->n_recs, sizeof(*ld->recs), rec_cmp);
 	merge_duplicates(ld);
 	for (size_t i = 0; i < ld->n_recs;) {
@@ -497,6 +514,18 @@ static int finish(struct loader *ld)
 
 /* --- the zone --- */
 
+/* s for a one-line message: control characters as '?' (found by
+ * fuzz_zone: an origin with a backspace in it reached the message). */
+static void printable(const char *s, char *out, size_t outlen)
+{
+	size_t i = 0;
+
+	for (; s[i] != '\0' && i + 1 < outlen; i++)
+		out[i] =
+		    (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+}
+
 static int set_origin(struct lv_zone *z, const char *origin)
 {
 	ldns_rdf *rdf = NULL;
@@ -530,7 +559,9 @@ int lv_zone_load(const char *origin, const char *file, struct lv_zone **zone,
 		goto out;
 	ret = set_origin(z, origin);
 	if (ret != 0) {
-		snprintf(err, errlen, "%s: bad zone origin '%s'", file, origin);
+		char shown[LDNS_MAX_DOMAINLEN * 4 + 2];
+		printable(origin, shown, sizeof(shown));
+		snprintf(err, errlen, "%s: bad zone origin '%s'", file, shown);
 		goto out;
 	}
 	fp = fopen(file, "r");

@@ -89,6 +89,11 @@ static void test_semantic_errors(void **state)
 	(void)state;
 	expect_error("$ORIGIN example.com.\n@ 300 NS ns\nx 300 A 1.1.1.1\n", 3,
 		     "no SOA record at the apex example.com.");
+	/* found by fuzz_zone: no records at all reached qsort with a NULL
+	 * array (undefined behaviour, UBSan's nonnull-attribute) */
+	expect_error("", 1, "no SOA record at the apex example.com.");
+	expect_error("; nothing but a comment\n$TTL 300\n", 2,
+		     "no SOA record at the apex example.com.");
 	expect_error(HEAD "@ SOA ns hm 2 2 3 4 5\n", 5,
 		     "more than one SOA record at example.com.");
 	expect_error(HEAD "x SOA ns hm 1 2 3 4 5\n", 5,
@@ -121,6 +126,14 @@ static void test_refused_features(void **state)
 		     "wildcard owner *.x.example.com. is not supported yet");
 	expect_error(HEAD "x DNAME y.org.\n", 5,
 		     "DNAME at x.example.com. is not supported yet");
+	/* found by fuzz_zone: a record of type 0 loaded, and a query for
+	 * it is NOTIMP, so the zone held an RRset nothing could answer */
+	expect_error(HEAD "x TYPE0 \\# 0\n", 5,
+		     "type 0 at x.example.com. is not a data type");
+	expect_error(HEAD "x TYPE255 \\# 1 00\n", 5,
+		     "type 255 at x.example.com. is not a data type");
+	expect_error(HEAD "x TYPE41 \\# 0\n", 5,
+		     "type 41 at x.example.com. is not a data type");
 }
 
 static void test_allowed_beside_cname(void **state)
@@ -197,6 +210,12 @@ static void test_open_errors(void **state)
 			 -ENOENT);
 	assert_string_equal(err,
 			    "/nonexistent/zone: No such file or directory");
+	/* found by fuzz_zone: the bad origin was quoted raw, a control
+	 * character and all, breaking the one-line message */
+	assert_int_equal(
+	    lv_zone_load("m.\b..", "/nonexistent/zone", &z, err, sizeof(err)),
+	    -EINVAL);
+	assert_string_equal(err, "/nonexistent/zone: bad zone origin 'm.?..'");
 }
 
 static void test_zoneset(void **state)
