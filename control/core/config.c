@@ -176,6 +176,11 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		/* one line, whatever the value quoted in it held (a YAML
+		 * "a\nb" or a tab): control characters become '?' */
+		for (char *c = err; *c; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f)
+				*c = '?';
 	}
 	return -1;
 }
@@ -772,7 +777,7 @@ static void *grow(void *list, unsigned n, size_t size)
 /* Parse s as an item of kind and append it to its list: zone z's own
  * (NULL: the global one). 0, -1 bad value, -2 out of memory. */
 static int add_list_item(struct lv_config *cfg, struct lv_zone_conf *z,
-			 enum list_kind kind, const char *s)
+			 enum list_kind kind, const char *s, unsigned line)
 {
 	struct lv_acl_conf acl;
 	struct lv_remote_conf r;
@@ -792,6 +797,7 @@ static int add_list_item(struct lv_config *cfg, struct lv_zone_conf *z,
 
 	if (rc < 0)
 		return rc;
+	acl.line = r.line = line;
 	if (kind == L_ACL) {
 		if ((l = grow(*al, *an, sizeof(acl))) == NULL) {
 			free(acl.key);
@@ -1040,18 +1046,27 @@ static const struct lv_key_conf *find_key(const struct lv_config *cfg,
 	return NULL;
 }
 
+/* key (NULL: none) must be defined; in names the list for messages, and
+ * line (0: an option) the line of the config file that gave the item. */
 static int check_key_ref(const struct lv_config *cfg, const char *key,
-			 const char *in, char *err, size_t errlen)
+			 unsigned line, const char *in, char *err,
+			 size_t errlen)
 {
 	if (key == NULL || find_key(cfg, key) != NULL)
 		return 0;
+	if (line > 0 && cfg->config_file != NULL)
+		return fail(err, errlen,
+			    "%s:%u: %s: key \"%s\" is not defined (keys:, "
+			    "--key or --key-file)",
+			    cfg->config_file, line, in, key);
 	return fail(err, errlen,
 		    "%s: key \"%s\" is not defined (keys:, --key or "
 		    "--key-file)",
 		    in, key);
 }
 
-/* Keys are unique; every key an ACL or NOTIFY target names exists. */
+/* Keys are unique; every key an ACL or NOTIFY target names exists. Each
+ * message names the file and line (or the option) that gave the item. */
 static int check_keys(const struct lv_config *cfg, char *err, size_t errlen)
 {
 	char in[64 + 4096];
@@ -1066,22 +1081,29 @@ static int check_keys(const struct lv_config *cfg, char *err, size_t errlen)
 					    cfg->keys[i].name,
 					    cfg->keys[j].where);
 	for (unsigned i = 0; i < cfg->n_acl; i++)
-		if (check_key_ref(cfg, cfg->acl[i].key, "transfer.allow", err,
-				  errlen) < 0)
+		if (check_key_ref(cfg, cfg->acl[i].key, cfg->acl[i].line,
+				  "transfer.allow", err, errlen) < 0)
 			return -1;
 	for (unsigned i = 0; i < cfg->n_notify; i++)
-		if (check_key_ref(cfg, cfg->notify[i].key, "transfer.notify",
-				  err, errlen) < 0)
+		if (check_key_ref(cfg, cfg->notify[i].key, cfg->notify[i].line,
+				  "transfer.notify", err, errlen) < 0)
 			return -1;
 	for (unsigned z = 0; z < cfg->n_zones; z++) {
 		const struct lv_zone_conf *zc = &cfg->zones[z];
+		/* an item of the file names its own line; else the zone's
+		 * "where" says which option or line gave the zone */
+		char here[64 + 4096];
 		snprintf(in, sizeof(in), "%s: zone %s", zc->where, zc->origin);
+		snprintf(here, sizeof(here), "zone %s", zc->origin);
 		for (unsigned i = 0; i < zc->n_acl; i++)
-			if (check_key_ref(cfg, zc->acl[i].key, in, err,
+			if (check_key_ref(cfg, zc->acl[i].key, zc->acl[i].line,
+					  zc->acl[i].line ? here : in, err,
 					  errlen) < 0)
 				return -1;
 		for (unsigned i = 0; i < zc->n_notify; i++)
-			if (check_key_ref(cfg, zc->notify[i].key, in, err,
+			if (check_key_ref(cfg, zc->notify[i].key,
+					  zc->notify[i].line,
+					  zc->notify[i].line ? here : in, err,
 					  errlen) < 0)
 				return -1;
 	}
@@ -1467,7 +1489,8 @@ static int yaml_list(struct yfile *y, const yaml_node_t *v, enum list_kind kind,
 	if (v->type == YAML_SCALAR_NODE) {
 		if (is_null(v))
 			return 0;
-		int rc = add_list_item(y->cfg, z, kind, scalar(v));
+		int rc = add_list_item(y->cfg, z, kind, scalar(v),
+				       (unsigned)line_of(v));
 		if (rc == -2)
 			return oom(y->err, y->errlen);
 		if (rc < 0)
@@ -2012,11 +2035,9 @@ int lv_config_load_file(const char *path, struct lv_config *cfg, char *err,
 		rc = yaml_root(&y, yaml_document_get_root_node(&doc));
 		if (rc == 0)
 			rc = check_duplicate_zones(cfg, err, errlen);
-		if (rc == 0 && check_keys(cfg, err, errlen) < 0) {
-			char why[512];
-			snprintf(why, sizeof(why), "%s", err);
-			rc = fail(err, errlen, "%s: %s", path, why);
-		}
+		/* each message names this file and its line itself */
+		if (rc == 0)
+			rc = check_keys(cfg, err, errlen);
 	}
 	yaml_document_delete(&doc);
 out:
@@ -2141,15 +2162,15 @@ static int apply_list_option(struct lv_config *cfg, int val, const char *arg)
 	case O_KEY:
 		return parse_key_option(cfg, arg);
 	case O_ALLOW_TRANSFER:
-		return add_list_item(cfg, NULL, L_ACL, arg);
+		return add_list_item(cfg, NULL, L_ACL, arg, 0);
 	case O_NOTIFY:
-		return add_list_item(cfg, NULL, L_NOTIFY, arg);
+		return add_list_item(cfg, NULL, L_NOTIFY, arg, 0);
 	case O_FORWARD:
 		return lv_config_forward_option(cfg, arg);
 	case O_LISTEN:
-		return add_list_item(cfg, NULL, L_LISTEN, arg);
+		return add_list_item(cfg, NULL, L_LISTEN, arg, 0);
 	default:
-		return add_list_item(cfg, NULL, L_TCP_LISTEN, arg);
+		return add_list_item(cfg, NULL, L_TCP_LISTEN, arg, 0);
 	}
 }
 

@@ -46,7 +46,8 @@ struct lv_key_conf {
 struct lv_acl_conf {
 	bool has_prefix;
 	struct lv_addr prefix;
-	char *key; /* NULL: unsigned queries match too */
+	char *key;     /* NULL: unsigned queries match too */
+	unsigned line; /* in the config file, for messages; 0: an option */
 };
 
 /* A remote server: "ADDR[@PORT][,key=NAME]" (NOTIFY targets) or
@@ -55,6 +56,7 @@ struct lv_remote_conf {
 	struct lv_addr addr; /* prefix_len is the full length */
 	uint16_t port;       /* 53 unless given */
 	char *key;           /* NULL: unsigned */
+	unsigned line;       /* in the config file; 0: an option */
 };
 
 struct lv_zone_conf {

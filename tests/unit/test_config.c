@@ -742,7 +742,7 @@ static void test_transfer(void **state)
 	lv_config_free(&c);
 
 	load_fails("transfer_badkey.yaml",
-		   ": transfer.allow: key \"nokey.\" is not defined (keys:, "
+		   ":2: transfer.allow: key \"nokey.\" is not defined (keys:, "
 		   "--key or --key-file)");
 }
 
@@ -796,6 +796,11 @@ static void test_file_errors(void **state)
 	load_fails("bad_workers.yaml",
 		   ":2: server.workers: expected an integer 1..127, got "
 		   "\"abc\"");
+	/* a quoted value with a newline in it made
+	 * the message two lines */
+	load_fails("bad_newline.yaml",
+		   ":2: server.workers: expected an integer 1..127, got "
+		   "\"4?5\"");
 	load_fails("bad_memory.yaml",
 		   ":2: cache.memory: expected a size of at least 1M (a number "
 		   "with an optional K, M or G suffix), got \"512K\"");
