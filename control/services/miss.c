@@ -164,7 +164,7 @@ static uint16_t sign_answer(struct lv_tsig_state *st, uint8_t *dns,
  * Knot does.
  */
 static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
-			    uint16_t room, struct lv_query *q)
+			    uint16_t room, struct lv_query *q, bool *signed_)
 {
 	struct lv_tsig_state st;
 	size_t ulen;
@@ -173,6 +173,7 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	ldns_pkt *pkt = NULL;
 	uint16_t out;
 
+	*signed_ = v == LV_TSIG_NOTAUTH || v == LV_TSIG_VERIFIED;
 	if (v == LV_TSIG_FORMERR)
 		return write_error(ctl, dns, room, q, LV_RCODE_FORMERR);
 	if (v == LV_TSIG_NOTAUTH)
@@ -202,23 +203,36 @@ static uint16_t answer_punt(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 	return v == LV_TSIG_VERIFIED ? sign_answer(&st, dns, out, room) : out;
 }
 
+/* Answer dns; *opt_last: the answer (if any) ends with our own OPT, as
+ * the writers put one last for a query with EDNS, unless a TSIG follows
+ * it. */
 static uint16_t dispatch(struct lv_control *ctl, uint8_t *dns, uint16_t len,
-			 uint16_t room, bool tcp, struct lv_origin *from)
+			 uint16_t room, bool tcp, struct lv_origin *from,
+			 bool *opt_last)
 {
 	struct lv_query q;
+	bool signed_ = false;
+	uint16_t out;
 
+	*opt_last = false;
 	switch (lv_query_parse(dns, len, ctl->hash_seed, &q)) {
 	case LV_PARSE_OK:
 		q.tcp = tcp;
+		*opt_last = q.has_edns;
 		return answer_query(ctl, dns, room, &q, from);
 	case LV_PARSE_PUNT:
 		q.tcp = tcp;
-		return answer_punt(ctl, dns, len, room, &q);
+		out = answer_punt(ctl, dns, len, room, &q, &signed_);
+		*opt_last = q.has_edns && !signed_;
+		return out;
 	case LV_PARSE_FORMERR:
+		*opt_last = q.has_edns;
 		return write_error(ctl, dns, room, &q, LV_RCODE_FORMERR);
 	case LV_PARSE_NOTIMP:
+		*opt_last = q.has_edns;
 		return write_error(ctl, dns, room, &q, LV_RCODE_NOTIMP);
 	case LV_PARSE_BADVERS:
+		*opt_last = true; /* an extended rcode is always in an OPT */
 		return write_error(ctl, dns, room, &q, LV_RCODE_BADVERS);
 	default:
 		return 0; /* a response or a runt: never answered */
@@ -228,16 +242,21 @@ static uint16_t dispatch(struct lv_control *ctl, uint8_t *dns, uint16_t len,
 /*
  * RFC 7828: over TCP, an answer to a query with an OPT may carry
  * edns-tcp-keepalive, the idle timeout in units of 100 ms. Added when the
- * response ends with our own, option-less OPT (not after a TSIG).
+ * response ends with our own, option-less OPT (opt_last: the writer put
+ * it there; not after a TSIG). The bytes are checked again, but they
+ * alone do not tell: the end of a question or of a TSIG's MAC can read
+ * as an option-less OPT (fuzz_control_answer found a FORMERR answer
+ * without OPT whose question the option overwrote).
  */
 static uint16_t add_tcp_keepalive(uint8_t *dns, uint16_t len, uint16_t room,
-				  uint32_t idle_ms)
+				  uint32_t idle_ms, bool opt_last)
 {
 	uint8_t *opt = dns + len - LV_DNS_OPT_RR_LEN;
 	uint32_t units = idle_ms / 100;
 
-	if (len < LV_DNS_HDR_LEN + LV_DNS_OPT_RR_LEN || len + 6u > room ||
-	    opt[0] != 0 || lv_wire_get16(opt + 1) != LV_TYPE_OPT ||
+	if (!opt_last || len < LV_DNS_HDR_LEN + LV_DNS_OPT_RR_LEN ||
+	    lv_wire_get16(dns + 10) == 0 || len + 6u > room || opt[0] != 0 ||
+	    lv_wire_get16(opt + 1) != LV_TYPE_OPT ||
 	    lv_wire_get16(opt + 9) != 0)
 		return len;
 	lv_wire_put16(opt + 9, 6);
@@ -253,15 +272,16 @@ uint16_t lv_control_answer_from(struct lv_control *ctl, uint8_t *dns,
 				struct lv_origin *from)
 {
 	uint16_t out;
+	bool opt_last;
 
 	if (from != NULL) {
 		from->parked = NULL;
 		from->refused = false;
 	}
-	out = dispatch(ctl, dns, len, room, tcp, from);
+	out = dispatch(ctl, dns, len, room, tcp, from, &opt_last);
 	if (out && tcp)
-		out = add_tcp_keepalive(dns, out, room,
-					ctl->cfg->tcp_idle_timeout_ms);
+		out = add_tcp_keepalive(
+		    dns, out, room, ctl->cfg->tcp_idle_timeout_ms, opt_last);
 	return out;
 }
 
@@ -286,7 +306,8 @@ answer_request_with(struct lv_control *ctl, struct lv_request *r,
 	len = write(ctl, dns, room, &r->q, arg);
 	if (len && r->q.tcp)
 		len = add_tcp_keepalive(dns, len, room,
-					ctl->cfg->tcp_idle_timeout_ms);
+					ctl->cfg->tcp_idle_timeout_ms,
+					r->q.has_edns);
 	lv_request_answer_end(ctl->requests, r, len);
 }
 
