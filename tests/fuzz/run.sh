@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-fuzz}
 SECONDS_PER_TARGET=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-query packet upstream}
+TARGETS=${*:-query packet upstream tcp_frame control_answer xfr config zone}
 JOBS=${FUZZ_JOBS:-1}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -29,11 +29,14 @@ for t in $TARGETS; do
 done
 
 # Seeds: valid queries of each shape the parser knows, and the frames that
-# carry them over IPv4 and IPv6 (first byte: fuzz_packet's control byte).
-python3 - "$BUILD/fuzz-corpus" <<'PY'
-import os, struct, sys
+# carry them over IPv4 and IPv6 (first byte: fuzz_packet's control byte);
+# the same queries as TCP streams and to the control plane (TSIG-signed
+# with fuzz_control.h's key, now), transfer requests, configs and zone
+# files from the repository; then the inputs kept in tests/fuzz/seeds/.
+python3 - "$BUILD/fuzz-corpus" "$ROOT" <<'PY'
+import base64, glob, hashlib, hmac, os, shutil, struct, sys, time
 
-out = sys.argv[1]
+out, root = sys.argv[1], sys.argv[2]
 
 def name(text):
     if text == ".":
@@ -122,7 +125,7 @@ def response(qid, flags, qname, qtype, an=(), ns=(), ar=()):
     return msg + b"".join(an) + b"".join(ns) + b"".join(ar)
 
 ptr12, ptr16 = b"\xc0\x0c", b"\xc0\x10"
-soa = rr(ptr16, 6, 300, b"\x02ns" + ptr16 + b"\x04host" + ptr16 +
+neg_soa = rr(ptr16, 6, 300, b"\x02ns" + ptr16 + b"\x04host" + ptr16 +
          struct.pack(">IIIII", 1, 3600, 600, 86400, 60))
 answers = {
     "a": response(0x0001, 0x8180, "www.example.com", 1,
@@ -134,7 +137,7 @@ answers = {
                       ar=[b"\0" + struct.pack(">HHIH", 41, 1232, 0, 0)]),
     "aaaa_ad": response(0x0101, 0x81a0, "www.example.com", 28,
                         an=[rr(ptr12, 28, 300, bytes(15) + b"\1")]),
-    "nxdomain": response(0x0203, 0x8183, "nx.example.com", 1, ns=[soa]),
+    "nxdomain": response(0x0203, 0x8183, "nx.example.com", 1, ns=[neg_soa]),
     "servfail": response(0x0204, 0x8182, "nx.example.com", 1),
     "tc": response(0x0005, 0x8380, "www.example.com", 1),
     "root_ns": response(0x0306, 0x8180, ".", 2,
@@ -144,6 +147,102 @@ answers = {
 }
 for n, a in answers.items():
     write("upstream", n, a)
+
+# fuzz_tcp_frame: two seed bytes, then length-prefixed messages
+def framed(msgs):
+    return b"".join(struct.pack(">H", len(m)) + m for m in msgs)
+allq = list(queries.values())
+write("tcp_frame", "one", b"\0\1" + framed(allq[:1]))
+write("tcp_frame", "many", b"\x12\x34" + framed(allq))
+write("tcp_frame", "cut_short", b"\xff\0" + framed(allq[:3])[:-5])
+write("tcp_frame", "empty_msgs", b"\0\7" + framed([b"", b"x", b""]))
+
+# fuzz_control_answer / fuzz_xfr: tests/fuzz/fuzz_control.h's zone and key
+SECRET = base64.b64decode("x7t2Zkc5FRgT9Z9llnaSrkJVyL6ritdvZNBMMFgmxLI=")
+
+def tsig(msg, key="key.example", now=None, fudge=300):
+    # RFC 8945 §4.3: MAC over the message and the TSIG variables
+    now = int(time.time()) if now is None else now
+    alg = name("hmac-sha256")
+    t = struct.pack(">HI", now >> 32, now & 0xffffffff)
+    var = (name(key) + struct.pack(">HI", 255, 0) + alg + t +
+           struct.pack(">HHH", fudge, 0, 0))
+    mac = hmac.new(SECRET, msg + var, hashlib.sha256).digest()
+    rdata = alg + t + struct.pack(">HH", fudge, len(mac)) + mac + \
+        msg[:2] + struct.pack(">HH", 0, 0)
+    rr = name(key) + struct.pack(">HHIH", 250, 255, 0, len(rdata)) + rdata
+    ar = struct.unpack(">H", msg[10:12])[0] + 1
+    return msg[:10] + struct.pack(">H", ar) + msg[12:] + rr
+
+def soa(serial):
+    rdata = (name("ns.example.com") + name("hostmaster.example.com") +
+             struct.pack(">IIIII", serial, 7200, 3600, 1209600, 60))
+    return name("example.com") + struct.pack(">HHIH", 6, 1, 300,
+                                              len(rdata)) + rdata
+
+ctlq = {
+    "www_a": query("www.example.com"),
+    "apex_mx_do": query("Example.COM", 15, edns=opt(do=True)),
+    "big_txt": query("big.example.com", 16),
+    "big_txt_edns": query("big.example.com", 16, edns=opt(4096)),
+    "nxdomain": query("nope.example.com", 1, edns=opt()),
+    "nodata": query("ns.example.com", 28),
+    "other_zone": query("www.example.org"),
+    "any": query("example.com", 255),
+    "badvers": query("example.com", 1, edns=opt(version=1)),
+    "cookie": query("www.example.com", 1, edns=opt(rdata=cookie)),
+    "tsig_signed": tsig(query("www.example.com")),
+    "tsig_edns": tsig(query("example.com", 15, edns=opt())),
+    "tsig_bad_key": tsig(query("www.example.com"), key="nokey.example"),
+    "tsig_old": tsig(query("www.example.com"), now=1),
+    "answer_section": query("www.example.com", an=1) + soa(1),
+    "two_opts": query("example.com", 1, edns=opt() + opt()),
+}
+for op in range(16):  # every opcode
+    ctlq["opcode_%d" % op] = query("example.com", 6, flags=op << 11)
+for n, q in ctlq.items():
+    write("control_answer", n + "_udp", b"\x00" + q)
+    write("control_answer", n + "_tcp", b"\x01" + q)
+write("control_answer", "udp_room512", b"\x06" + ctlq["big_txt_edns"])
+
+def ixfr(serial):
+    # the client's SOA in the authority section (RFC 1995 §3)
+    return query("example.com", 251, ns=1) + soa(serial)
+
+xfrq = {
+    "axfr": query("example.com", 252),
+    "axfr_edns": query("example.com", 252, edns=opt()),
+    "axfr_tsig": tsig(query("example.com", 252)),
+    "axfr_other_zone": query("example.org", 252),
+    "ixfr_from_1": ixfr(1),
+    "ixfr_current": ixfr(2),
+    "ixfr_unknown_serial": ixfr(7),
+    "ixfr_tsig": tsig(ixfr(1)),
+    "ixfr_no_soa": query("example.com", 251),
+}
+for n, q in xfrq.items():
+    write("xfr", n + "_loopback", b"\x00" + q)
+    write("xfr", n + "_refused", b"\x01" + q)
+    write("xfr", n + "_v6_keyed", b"\x02" + q)
+
+# fuzz_config: the unit tests' configs; fuzz_zone: origin, then the file
+for f in glob.glob(os.path.join(root, "tests/unit/data/config/*.yaml")):
+    with open(f, "rb") as fh:
+        write("config", os.path.basename(f), fh.read())
+zones = [("demo.example", os.path.join(root, "tests/data/demo.zone"))]
+for f in glob.glob(os.path.join(root, "tests/unit/data/zones/*.zone")):
+    zones.append((os.path.basename(f)[:-5], f))
+for origin, f in zones:
+    with open(f, "rb") as fh:
+        write("zone", os.path.basename(f), origin.encode() + b"\n" +
+              fh.read())
+
+# inputs kept: crashes found and fixed (tests/fuzz/seeds/<target>/)
+for d in glob.glob(os.path.join(root, "tests/fuzz/seeds/*")):
+    for f in glob.glob(os.path.join(d, "*")):
+        dst = os.path.join(out, os.path.basename(d))
+        os.makedirs(dst, exist_ok=True)
+        shutil.copy(f, os.path.join(dst, "kept_" + os.path.basename(f)))
 PY
 
 status=0
@@ -151,10 +250,6 @@ for t in $TARGETS; do
 	corpus="$BUILD/fuzz-corpus/$t"
 	artifacts="$BUILD/fuzz-artifacts/$t/"
 	mkdir -p "$corpus" "$artifacts"
-	# inputs that once failed: run first, every time (regression seeds)
-	if [ -d "$ROOT/tests/fuzz/seeds/$t" ]; then
-		cp "$ROOT/tests/fuzz/seeds/$t/"* "$corpus/"
-	fi
 	echo "fuzz_$t: ${SECONDS_PER_TARGET}s, corpus $corpus"
 	# with -jobs, libFuzzer writes one fuzz-<n>.log per job in the
 	# current directory: run from the build directory
