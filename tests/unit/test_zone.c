@@ -82,6 +82,16 @@ static void test_syntax_errors(void **state)
 	expect_error(HEAD "www A\n", 5, "Syntax error, value expected");
 	expect_error(HEAD "$INCLUDE other.zone\n", 5,
 		     "$INCLUDE is not supported");
+	/* RFC 3597 generic RDATA (\\#) of a known type: ldns decodes it as
+	 * that type, so RDATA that does not hold what the type says (a
+	 * name cut short, an A of three bytes) is refused like any other
+	 * syntax error, and good RDATA is the same record as its usual form */
+	expect_error(HEAD "y MX \\# 3 000a05\n", 5, "Label length overflow");
+	expect_error(HEAD "y A \\# 3 c00002\n", 5, "Packet size overflow");
+	struct lv_zone *z = load_ok("example.com", HEAD "y A \\# 4 c0000201\n"
+							"y A 192.0.2.1\n");
+	assert_int_equal(lv_zone_records(z), 3); /* SOA, NS, one A */
+	lv_zone_free(z);
 }
 
 static void test_semantic_errors(void **state)
