@@ -144,6 +144,20 @@ static void test_refused_features(void **state)
 		     "type 255 at x.example.com. is not a data type");
 	expect_error(HEAD "x TYPE41 \\# 0\n", 5,
 		     "type 41 at x.example.com. is not a data type");
+	/* found by fuzz_zone: ldns appends the origin to a relative name
+	 * without holding it to 255 bytes, so an NS or MX target of 266
+	 * bytes loaded and its answer could not be parsed */
+	char text[1024], label[64];
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	snprintf(text, sizeof(text), HEAD "x MX 10 %s.%s.%s.%.60s\n", label,
+		 label, label, label);
+	expect_error(text, 5,
+		     "a name in the RDATA at x.example.com. is longer than "
+		     "255 bytes");
+	snprintf(text, sizeof(text), HEAD "%s.%s.%s.%.60s A 192.0.2.1\n", label,
+		 label, label, label);
+	expect_error(text, 5, "owner name of 266 bytes is longer than 255");
 }
 
 static void test_allowed_beside_cname(void **state)
