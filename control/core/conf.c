@@ -40,6 +40,12 @@ static int build_keys(const struct lv_config *cfg, struct lv_tsig_keyring **out,
 		if (lv_tsig_keyring_add(kr, k->name, k->algorithm, k->secret,
 					why, sizeof(why)) != 0) {
 			snprintf(err, errlen, "%s: %s", k->where, why);
+			/* one line: the key's algorithm or name, quoted in
+			 * it, may hold a control character (found by
+			 * fuzz_config: a tab in a YAML algorithm) */
+			for (char *c = err; *c; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					*c = '?';
 			lv_tsig_keyring_free(kr);
 			return -1;
 		}

@@ -22,6 +22,7 @@
 
 #include "test_capture.h"
 
+#include "levee/conf.h"
 #include "levee/config.h"
 
 static char data_dir[PATH_MAX]; /* tests/unit/data/config, found in main */
@@ -746,6 +747,26 @@ static void test_transfer(void **state)
 		   "--key or --key-file)");
 }
 
+/* found by fuzz_config: a key whose algorithm holds a tab made
+ * lv_conf_new's message two lines; it names the key's file:line, on one */
+static void test_key_error_one_line(void **state)
+{
+	struct lv_config c;
+	char want[PATH_MAX + 16];
+	const char *path = data("key_bad_algorithm.yaml");
+
+	(void)state;
+	lv_config_init(&c);
+	assert_int_equal(lv_config_load_file(path, &c, err, sizeof(err)), 0);
+	assert_null(lv_conf_new(&c, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s:2: ", path);
+	assert_memory_equal(err, want, strlen(want));
+	assert_non_null(strstr(err, "hm?ac-sha512"));
+	for (const char *p = err; *p; p++)
+		assert_true((unsigned char)*p >= 0x20);
+	lv_config_free(&c);
+}
+
 static void test_transfer_errors(void **state)
 {
 	(void)state;
@@ -1246,6 +1267,7 @@ int main(void)
 	    cmocka_unit_test(test_file_errors),
 	    cmocka_unit_test(test_transfer),
 	    cmocka_unit_test(test_transfer_errors),
+	    cmocka_unit_test(test_key_error_one_line),
 	    cmocka_unit_test(test_reload),
 	    cmocka_unit_test(test_key_file_cli),
 	    cmocka_unit_test(test_key_file_cli_errors),
