@@ -229,6 +229,24 @@ for n, q in xfrq.items():
 for f in glob.glob(os.path.join(root, "tests/unit/data/config/*.yaml")):
     with open(f, "rb") as fh:
         write("config", os.path.basename(f), fh.read())
+write("config", "forward_listen.yaml", b"""server:
+  listen: ["127.0.0.1@5353", "::1"]
+forward:
+  - name: sd.test.
+    upstreams: ["192.0.2.1@5300", {address: "2001:db8::2", port: 54, weight: 3}]
+  - name: .
+    upstreams: 10.0.0.1
+forwarding:
+  timeout-ms: 2500
+  attempt-timeout-ms: 400
+  tcp-idle-timeout-ms: 5000
+  max-waiters: 100
+cache:
+  min-ttl: 5
+  max-ttl: 600
+  negative-max-ttl: 60
+  servfail-ttl: 3
+""")
 zones = [("demo.example", os.path.join(root, "tests/data/demo.zone"))]
 for f in glob.glob(os.path.join(root, "tests/unit/data/zones/*.zone")):
     zones.append((os.path.basename(f)[:-5], f))
