@@ -28,6 +28,11 @@
 #include "levee/hash.h"
 #include "levee/wire.h"
 
+/* The lookup and a hit's answer read only the entry's first 64 bytes (and
+ * name[] after the header): keep what they need there. */
+_Static_assert(offsetof(struct lv_cache_entry, wire) + sizeof(void *) <= 64,
+	       "an entry's reader fields must fit one cache line");
+
 /* Entry size assumed when max_entries is derived from the budget. */
 #define ENTRY_ESTIMATE 256
 /* rte_malloc's per-allocation header and alignment padding (one element
@@ -120,9 +125,10 @@ struct lv_cache *lv_cache_create(const struct lv_cache_params *p, char *err,
 	c->st.max_entries = max_entries;
 	c->purge.next = c->purge.prev = &c->purge;
 	c->tsc_base = rte_get_tsc_cycles();
-	c->tsc_hz = rte_get_tsc_hz();
-	if (c->tsc_hz == 0)
-		c->tsc_hz = 1; /* never divide by zero; EAL measured it */
+	uint64_t hz = rte_get_tsc_hz();
+	if (hz < 2)
+		hz = 2; /* EAL measured it; never divide by 0 (or overflow) */
+	c->tsc_inv = (uint64_t)(((unsigned __int128)1 << 64) / hz);
 
 	size_t qsz = rte_rcu_qsbr_get_memsize(p->max_readers);
 	c->qsbr = rte_zmalloc_socket("lv_cache_qsbr", qsz, 64, p->socket_id);

@@ -70,9 +70,11 @@ static inline int key_matches(const struct lv_cache_entry *e,
 
 uint64_t lv_cache_now(const struct lv_cache *c)
 {
-	/* rdtsc, a subtraction and a division: no system call. The TSC is
-	 * invariant on the CPUs DPDK supports (it checks at start-up). */
-	return (rte_get_tsc_cycles() - c->tsc_base) / c->tsc_hz;
+	/* rdtsc, a subtraction and a multiplication by 1/Hz: no system
+	 * call, no division. The TSC is invariant on the CPUs DPDK supports
+	 * (it checks at start-up). */
+	uint64_t cycles = rte_get_tsc_cycles() - c->tsc_base;
+	return (uint64_t)(((unsigned __int128)cycles * c->tsc_inv) >> 64);
 }
 
 /* Out of line: only upstream entries come here, zone hits never do. */

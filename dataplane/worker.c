@@ -34,6 +34,9 @@ struct burst_ctx {
 	unsigned n_control;
 	unsigned n_kernel;
 	const struct lv_addr_filter *filter; /* the queue's */
+	/* lv_cache_now() for this burst's aged answers, read at the first
+	 * one (UINT64_MAX until then): one clock read per burst */
+	uint64_t now;
 };
 
 static inline bool stopping(const struct lv_worker *w)
@@ -121,10 +124,13 @@ static bool triage(struct lv_worker *w, struct burst_ctx *c, struct rte_mbuf *m,
 /* How old an upstream entry is now (it was checked unexpired by the
  * lookup a moment ago). Out of line: zone entries never age. */
 static __attribute__((noinline)) uint32_t
-entry_age(struct lv_worker *w, const struct lv_cache_entry *e)
+entry_age(struct lv_worker *w, struct burst_ctx *c,
+	  const struct lv_cache_entry *e)
 {
 	LV_STAT_INC(w->stats.cache_hits_aged);
-	return lv_cache_entry_age(e, lv_cache_now(w->cache));
+	if (c->now == UINT64_MAX)
+		c->now = lv_cache_now(w->cache);
+	return lv_cache_entry_age(e, c->now);
 }
 
 /* Write the cached answer over query i of the lookup batch. */
@@ -135,7 +141,7 @@ static bool answer_hit(struct lv_worker *w, struct burst_ctx *c, unsigned i)
 	const struct lv_cache_entry *e = c->hit[i];
 	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
 	uint32_t age =
-	    unlikely(e->origin == LV_ORIGIN_UPSTREAM) ? entry_age(w, e) : 0;
+	    unlikely(e->origin == LV_ORIGIN_UPSTREAM) ? entry_age(w, c, e) : 0;
 	bool tc;
 	uint16_t len = lv_response_from_entry_aged(dns, lv_pkt_dns_room(m, pi),
 						   c->lookup_q[i], e,
@@ -210,6 +216,7 @@ static uint16_t handle_burst(struct lv_worker *w,
 	uint16_t ntx = 0;
 
 	c.filter = filter;
+	c.now = UINT64_MAX;
 	c.n_lookup = 0;
 	c.n_control = 0;
 	c.n_kernel = 0;

@@ -84,13 +84,15 @@ struct lv_cache_link {
  * inside wire[] itself, which starts at offset 12 + name_len + 4.
  */
 struct lv_cache_entry {
+	/* What a reader touches, in the first 64 bytes (the lookup
+	 * prefetches them; keep them together): */
 	uint64_t hash; /* lv_cache_key_hash() of the key below */
 	uint16_t qtype;
 	uint16_t qclass;
 	uint8_t name_len; /* of name[], wire form incl. root */
 	uint8_t do_bit;
+	uint8_t cd;     /* key: the query's CD bit (RFC 4035 §3.2.2) */
 	uint8_t origin; /* enum lv_entry_origin */
-	uint8_t rcode;  /* 4-bit header rcode */
 	uint16_t flags; /* header bits the answer sets: AA, or RA (AD) */
 	uint16_t ancount;
 	uint16_t nscount;
@@ -102,24 +104,26 @@ struct lv_cache_entry {
 	 * inverted), as if it started at an even offset: the UDP checksum of
 	 * a full answer then needs only the header, question and OPT summed */
 	uint16_t wire_sum;
-	uint32_t zone_id; /* zone instance that produced it (0: none) */
+	uint8_t rcode; /* 4-bit header rcode */
 	/* upstream entries: how long it lives, from stored_at, in seconds */
 	uint32_t min_ttl;
 	/* lv_cache_now() when the answer arrived: an upstream entry's age
 	 * is now - stored_at (its builder's caller sets it before answering
 	 * from it; lv_cache_insert() stamps zone entries) */
 	uint64_t stored_at;
-	uint8_t cd;          /* key: the query's CD bit (RFC 4035 §3.2.2) */
-	size_t mem_size;     /* bytes charged to the cache's budget */
 	const uint8_t *name; /* lowercased qname */
 	const uint8_t *wire;
+	/* read only by oversized or aged answers */
 	const struct lv_cache_rr *rrs;
 	const struct lv_cache_rrset *rrsets;
-	/* writer-only bookkeeping (FIFO eviction order; once unlinked,
-	 * fifo_next chains the entry on the pending-free list) */
+	/* writer-only from here */
+	uint32_t zone_id; /* zone instance that produced it (0: none) */
+	uint32_t exp_idx; /* upstream: place + 1 in the expiry heap; 0: none */
+	size_t mem_size;  /* bytes charged to the cache's budget */
+	/* FIFO eviction order; once unlinked, fifo_next chains the entry on
+	 * the pending-free list */
 	struct lv_cache_entry *fifo_next;
 	struct lv_cache_entry *fifo_prev;
-	uint32_t exp_idx; /* upstream: place + 1 in the expiry heap; 0: none */
 	union {
 		/* while published: its place in its zone's list (or in the
 		 * list of entries waiting to be purged) */
@@ -357,7 +361,10 @@ struct lv_cache {
 	uint64_t hash_seed;
 	uint32_t max_readers;
 	uint64_t tsc_base; /* lv_cache_now()'s zero, in TSC cycles */
-	uint64_t tsc_hz;
+	/* 2^64 / TSC Hz, rounded down: seconds = cycles * tsc_inv >> 64, a
+	 * multiplication instead of a division on the hit path (at most one
+	 * cycle's worth early at a second's edge) */
+	uint64_t tsc_inv;
 
 	/* Writer-only from here. */
 	struct lv_cache_entry *fifo_head __attribute__((aligned(64)));
