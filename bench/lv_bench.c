@@ -512,16 +512,16 @@ static void prime_ring(struct bench *b, uint64_t pos)
  * the name's own address, ports swapped. */
 /* The zone's TTL (3600) exactly, or for an aged entry 3600 less the age
  * (the second may have ticked since the answer was written). */
-static const struct bench *checking;
-static bool ttl_is_wrong(uint32_t ttl)
+static bool ttl_is_wrong(const struct bench *b, uint32_t ttl)
 {
-	if (!checking->aged)
+	if (!b->aged)
 		return ttl != 3600;
-	uint64_t age = lv_cache_now(checking->cache);
+	uint64_t age = lv_cache_now(b->cache);
 	return ttl + age != 3600 && ttl + age != 3601;
 }
 
-static void check_answer(const struct rte_mbuf *m, const struct frame *f)
+static void check_answer(const struct bench *b, const struct rte_mbuf *m,
+			 const struct frame *f)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
 	const uint8_t *dns = p + L2L3L4;
@@ -545,7 +545,7 @@ static void check_answer(const struct rte_mbuf *m, const struct frame *f)
 	    lv_wire_get16(rr + 10) != 4 ||
 	    lv_wire_get32(rr + 12) != addr_of(f->name_idx))
 		die("answer to name %u: not its A record", f->name_idx);
-	if (ttl_is_wrong(lv_wire_get32(rr + 6)))
+	if (ttl_is_wrong(b, lv_wire_get32(rr + 6)))
 		die("answer to name %u: TTL %u", f->name_idx,
 		    lv_wire_get32(rr + 6));
 	if (udp->src_port != RTE_BE16(LV_DNS_PORT))
@@ -584,7 +584,7 @@ static struct pass_result run_full(struct bench *b, uint64_t count, bool timed)
 		if (burst % SAMPLE_EVERY == 0 || !timed)
 			for (unsigned k = 0; k < LV_BURST; k++) {
 				check_answer(
-				    pkts[k],
+				    b, pkts[k],
 				    &b->frames[(pos + k) % b->o.frames]);
 				b->verified++;
 			}
@@ -665,7 +665,7 @@ static struct stage_result run_stages(struct bench *b, uint64_t count)
 		if (burst % SAMPLE_EVERY == 0)
 			for (unsigned k = 0; k < LV_BURST; k++) {
 				check_answer(
-				    pkts[k],
+				    b, pkts[k],
 				    &b->frames[(pos + k) % b->o.frames]);
 				b->verified++;
 			}
@@ -978,7 +978,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	checking = &b;
 	/* warm-up: one lap of the ring, every answer checked */
 	run_full(&b, b.o.ring * 4ull, false);
 	struct pass_result fr = run_full(&b, b.o.count, true);
