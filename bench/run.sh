@@ -91,7 +91,7 @@ fi
 q=$(awk '$1 == "callgrind_queries" { print $2 }' "$OUT/cg.txt")
 callgrind_annotate --inclusive=yes "$OUT/cg.out" 2>/dev/null | awk -v q="$q" '
 	/PROGRAM TOTALS/ { gsub(",", "", $1); printf "instructions_per_query %.0f  (Ir in lv_worker_handle_burst / %d queries)\n", $1 / q, q }
-	/:lv_(pkt_classify|query_parse|cache_lookup_bulk|response_from_entry|pkt_finish_reply|worker_handle_burst) / {
+	/:lv_(pkt_classify|query_parse|cache_lookup_bulk|response_from_entry_aged|response_from_entry|response_sum|pkt_finish_reply|worker_handle_burst) / {
 		ir = $1; gsub(",", "", ir)
 		match($0, /:lv_[a-z_]+ /); fn = substr($0, RSTART + 1, RLENGTH - 2)
 		printf "  %-28s %6.0f Ir/query (inclusive)\n", fn, ir / q

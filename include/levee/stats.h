@@ -68,18 +68,17 @@ enum lv_qtype_slot {
 	    LV_QTYPE_MAX
 };
 
-/* The counter slot of qtype: a switch the compiler makes a small table. */
+/* qtype -> LV_QTYPE_* slot for the types below 256 (0, OTHER, for the
+ * rest): a table load instead of a switch's compare chain on the hit path */
+static const uint8_t lv_stats_qtype_slots[256] = {
+#define LV_X(name, code) [code] = LV_QTYPE_##name,
+    LV_QTYPES(LV_X)
+#undef LV_X
+};
+
 static inline unsigned lv_stats_qtype_slot(uint16_t qtype)
 {
-	switch (qtype) {
-#define LV_X(name, code)                                                       \
-	case code:                                                             \
-		return LV_QTYPE_##name;
-		LV_QTYPES(LV_X)
-#undef LV_X
-	default:
-		return LV_QTYPE_OTHER;
-	}
+	return qtype < 256 ? lv_stats_qtype_slots[qtype] : LV_QTYPE_OTHER;
 }
 
 enum lv_drop_reason {
