@@ -26,11 +26,11 @@
  * frames answered from upstream entries that age (every name re-inserted
  * as a forwarded answer, so each hit takes its age from the burst's one
  * clock read and writes its TTL less the age; "aged_ns_per_query"), and
- * the same queries through a host
- * socket port on loopback (--listen: a client socket sends bursts with
- * sendmmsg, lv_sockq_rx / lv_worker_handle_burst / lv_sockq_tx answer
- * them, the client reads them back with recvmmsg; both sides' system
- * calls are in "socket_ns_per_query").
+ * the same queries through a host socket port on loopback (--listen: a
+ * client socket sends bursts with sendmmsg, lv_sockq_rx /
+ * lv_worker_handle_burst / lv_sockq_tx answer them, the client reads them
+ * back with recvmmsg; both sides' system calls are in
+ * "socket_ns_per_query").
  *
  * --callgrind runs a short, untimed version for
  * valgrind --tool=callgrind --toggle-collect=lv_worker_handle_burst and
