@@ -336,6 +336,39 @@ def test_knotd_truncating_upstream(levee, workdir):
         k.stop()
 
 
+def test_unbound_as_upstream(backend, levee, workdir):
+    """A recursive resolver as the upstream (Unbound, forwarding sd.test.
+    to the backend, which truncates to 512 bytes): RA passes on, AA does
+    not; levee caches Unbound's TTL and counts it down to the second; the
+    1.6 KB answer Unbound truncates to levee's EDNS 1232 is fetched whole
+    over TCP once and then serves 1,000 lookups from the cache."""
+    b = backend(truncate="partial", extra=["--udp-limit", "512"])
+    ub = front.Unbound(workdir, {"sd.test.": b.spec}).start()
+    try:
+        lv = levee(["--forward", f"sd.test.={ub.spec}", "--udp-max", "4096"])
+        r = lv.query("a.sd.test.")
+        assert a_addrs(r) == ["192.0.2.1"]
+        assert r.flags & dns.flags.RA and not r.flags & dns.flags.AA
+        ttl0 = r.answer[0].ttl
+        assert 290 <= ttl0 <= 300, ttl0
+        time.sleep(2.2)
+        ttl2 = lv.query("a.sd.test.").answer[0].ttl
+        assert ttl0 - 3 <= ttl2 <= ttl0 - 2, (ttl0, ttl2)
+        for _ in range(1000):
+            r = lv.query("big.sd.test.", payload=4096)
+            assert len(a_addrs(r)) == 100 and not r.flags & dns.flags.TC
+        st = lv.stats()
+        up = f"upstream[{ub.spec}]"
+        assert st[f"{up}.queries_udp"] == 2, st   # a. and big.
+        assert st[f"{up}.queries_tcp"] == 1 and st[f"{up}.truncated"] == 1
+        assert st[f"{up}.answers_noerror"] == 3
+        # Unbound itself: one UDP try, truncated, then TCP to the backend
+        assert b.queries("a.sd.test.") == (1, 0)
+        assert b.queries("big.sd.test.") == (1, 1), b.counts()
+    finally:
+        ub.stop()
+
+
 def test_upstream_tcp_persistent_and_resent_after_drop(backend, levee):
     """Truncated answers for many names share one TCP connection; when the
     upstream drops a connection with a query unanswered, levee resends it

@@ -208,3 +208,80 @@ def udp_burst(address, port, queries, timeout=5.0):
     finally:
         s.close()
     return got
+
+
+class Unbound:
+    """Debian's unbound on 127.0.0.1 and a free port, in the foreground,
+    forwarding the given zones ({suffix: "ADDR@PORT"}): a recursive
+    resolver as levee's upstream. Iterator only (no validator, so no
+    trust anchor), no query minimisation, test. not a built-in local zone
+    and loopback upstreams allowed (../shared/platform-notes.md)."""
+
+    BIN = "/usr/sbin/unbound"
+
+    def __init__(self, workdir, forward, port=None):
+        self.dir = os.path.join(workdir, f"unbound{next(_counter)}")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = port or free_port()
+        self.forward = dict(forward)
+        self.conf = os.path.join(self.dir, "unbound.conf")
+        self.log = os.path.join(self.dir, "unbound.log")
+        self.proc = None
+
+    def _config(self):
+        zones = "".join(f'forward-zone:\n  name: "{name}"\n'
+                        f'  forward-addr: {addr}\n'
+                        for name, addr in self.forward.items())
+        return f"""server:
+  interface: 127.0.0.1
+  port: {self.port}
+  do-ip6: no
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "{self.dir}"
+  pidfile: "{self.dir}/unbound.pid"
+  use-syslog: no
+  logfile: ""
+  verbosity: 1
+  num-threads: 1
+  module-config: "iterator"
+  qname-minimisation: no
+  do-not-query-localhost: no
+  local-zone: "test." nodefault
+  edns-buffer-size: 1232
+remote-control:
+  control-enable: no
+{zones}"""
+
+    def start(self, timeout=10.0):
+        with open(self.conf, "w") as f:
+            f.write(self._config())
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([self.BIN, "-d", "-c", self.conf],
+                                         stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:  # ready once it accepts TCP (no query: none is counted)
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"unbound did not start: {open(self.log).read()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+
+    def stop(self):
+        p, self.proc = self.proc, None
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+    @property
+    def spec(self):
+        return f"127.0.0.1@{self.port}"
