@@ -57,6 +57,13 @@ struct conn {
 	/* queries parked as requests (control/core/request.c), answered later
 	 * and out of order (RFC 7766 §6.2.1.1 allows it) */
 	struct lv_request *waiting;
+	/* set while answer_one() hands a query over: a request the deferrer
+	 * answers (or drops) before handing back was never linked on
+	 * waiting, and its answer is queued by answer_one() itself, so the
+	 * connection is neither unlinked from nor closed under its caller */
+	bool handing_over;
+	bool answered_in_hand;
+	uint16_t in_hand_len;       /* that answer's length in t->answer + 2 */
 	struct conn *older, *newer; /* activity order */
 };
 
@@ -502,9 +509,15 @@ static bool answer_one(struct lv_control *ctl, struct conn *c)
 				      .sink = c};
 		memcpy(dns, q, qlen);
 		lv_tcp_frame_clear(&c->in);
+		c->handing_over = true;
+		c->answered_in_hand = false;
 		alen = lv_control_answer_from(ctl, dns, qlen, UINT16_MAX, true,
 					      &o);
-		if (o.parked != NULL) {
+		c->handing_over = false;
+		if (o.parked != NULL && c->answered_in_hand) {
+			alen =
+			    c->in_hand_len; /* o.parked is freed: 0 if dropped */
+		} else if (o.parked != NULL) {
 			struct lv_request *r = o.parked;
 			r->from.stream.next = c->waiting;
 			if (c->waiting)
@@ -530,6 +543,15 @@ static void deliver_parked(void *sink, struct lv_request *r, const uint8_t *dns,
 	struct lv_control *ctl = c->ctl;
 	struct lv_tcp *t = ctl->tcp;
 
+	if (c->handing_over) {
+		/* answered before the hand-over returned (a refusal, or every
+		 * upstream failing at once): answer_one() queues it */
+		c->answered_in_hand = true;
+		c->in_hand_len = dns != NULL ? len : 0;
+		if (dns != NULL)
+			memmove(t->answer + 2, dns, len);
+		return;
+	}
 	unlink_waiting(c, r);
 	if (dns == NULL) {
 		/* dropped: a half-closed client may be owed nothing more */

@@ -336,6 +336,77 @@ def test_knotd_truncating_upstream(levee, workdir):
         k.stop()
 
 
+def _tcp_exchange(lv, queries, timeout=5.0):
+    """Pipeline the queries on one TCP connection; return {id: message}."""
+    import socket
+    import struct
+    s = socket.create_connection((lv.address, lv.port), timeout=timeout)
+    try:
+        s.sendall(b"".join(struct.pack("!H", len(w)) + w
+                           for w in (q.to_wire() for q in queries)))
+        got, buf = {}, b""
+        deadline = time.monotonic() + timeout
+        while len(got) < len(queries) and time.monotonic() < deadline:
+            try:
+                data = s.recv(65535)
+            except TimeoutError:
+                break
+            if not data:
+                break
+            buf += data
+            while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
+                n = struct.unpack("!H", buf[:2])[0]
+                m = dns.message.from_wire(buf[2:2 + n])
+                got[m.id] = m
+                buf = buf[2 + n:]
+        return got
+    finally:
+        s.close()
+
+
+def test_tcp_query_refused_at_once_beside_waiting_ones(backend, levee):
+    """A TCP query the forwarder answers at once (here: its name already
+    has --forward-max-waiters waiting) between two that wait for the
+    upstream on the same connection: all three answered, the connection
+    keeps its waiting queries, and closing it with queries waiting leaves
+    levee serving (the request was once linked after it was freed)."""
+    b = backend()
+    lv = levee(["--forward", f"sd.test.={b.spec}", "--forward-max-waiters", "1"])
+    waiter = threading.Thread(target=lv.query, args=("slow600.sd.test.",),
+                              kwargs={"timeout": 3})
+    waiter.start()
+    time.sleep(0.2)
+    qs = [dns.message.make_query(n, "A") for n in
+          ("slow200.p1.sd.test.", "slow600.sd.test.", "slow200.p2.sd.test.")]
+    for i, q in enumerate(qs):
+        q.id = 100 + i
+    got = _tcp_exchange(lv, qs)
+    assert sorted(got) == [100, 101, 102], got
+    assert a_addrs(got[100]) == ["192.0.2.3"]
+    assert got[101].rcode() == dns.rcode.SERVFAIL
+    assert a_addrs(got[102]) == ["192.0.2.3"]
+    waiter.join()
+    # the same, but the connection closes while two of them still wait
+    for round_ in range(3):
+        hold = f"slow800.r{round_}.sd.test."
+        waiter = threading.Thread(target=lv.query, args=(hold,),
+                                  kwargs={"timeout": 3})
+        waiter.start()
+        time.sleep(0.2)
+        qs = [dns.message.make_query(n, "A") for n in
+              (f"slow500.a{round_}.sd.test.", hold, f"slow500.b{round_}.sd.test.")]
+        for i, q in enumerate(qs):
+            q.id = 200 + i
+        got = _tcp_exchange(lv, qs, timeout=0.2)
+        assert list(got) == [201] and got[201].rcode() == dns.rcode.SERVFAIL
+        waiter.join()
+    time.sleep(0.5)
+    assert a_addrs(lv.query("a.after.sd.test.")) == ["192.0.2.1"]
+    st = lv.stats()
+    assert st["forward_waiters_refused"] >= 1
+    assert st["requests_in_flight"] == 0
+
+
 def test_unbound_as_upstream(backend, levee, workdir):
     """A recursive resolver as the upstream (Unbound, forwarding sd.test.
     to the backend, which truncates to 512 bytes): RA passes on, AA does
