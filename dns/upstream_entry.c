@@ -442,7 +442,7 @@ static struct lv_cache_entry *make_entry(const struct builder *b,
 	    .rr_count = b ? (uint16_t)b->n_rrs : 0,
 	    .rrsets = b ? b->sets : NULL,
 	    .rrset_count = b ? (uint16_t)b->n_sets : 0,
-	    .zone_id = 0,
+	    .zone_id = LV_ZONE_ID_UPSTREAM,
 	    .min_ttl = ttl,
 	};
 	return lv_cache_entry_new(&spec, seed);

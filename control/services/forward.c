@@ -46,6 +46,7 @@ struct fetch {
 	const struct fwd_rule *rule;
 	unsigned cur;   /* upstream index tried now */
 	unsigned tries; /* sends so far */
+	bool sent;      /* a try left: an upstream was asked */
 	bool tcp;       /* this try is over TCP (a TC=1 refetch) */
 	uint64_t deadline_ns;
 	struct lv_upstream_query uq;
@@ -111,7 +112,24 @@ static bool rule_build(struct lv_forward *f, const struct lv_forward_conf *c,
 	return r->n > 0;
 }
 
-/* The rules of the snapshot current now, built when it changed. */
+static bool same_rules(const struct fwd_rules *a, const struct fwd_rules *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (unsigned i = 0; i < a->n; i++) {
+		const struct fwd_rule *x = &a->rule[i], *y = &b->rule[i];
+		if (x->len != y->len || memcmp(x->lname, y->lname, x->len) ||
+		    x->n != y->n ||
+		    memcmp(x->ups, y->ups, x->n * sizeof(x->ups[0])) ||
+		    memcmp(x->weight, y->weight, x->n * sizeof(x->weight[0])))
+			return false;
+	}
+	return true;
+}
+
+/* The rules of the snapshot current now, built when it changed. When
+ * they are the same as before, the old ones stay (now for this snapshot),
+ * so fetches in flight still count as current (fetch_answered). */
 static const struct fwd_rules *current_rules(struct lv_forward *f)
 {
 	struct lv_conf *conf = f->ctl->conf;
@@ -131,6 +149,12 @@ static const struct fwd_rules *current_rules(struct lv_forward *f)
 	if (rs->n < cfg->n_forwards)
 		lv_warn("forwarding: %u of %u rules set up (out of memory)",
 			rs->n, cfg->n_forwards);
+	if (f->rules != NULL && same_rules(f->rules, rs)) {
+		lv_conf_put(f->rules->conf);
+		f->rules->conf = rs->conf; /* the reference moves over */
+		free(rs);
+		return f->rules;
+	}
 	rules_put(f->rules);
 	f->rules = rs;
 	return rs;
@@ -230,6 +254,19 @@ static void answer_all(struct fetch *ft, const struct lv_cache_entry *e,
 	ft->n_waiters = 0;
 }
 
+/* Would the key still be forwarded by the rule the fetch started with? A
+ * reload since may have changed the rules or added a local zone for it
+ * (lv_forward_reloaded purged the cache then): its answer is not cached. */
+static bool still_forwarded(const struct fetch *ft)
+{
+	const struct lv_control *ctl = ft->f->ctl;
+
+	return ft->rules == ft->f->rules &&
+	       (ctl->zones == NULL ||
+		lv_zoneset_find(ctl->zones, ft->key.lname, ft->key.qname_len) ==
+		    NULL);
+}
+
 /* Every try failed: SERVFAIL to the waiters, cached briefly so that a
  * dead name does not send every client's retry upstream. */
 static void fetch_fail(struct fetch *ft)
@@ -239,7 +276,9 @@ static void fetch_fail(struct fetch *ft)
 	struct lv_cache_entry *e = NULL;
 
 	ft->f->st.failed++;
-	if (ttl > 0)
+	/* cached only when an upstream was asked and did not answer: a
+	 * local failure (no socket, no route) says nothing of the name */
+	if (ttl > 0 && ft->sent && still_forwarded(ft))
 		e = lv_upstream_entry_rcode(&ft->key, LV_RCODE_SERVFAIL, ttl,
 					    ctl->hash_seed);
 	if (e != NULL)
@@ -317,8 +356,10 @@ static void fetch_try(struct fetch *ft, bool advance)
 			ft->rule->ups[ft->cur], &ft->uq, ft->msg, ft->msg_len,
 			ft->tcp,
 			(uint32_t)RTE_MIN(left_ms, lim->attempt_timeout_ms),
-			lim->tcp_idle_ms) == 0)
+			lim->tcp_idle_ms) == 0) {
+			ft->sent = true;
 			return;
+		}
 		ft->tcp = false;
 	}
 }
@@ -362,6 +403,10 @@ static void fetch_answered(struct fetch *ft, const uint8_t *msg, uint16_t len)
 	/* written before publication: once inserted the entry is the
 	 * cache's (and may be evicted by the next insert) */
 	answer_all(ft, res.entry, res.rcode);
+	if (res.cacheable && !still_forwarded(ft)) {
+		f->st.stale_config++;
+		res.cacheable = false;
+	}
 	if (res.cacheable && lv_cache_insert(ctl->cache, res.entry) == 0) {
 		f->st.cached++;
 	} else {
@@ -466,6 +511,18 @@ static void take(void *data, struct lv_request *r)
 		fetch_try(ft, false);
 }
 
+void lv_forward_reloaded(struct lv_forward *f, bool zone_added)
+{
+	const struct fwd_rules *before = f->rules;
+
+	/* a changed rule set is a new object; the same rules stay the same
+	 * object (current_rules) */
+	if (current_rules(f) != before || zone_added) {
+		lv_cache_purge_zone(f->ctl->cache, LV_ZONE_ID_UPSTREAM);
+		f->st.purges++;
+	}
+}
+
 /* --- life --- */
 
 int lv_forward_open(struct lv_control *ctl)
@@ -535,6 +592,8 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 	P(tcp_refetch);
 	P(bad_answers);
 	P(in_flight);
+	P(stale_config);
+	P(purges);
 #undef P
 	for (struct lv_upstream *up = lv_upstreams_first(f->ups); up != NULL;
 	     up = up->next) {

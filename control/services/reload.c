@@ -64,6 +64,7 @@
 #include <rte_lcore.h>
 
 #include "levee/control.h"
+#include "levee/forward.h"
 #include "levee/log.h"
 #include "levee/notify.h"
 #include "levee/zone_diff.h"
@@ -541,11 +542,18 @@ void lv_reload_finish(struct lv_control *ctl)
 	for (unsigned i = 0; i < lv_zoneset_count(old); i++)
 		lv_cache_purge_zone(ctl->cache,
 				    lv_zone_id(lv_zoneset_zone(old, i)));
+	bool zone_added = false;
 	for (unsigned i = 0; i < r->n_next; i++)
-		if (r->next[i].fresh && !find_cur(r, r->next[i].origin))
+		if (r->next[i].fresh && !find_cur(r, r->next[i].origin)) {
 			purge_enclosing(ctl, zs, r->next[i].origin);
+			zone_added = true;
+		}
 	/* The swap: the next miss is answered from zs. */
 	ctl->zones = zs;
+	/* forwarded answers for names a new zone now holds, or that other
+	 * rules now send elsewhere, go with the same unlink steps */
+	if (ctl->forward != NULL)
+		lv_forward_reloaded(ctl->forward, zone_added);
 	r->old = old;
 	/* the zone set owns the fresh zones now */
 	for (unsigned i = 0; i < r->n_next; i++)

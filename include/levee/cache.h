@@ -47,6 +47,11 @@
 
 #define LV_CACHE_BULK_MAX 32 /* one rx burst */
 
+/* The zone id of forwarded answers: they all share one list, so a reload
+ * that changes the rules or adds a zone purges them in one call. Zones
+ * get ids from 1 (dns/zone.c). */
+#define LV_ZONE_ID_UPSTREAM 0u
+
 /* Where an entry came from: decides whether its TTLs age. */
 enum lv_entry_origin {
 	LV_ORIGIN_ZONE = 0,    /* local zone: TTLs served exactly, no aging */

@@ -25,6 +25,7 @@
 #ifndef LEVEE_FORWARD_H
 #define LEVEE_FORWARD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -42,12 +43,23 @@ struct lv_forward_stats {
 	uint64_t tcp_refetch;     /* TC=1 answers asked again over TCP */
 	uint64_t bad_answers;     /* malformed answers, another try made */
 	uint64_t in_flight;       /* fetches now */
+	/* answers that arrived after a reload made their rule or zone
+	 * change: passed on to their waiters, not cached */
+	uint64_t stale_config;
+	uint64_t purges; /* reloads that dropped every forwarded answer */
 };
 
 /* Make the forwarder ctl's deferrer. 0, or -1 after logging why. */
 int lv_forward_open(struct lv_control *ctl);
 /* End every fetch (waiters dropped) and free the forwarder. */
 void lv_forward_close(struct lv_control *ctl);
+
+/* A reload is swapping in the configuration now current (ctl->conf) and
+ * zone set: when the rules changed or zone_added (a local zone appeared,
+ * taking names that were forwarded), every cached forwarded answer is
+ * purged (lv_cache_purge_zone of LV_ZONE_ID_UPSTREAM, stepped by the
+ * reload), and fetches in flight will not cache what they get. */
+void lv_forward_reloaded(struct lv_forward *f, bool zone_added);
 
 /* Print the forwarder's counters and each upstream's, as NAME VALUE
  * lines of the stats block (forward_*, upstream[ADDR@PORT].*). */

@@ -518,6 +518,52 @@ def test_rules_follow_sighup(backend, levee, workdir):
     assert a_addrs(lv.query("a.two.sd.test.")) == ["192.0.2.1"]
     assert b1.queries("a.two.sd.test.") == (0, 0)
     assert b2.queries("a.two.sd.test.") == (1, 0)
+    # what the old rule cached is gone with it: asked of the new upstream
+    assert a_addrs(lv.query("a.one.sd.test.")) == ["192.0.2.1"]
+    assert b1.queries("a.one.sd.test.") == (1, 0)
+    assert b2.queries("a.one.sd.test.") == (1, 0)
+    assert lv.stats()["forward_purges"] == 1
+
+
+def _sighup_and_wait(lv, line, before):
+    lv.reload()
+    deadline = time.monotonic() + 10
+    while lv.stderr().count(line) <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+
+
+def test_zone_added_by_sighup_takes_names_from_the_cache(backend, levee,
+                                                        workdir):
+    """A name forwarded and cached, then a local zone for it added by
+    SIGHUP: the zone answers at once (the cached upstream answer was
+    purged). A SIGHUP that changes neither rules nor zones keeps the
+    forwarded answers cached."""
+    b = backend()
+    zone = os.path.join(workdir, "local.test.zone")
+    with open(zone, "w") as f:
+        f.write("$ORIGIN local.test.\n$TTL 60\n"
+                "@ SOA ns host 1 3600 600 86400 60\n@ NS ns\n"
+                "ns A 192.0.2.53\na A 10.9.9.9\n")
+    conf = os.path.join(workdir, "levee.yaml")
+    rules = f"forward:\n  - name: .\n    upstreams: [\"{b.spec}\"]\n"
+    with open(conf, "w") as f:
+        f.write(rules)
+    lv = levee(["--config", conf])
+    assert a_addrs(lv.query("a.local.test.")) == ["192.0.2.1"]
+    assert a_addrs(lv.query("a.kept.test.")) == ["192.0.2.1"]
+    # unchanged rules: nothing purged, the answers stay cached
+    _sighup_and_wait(lv, "reload", lv.stderr().count("reload"))
+    assert a_addrs(lv.query("a.kept.test.")) == ["192.0.2.1"]
+    assert b.queries("a.kept.test.") == (1, 0)
+    assert lv.stats()["forward_purges"] == 0
+    with open(conf, "w") as f:
+        f.write(rules + f"zones:\n  - origin: local.test.\n    file: {zone}\n")
+    _sighup_and_wait(lv, "zone local.test. serial 1 loaded", 0)
+    r = lv.query("a.local.test.")
+    assert a_addrs(r) == ["10.9.9.9"] and r.flags & dns.flags.AA
+    assert b.queries("a.local.test.") == (1, 0)
+    assert lv.stats()["forward_purges"] == 1
 
 
 def test_upstream_tcp_idle_closed(backend, levee):
