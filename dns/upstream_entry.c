@@ -396,26 +396,52 @@ static bool same_question(const struct builder *b, const struct lv_query *q,
 	return same;
 }
 
+/* A denial (RFC 2308): NXDOMAIN, or NOERROR with no answer records or
+ * with an SOA in authority (NODATA at the end of a CNAME chain, §2.2). */
+static bool is_denial(const struct builder *b, unsigned rcode)
+{
+	return rcode == LV_RCODE_NXDOMAIN ||
+	       (rcode == LV_RCODE_NOERROR &&
+		(b->counts[SEC_ANSWER] == 0 || b->has_soa));
+}
+
 /* How long the answer may be cached (see the header). */
 static uint32_t cache_ttl(const struct builder *b, unsigned rcode,
 			  const struct lv_ttl_policy *p)
 {
-	bool negative =
-	    rcode == LV_RCODE_NXDOMAIN ||
-	    (rcode == LV_RCODE_NOERROR && b->counts[SEC_ANSWER] == 0);
-
-	if (negative) {
+	if (is_denial(b, rcode)) {
 		if (!b->has_soa)
 			return 0;
 		uint32_t t =
 		    b->soa_ttl < b->soa_minimum ? b->soa_ttl : b->soa_minimum;
-		return t < p->neg_max_ttl ? t : p->neg_max_ttl;
+		if (t > p->neg_max_ttl)
+			t = p->neg_max_ttl;
+		/* a chain before the denial lives no longer than itself */
+		return t < b->min_ttl_an_ns ? t : b->min_ttl_an_ns;
 	}
 	if (rcode == LV_RCODE_NOERROR)
-		return b->min_ttl_an_ns;
+		return clamp(b->min_ttl_an_ns, p->min_ttl, p->max_ttl);
 	if (rcode == LV_RCODE_SERVFAIL)
 		return p->servfail_ttl;
 	return 0;
+}
+
+/* Every record's TTL as the entry says it: a positive answer's clamped to
+ * [min_ttl, max_ttl]; a denial's at most its cache TTL, the SOA's exactly
+ * that (RFC 2308 §5: a client keeps the denial no longer than we do). */
+static void set_ttls(struct builder *b, bool denial, uint32_t ttl,
+		     const struct lv_ttl_policy *p)
+{
+	uint8_t *wire = b->out + b->wire0;
+
+	for (unsigned i = 0; i < b->n_rrs; i++) {
+		uint8_t *at = wire + b->rrs[i].ttl_offset;
+		uint32_t t = lv_wire_get32(at);
+		lv_wire_put32(at, denial ? (t < ttl ? t : ttl)
+					 : clamp(t, p->min_ttl, p->max_ttl));
+	}
+	if (denial && b->has_soa)
+		lv_wire_put32(b->out + b->soa_ttl_pos, ttl);
 }
 
 static struct lv_cache_entry *make_entry(const struct builder *b,
@@ -448,19 +474,16 @@ static struct lv_cache_entry *make_entry(const struct builder *b,
 	return lv_cache_entry_new(&spec, seed);
 }
 
-/* Read every section of the answer into b. 0, -EBADMSG or -E2BIG. */
-static int read_sections(struct builder *b, size_t pos, unsigned rcode,
-			 const struct lv_ttl_policy *p)
+/* Read every section of the answer into b, TTLs as sent (set_ttls
+ * applies the policy once the kind of answer is known). 0, -EBADMSG or
+ * -E2BIG. */
+static int read_sections(struct builder *b, size_t pos)
 {
-	bool positive =
-	    rcode == LV_RCODE_NOERROR && lv_wire_get16(b->in + 6) > 0;
-	uint32_t lo = positive ? p->min_ttl : 0;
-	uint32_t hi = positive ? p->max_ttl : TTL_MAX_SANE;
 	int rc;
 
 	for (unsigned s = SEC_ANSWER; s <= SEC_ADDITIONAL; s++)
 		if ((rc = put_section(b, &pos, lv_wire_get16(b->in + 6 + 2 * s),
-				      (enum section)s, lo, hi)) < 0)
+				      (enum section)s, 0, TTL_MAX_SANE)) < 0)
 			return rc;
 	return 0;
 }
@@ -501,20 +524,15 @@ int lv_upstream_entry_build(const uint8_t *msg, uint16_t len,
 	for (unsigned i = 0; q->lname[i] != 0; i += q->lname[i] + 1u)
 		dict_add(b, (uint16_t)(LV_DNS_HDR_LEN + i), q->lname + i,
 			 q->qname_len - i);
-	if ((rc = read_sections(b, pos, rcode, p)) < 0)
+	if ((rc = read_sections(b, pos)) < 0)
 		goto out;
 	mark_targets(b);
 	res->rcode = (uint8_t)rcode;
 	res->truncated = (flags & LV_FLAG_TC) != 0;
 	res->ttl = cache_ttl(b, rcode, p);
-	if (res->ttl == UINT32_MAX)
+	if (res->ttl == UINT32_MAX) /* no record: nothing says how long */
 		res->ttl = 0;
-	if (b->has_soa &&
-	    (rcode == LV_RCODE_NXDOMAIN ||
-	     (rcode == LV_RCODE_NOERROR && b->counts[SEC_ANSWER] == 0)))
-		/* RFC 2308 §5: the SOA's TTL counts down from the negative
-		 * TTL, so a client keeps the denial no longer than we do */
-		lv_wire_put32(b->out + b->soa_ttl_pos, res->ttl);
+	set_ttls(b, is_denial(b, rcode), res->ttl, p);
 	res->cacheable = res->ttl > 0 && !res->truncated;
 	res->entry = make_entry(
 	    b, q, rcode,

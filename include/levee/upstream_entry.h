@@ -12,9 +12,11 @@
  * long as the smallest TTL of its answer and authority records, clamped to
  * [min_ttl, max_ttl], and every record's TTL in the entry is clamped the
  * same way (so a client is never told to keep a record longer, or shorter,
- * than the cache does); a negative answer (NXDOMAIN, or NOERROR without
- * answer records) lives min(SOA TTL, SOA MINIMUM) of the SOA in its
- * authority section, capped by neg_max_ttl (RFC 2308 §5), and is not
+ * than the cache does); a denial (NXDOMAIN, or NOERROR without answer
+ * records or with an SOA in authority: NODATA after a CNAME chain) lives
+ * min(SOA TTL, SOA MINIMUM) of the SOA in its authority section, capped by
+ * neg_max_ttl (RFC 2308 §5) and by the TTLs of a chain before it, no
+ * record in it says longer, the SOA says exactly that, and it is not
  * cached without an SOA; SERVFAIL lives servfail_ttl; every other rcode,
  * and a truncated answer, is not cached. A TTL of 0 is not cached.
  *

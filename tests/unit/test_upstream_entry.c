@@ -294,6 +294,61 @@ static void negative(uint16_t rcode, uint32_t soa_ttl, uint32_t minimum,
 	lv_cache_entry_free(res.entry);
 }
 
+/* A denial at the end of a CNAME chain (RFC 2308 §2.1, §2.2): the CNAME
+ * in the answer, the SOA in authority. The entry lives the negative TTL
+ * (or the CNAME's, when shorter), and no record says longer. */
+static void denial_after_cname(uint16_t rcode, uint32_t cname_ttl,
+			       uint32_t soa_ttl, uint32_t minimum,
+			       uint32_t want)
+{
+	struct msg up, cq;
+	struct lv_query q;
+	struct lv_upstream_result res;
+	uint16_t len;
+	unsigned rd;
+	char text[160];
+
+	client_query(&cq, &q, "nx.example.com", LV_TYPE_A, false);
+	header(&up, 7, (uint16_t)(LV_FLAG_QR | LV_FLAG_RA | rcode), 1, 1, 0);
+	question(&up, "nx.example.com", LV_TYPE_A);
+	ptr(&up, 12); /* nx.example.com */
+	rd = rr(&up, LV_TYPE_CNAME, cname_ttl);
+	u8(&up, 1);
+	bytes(&up, "t", 1);
+	ptr(&up, 15);
+	end_rr(&up, rd);
+	ptr(&up, 15); /* example.com */
+	rd = rr(&up, LV_TYPE_SOA, soa_ttl);
+	u8(&up, 2);
+	bytes(&up, "ns", 2);
+	ptr(&up, 15);
+	u8(&up, 4);
+	bytes(&up, "host", 4);
+	ptr(&up, 15);
+	u32(&up, 1);
+	u32(&up, 3600);
+	u32(&up, 600);
+	u32(&up, 86400);
+	u32(&up, minimum);
+	end_rr(&up, rd);
+	assert_int_equal(build(&up, &q, &POLICY, &res), 0);
+	assert_int_equal(res.ttl, want);
+	assert_true(res.cacheable);
+	ldns_pkt *p = answer(&cq, &q, res.entry, 0, &len);
+	assert_int_equal(ldns_pkt_get_rcode(p), rcode);
+	snprintf(text, sizeof(text),
+		 "nx.example.com.\t%u\tIN\tCNAME\tt.example.com.\n",
+		 cname_ttl < want ? cname_ttl : want);
+	assert_rr(ldns_pkt_answer(p), 0, text);
+	snprintf(text, sizeof(text),
+		 "example.com.\t%u\tIN\tSOA\tns.example.com. host.example.com. "
+		 "1 3600 600 86400 %u\n",
+		 want, minimum);
+	assert_rr(ldns_pkt_authority(p), 0, text);
+	ldns_pkt_free(p);
+	lv_cache_entry_free(res.entry);
+}
+
 static void test_negative_ttls(void **state)
 {
 	(void)state;
@@ -301,6 +356,14 @@ static void test_negative_ttls(void **state)
 	negative(LV_RCODE_NXDOMAIN, 30, 60, 3600, 30);     /* SOA TTL */
 	negative(LV_RCODE_NXDOMAIN, 7200, 7200, 900, 900); /* the cap */
 	negative(LV_RCODE_NOERROR, 300, 45, 3600, 45);     /* NODATA */
+	/* after a CNAME: the negative TTL, not the CNAME's 300 */
+	denial_after_cname(LV_RCODE_NOERROR, 300, 3600, 60, 60);
+	denial_after_cname(LV_RCODE_NXDOMAIN, 300, 3600, 60, 60);
+	/* a CNAME shorter than the denial bounds it */
+	denial_after_cname(LV_RCODE_NXDOMAIN, 20, 3600, 60, 20);
+	/* the cap (POLICY's negative max) applies after a CNAME too */
+	denial_after_cname(LV_RCODE_NOERROR, 86400, 86400, 86400,
+			   POLICY.neg_max_ttl);
 }
 
 /* Header-only answers of each rcode: what is cached, and how long. */
