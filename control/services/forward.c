@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <ldns/ldns.h>
 
@@ -525,6 +526,30 @@ void lv_forward_reloaded(struct lv_forward *f, bool zone_added)
 
 /* --- life --- */
 
+/* Each fetch in flight holds a UDP socket of its own (a random port per
+ * query), and there may be as many as requests may wait, beside the TCP
+ * clients: raise the soft descriptor limit to cover them, else the
+ * process's default 1024 turns a burst of distinct misses into failed
+ * sends. One warning line when the hard limit is lower. */
+static void raise_fd_limit(const struct lv_config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_requests + cfg->tcp_max_clients + 1024;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+			  ? want
+			  : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		lv_warn(
+		    "forwarding: open files limited to %llu, below the %llu "
+		    "that requests (%u) and TCP clients (%u) may need: "
+		    "raise the hard limit (ulimit -Hn)",
+		    (unsigned long long)rl.rlim_cur, (unsigned long long)want,
+		    cfg->max_requests, cfg->tcp_max_clients);
+}
+
 int lv_forward_open(struct lv_control *ctl)
 {
 	struct lv_forward *f = calloc(1, sizeof(*f));
@@ -543,6 +568,7 @@ int lv_forward_open(struct lv_control *ctl)
 	ctl->forward = f;
 	ctl->deferrer = &f->d;
 	current_rules(f);
+	raise_fd_limit(ctl->cfg);
 	return 0;
 }
 
@@ -611,6 +637,7 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 		U(tcp_opened);
 		U(tcp_reset);
 		U(tcp_resent);
+		U(tcp_busy);
 		U(latency_us_sum);
 		U(latency_count);
 #undef U

@@ -408,7 +408,9 @@ fail:
 }
 
 /* The connection to carry one more query: the least busy live one with
- * room, else a new one while under the limit, else the least busy. */
+ * room, else a new one while under the limit; NULL with errno EBUSY when
+ * every connection has LV_UPSTREAM_TCP_PIPELINE queries (a hard limit:
+ * the try fails over to the next upstream, and IDs stay easy to find). */
 static struct lv_upstream_tcp *tcp_pick(struct lv_upstream *up)
 {
 	struct lv_upstream_tcp *best = NULL;
@@ -417,10 +419,13 @@ static struct lv_upstream_tcp *tcp_pick(struct lv_upstream *up)
 		if (!c->dead &&
 		    (best == NULL || c->n_waiting < best->n_waiting))
 			best = c;
-	if (best != NULL && (best->n_waiting < LV_UPSTREAM_TCP_PIPELINE ||
-			     up->n_conns >= LV_UPSTREAM_TCP_CONNS))
+	if (best != NULL && best->n_waiting < LV_UPSTREAM_TCP_PIPELINE)
 		return best;
-	return tcp_open(up);
+	if (up->n_conns < LV_UPSTREAM_TCP_CONNS)
+		return tcp_open(up);
+	up->st.tcp_busy++;
+	errno = EBUSY;
+	return NULL;
 }
 
 /* Put uq on connection c and queue its message. */
@@ -618,6 +623,13 @@ int lv_upstream_send(struct lv_upstream *up, struct lv_upstream_query *uq,
 		return rc;
 	}
 	uq->active = true;
-	lv_ev_timer_start(up->set->loop, &uq->timer, timeout_ms);
+	/* its timer is what ends every try that gets no answer (a dead
+	 * connection's queries too): without it, no send */
+	if ((rc = lv_ev_timer_start(up->set->loop, &uq->timer, timeout_ms)) !=
+	    0) {
+		lv_upstream_cancel(uq);
+		up->st.send_errors++;
+		return rc;
+	}
 	return 0;
 }

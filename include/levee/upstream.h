@@ -52,8 +52,10 @@ struct lv_upstream_stats {
 	uint64_t send_errors; /* the socket would not take the query */
 	uint64_t mismatched;  /* answers dropped: wrong ID or question */
 	uint64_t tcp_opened;
-	uint64_t tcp_reset;      /* closed or reset with queries outstanding */
-	uint64_t tcp_resent;     /* queries resent on a fresh connection */
+	uint64_t tcp_reset;  /* closed or reset with queries outstanding */
+	uint64_t tcp_resent; /* queries resent on a fresh connection */
+	/* TCP tries refused: every connection had its pipeline full */
+	uint64_t tcp_busy;
 	uint64_t latency_us_sum; /* of answers taken */
 	uint64_t latency_count;
 };
