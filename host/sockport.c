@@ -52,6 +52,9 @@ struct lv_sockq {
 	struct rte_mempool *pool;
 	uint32_t next_slot;
 	uint16_t gen;
+	/* replies whose client slot was reused before they came (this
+	 * queue's worker writes it; stats read it, relaxed, like counters) */
+	uint64_t late_replies;
 	struct slot slots[LV_SOCKQ_SLOTS];
 	/* batch scratch */
 	struct mmsghdr msgs[BATCH];
@@ -294,7 +297,11 @@ uint16_t lv_sockq_tx(void *arg, struct rte_mbuf **pkts, uint16_t n)
 			struct slot *sl =
 			    reply_slot(sq, pkts[done], &payload, &len);
 			if (sl == NULL) {
-				unsent[n_unsent++] = pkts[done];
+				/* too late: the slot serves a newer client */
+				rte_pktmbuf_free(pkts[done]);
+				__atomic_store_n(&sq->late_replies,
+						 sq->late_replies + 1,
+						 __ATOMIC_RELAXED);
 				continue;
 			}
 			sq->iov[k] = (struct iovec){payload, len};
@@ -314,9 +321,14 @@ uint16_t lv_sockq_tx(void *arg, struct rte_mbuf **pkts, uint16_t n)
 		for (unsigned i = (unsigned)sent; i < k; i++)
 			unsent[n_unsent++] = batch[i];
 	}
-	/* the sent ones are freed; the others go to the tail, for the
-	 * caller to drop and count */
+	/* the sent (and late) ones are freed; the others go to the tail,
+	 * for the caller to drop and count */
 	unsigned kept = n - n_unsent;
 	memcpy(pkts + kept, unsent, n_unsent * sizeof(*pkts));
 	return (uint16_t)kept;
+}
+
+uint64_t lv_sockq_late_replies(const struct lv_sockq *sq)
+{
+	return __atomic_load_n(&sq->late_replies, __ATOMIC_RELAXED);
 }

@@ -360,6 +360,21 @@ void lv_control_sum_stats(const struct lv_control *ctl, struct lv_stats *out)
 	lv_stats_sum(out, &ctl->stats);
 }
 
+/* --listen queues: answers that came after their client's slot was
+ * reused (host/sockport.c). */
+static uint64_t late_replies(const struct lv_control *ctl)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < ctl->n_workers; i++) {
+		const struct lv_worker *w = ctl->workers[i];
+		for (unsigned q = 0; w != NULL && q < w->n_queues; q++)
+			if (w->queues[q].rx == lv_sockq_rx)
+				n += lv_sockq_late_replies(w->queues[q].io);
+	}
+	return n;
+}
+
 void lv_control_print_stats(const struct lv_control *ctl)
 {
 	struct lv_stats s;
@@ -377,6 +392,9 @@ void lv_control_print_stats(const struct lv_control *ctl)
 		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
 	}
 	printf("tcp_open %u\n", lv_tcp_open_connections(ctl));
+	if (ctl->cfg->n_listen > 0)
+		printf("drop_late_reply %llu\n",
+		       (unsigned long long)late_replies(ctl));
 	if (ctl->forward)
 		lv_forward_print_stats(ctl->forward, stdout);
 	if (ctl->requests) {

@@ -15,7 +15,8 @@
  * function sends each answer's payload to its client from the address
  * the query came to (sendmmsg with IP_PKTINFO / IPV6_PKTINFO). A reply
  * whose slot has been reused since (65,536 newer queries on that queue)
- * is never sent to the new owner: it is dropped.
+ * is never sent to the new owner: it is dropped and counted
+ * (lv_sockq_late_replies, printed as drop_late_reply).
  *
  * The syscalls live here, in host/, reached from the worker through the
  * queue's rx/tx function pointers: dataplane/ itself makes none.
@@ -57,9 +58,14 @@ void lv_sockq_close(struct lv_sockq *sq);
 uint16_t lv_sockq_rx(void *sq, struct rte_mbuf **pkts, uint16_t n);
 
 /* Send the n reply frames' payloads to their clients. Returns k: pkts[0,
- * k) were sent and freed; pkts[k, n) were not (the socket was full, or a
- * slot was reused) and are still the caller's, which drops and counts
- * them, as after a TX queue that was full. */
+ * k) were sent or dropped late (their slot was reused: freed and counted
+ * here, lv_sockq_late_replies); pkts[k, n) were not taken (the socket was
+ * full) and are still the caller's, which drops and counts them, as after
+ * a TX queue that was full. */
 uint16_t lv_sockq_tx(void *sq, struct rte_mbuf **pkts, uint16_t n);
+
+/* Replies dropped because their client's slot served a newer query first
+ * (an answer later than LV_SOCKQ_SLOTS queries on the queue). Any thread. */
+uint64_t lv_sockq_late_replies(const struct lv_sockq *sq);
 
 #endif

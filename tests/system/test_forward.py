@@ -9,6 +9,7 @@ import os
 import threading
 import time
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.rcode
@@ -405,6 +406,56 @@ def test_tcp_query_refused_at_once_beside_waiting_ones(backend, levee):
     st = lv.stats()
     assert st["forward_waiters_refused"] >= 1
     assert st["requests_in_flight"] == 0
+
+
+def test_answer_later_than_the_slot_table_is_dropped_and_counted(backend, levee):
+    """On --listen, a client's slot is reused after 65,536 newer queries on
+    the queue: an answer that comes later (here an 8 s upstream while
+    70,000 cache hits pass) is dropped and counted (drop_late_reply),
+    never sent to the slot's new owner; every hit is answered."""
+    import socket
+    b = backend()
+    lv = levee(["--forward", f"sd.test.={b.spec}", "--forward-timeout", "12000",
+                "--forward-attempt-timeout", "12000"])
+    assert a_addrs(lv.query("a.sd.test.")) == ["192.0.2.1"]
+    late = []
+    waiter = threading.Thread(
+        target=lambda: late.append(_udp_try(lv, "slow8000.sd.test.", 11.0)))
+    waiter.start()
+    time.sleep(0.3)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    q = dns.message.make_query("a.sd.test.", "A")
+    sent = answered = 0
+    try:
+        while sent < 70000:
+            for _ in range(200):
+                q.id = sent & 0xffff
+                s.sendto(q.to_wire(), (lv.address, lv.port))
+                sent += 1
+            s.settimeout(1.0)
+            while answered < sent - 400:
+                s.recvfrom(65535)
+                answered += 1
+        s.settimeout(1.0)
+        while answered < sent:
+            s.recvfrom(65535)
+            answered += 1
+    finally:
+        s.close()
+    waiter.join()
+    assert late == [None], late  # the slow answer never reached its client
+    st = lv.stats()
+    assert st["drop_late_reply"] == 1
+    assert st["forward_answered"] == 2
+
+
+def _udp_try(lv, name, timeout):
+    """The answer to one UDP query, or None when none came in time."""
+    try:
+        return lv.query(name, timeout=timeout)
+    except dns.exception.Timeout:
+        return None
 
 
 def test_unbound_as_upstream(backend, levee, workdir):
