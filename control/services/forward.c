@@ -365,11 +365,13 @@ static void fetch_try(struct fetch *ft, bool advance)
 	}
 }
 
-/* An upstream's rcode that another upstream may not repeat. */
+/* An upstream's rcode that another upstream may not repeat: a broken or
+ * misconfigured upstream (SERVFAIL included: one resolver's failure, a
+ * lame delegation or a dead backend behind it, need not be another's). */
 static bool worth_another_try(const struct fetch *ft, unsigned rcode)
 {
 	return (rcode == LV_RCODE_REFUSED || rcode == LV_RCODE_FORMERR ||
-		rcode == LV_RCODE_NOTIMP) &&
+		rcode == LV_RCODE_NOTIMP || rcode == LV_RCODE_SERVFAIL) &&
 	       ft->tries < ft->rule->n;
 }
 

@@ -232,6 +232,25 @@ def test_failing_name_leaves_the_upstream_up_for_others(backend, levee):
     assert st[f"upstream[{b.spec}].timeouts"] >= 8
 
 
+def test_servfail_from_one_upstream_tries_the_next(backend, levee):
+    """One upstream of two answers SERVFAIL to everything: each name is
+    answered by the other, whichever is asked first; with both broken the
+    client gets SERVFAIL after one try each."""
+    bad = backend(extra=["--rcode", "SERVFAIL"])
+    good = backend()
+    lv = levee(["--forward", f"sd.test.={bad.spec},{good.spec}"])
+    for i in range(8):
+        assert a_addrs(lv.query(f"a.n{i}.sd.test.")) == ["192.0.2.1"]
+    st = lv.stats()
+    assert st[f"upstream[{good.spec}].answers_noerror"] == 8
+    assert st["forward_cached"] == 8
+    bad2 = backend(extra=["--rcode", "SERVFAIL"])
+    lv2 = levee(["--forward", f"sd.test.={bad.spec},{bad2.spec}"])
+    assert lv2.query("a.both.sd.test.").rcode() == dns.rcode.SERVFAIL
+    assert bad.queries("a.both.sd.test.") == (1, 0)
+    assert bad2.queries("a.both.sd.test.") == (1, 0)
+
+
 def test_spoofed_answers_never_cached(backend, levee):
     """A wrong ID or a wrong question from the upstream's own address is
     dropped and counted; the real answer is the one cached."""

@@ -66,10 +66,17 @@ def soa(origin, minimum):
                                f"ns.{origin} host.{origin} 1 3600 600 86400 {minimum}")
 
 
+# --rcode: every query gets this rcode and nothing else (a broken upstream)
+ALL_RCODE = None
+
+
 def answer(q, transport):
     """The full answer to q (a dns.message.Message) and an optional delay."""
     r = dns.message.make_response(q, recursion_available=True)
     r.flags &= ~dns.flags.AA
+    if ALL_RCODE is not None:
+        r.set_rcode(ALL_RCODE)
+        return r, 0.0
     qn = q.question[0]
     name, rdtype = qn.name, qn.rdtype
     first = name.labels[0].decode(errors="replace").lower() if len(name.labels) > 1 else ""
@@ -274,7 +281,11 @@ def main():
     ap.add_argument("--ready", help="file written once the sockets are bound")
     ap.add_argument("--tcp-close-after", type=int, default=0,
                     help="close a TCP connection, unanswered, at its Nth query")
+    ap.add_argument("--rcode", help="answer every query with this rcode only")
     a = ap.parse_args()
+    if a.rcode:
+        global ALL_RCODE
+        ALL_RCODE = dns.rcode.from_text(a.rcode)
     s = Server(a.address, a.port, a.truncate, a.udp_limit, a.tcp_close_after)
     threading.Thread(target=s.serve_udp, daemon=True).start()
     threading.Thread(target=s.serve_tcp, daemon=True).start()
