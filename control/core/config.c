@@ -28,6 +28,7 @@
 
 #include "levee/config.h"
 #include "levee/log.h"
+#include "levee/wire.h"
 
 /* Settings that are one value both on the command line and in the file. */
 enum setting {
@@ -56,6 +57,11 @@ enum setting {
 	S_MAX_TTL,
 	S_NEG_TTL,
 	S_SERVFAIL_TTL,
+	S_FWD_FAILS,
+	S_FWD_PROBE,
+	S_FWD_PROBE_MAX,
+	S_FWD_SELECTION,
+	S_FWD_PROBE_QUERY,
 	S_COUNT
 };
 
@@ -112,6 +118,13 @@ static const struct {
     [S_MAX_TTL] = {"cache-max-ttl", "cache", "max-ttl"},
     [S_NEG_TTL] = {"cache-negative-max-ttl", "cache", "negative-max-ttl"},
     [S_SERVFAIL_TTL] = {"cache-servfail-ttl", "cache", "servfail-ttl"},
+    [S_FWD_FAILS] = {"forward-fail-threshold", "forwarding", "fail-threshold"},
+    [S_FWD_PROBE] = {"forward-probe-interval", "forwarding",
+		     "probe-interval-ms"},
+    [S_FWD_PROBE_MAX] = {"forward-probe-max-interval", "forwarding",
+			 "probe-max-interval-ms"},
+    [S_FWD_SELECTION] = {"forward-selection", "forwarding", "selection"},
+    [S_FWD_PROBE_QUERY] = {"forward-probe-query", "forwarding", "probe-query"},
 };
 
 /* The forwarder's integer settings: range, and where each goes. */
@@ -141,7 +154,19 @@ static const struct {
     [S_SERVFAIL_TTL -
 	S_FWD_TIMEOUT] = {0, 300,
 			  offsetof(struct lv_forward_limits, servfail_ttl)},
+    [S_FWD_FAILS -
+	S_FWD_TIMEOUT] = {1, 100,
+			  offsetof(struct lv_forward_limits, fail_threshold)},
+    [S_FWD_PROBE -
+	S_FWD_TIMEOUT] = {100, 600000,
+			  offsetof(struct lv_forward_limits, probe_ms)},
+    [S_FWD_PROBE_MAX -
+	S_FWD_TIMEOUT] = {1000, 3600000,
+			  offsetof(struct lv_forward_limits, probe_max_ms)},
 };
+
+static const char *const selections[] = {"weighted-latency", "first-available",
+					 "round-robin"};
 
 static const char *const log_levels[] = {"error", "warning", "info", "debug"};
 
@@ -419,6 +444,13 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 	case S_LOG_LEVEL:
 		snprintf(buf, len, "error, warning, info or debug");
 		break;
+	case S_FWD_SELECTION:
+		snprintf(buf, len,
+			 "weighted-latency, first-available or round-robin");
+		break;
+	case S_FWD_PROBE_QUERY:
+		snprintf(buf, len, "a name and a type, like \". SOA\"");
+		break;
 	case S_CACHE_MEMORY:
 		snprintf(buf, len,
 			 "a size of at least 1M (a number with an "
@@ -442,6 +474,9 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 	case S_MAX_TTL:
 	case S_NEG_TTL:
 	case S_SERVFAIL_TTL:
+	case S_FWD_FAILS:
+	case S_FWD_PROBE:
+	case S_FWD_PROBE_MAX:
 		snprintf(buf, len, "an integer %u..%u",
 			 fwd_ranges[id - S_FWD_TIMEOUT].min,
 			 fwd_ranges[id - S_FWD_TIMEOUT].max);
@@ -515,6 +550,9 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 	case S_MAX_TTL:
 	case S_NEG_TTL:
 	case S_SERVFAIL_TTL:
+	case S_FWD_FAILS:
+	case S_FWD_PROBE:
+	case S_FWD_PROBE_MAX:
 		if (u < fwd_ranges[id - S_FWD_TIMEOUT].min ||
 		    u > fwd_ranges[id - S_FWD_TIMEOUT].max)
 			return -1;
@@ -582,6 +620,16 @@ static int set_value(struct lv_config *cfg, enum setting id, const char *v)
 			return -1;
 		cfg->tcp_out_buffer = size;
 		return 0;
+	case S_FWD_SELECTION:
+		for (unsigned i = 0;
+		     i < sizeof(selections) / sizeof(*selections); i++)
+			if (strcmp(v, selections[i]) == 0) {
+				cfg->fwd.selection = (enum lv_fwd_selection)i;
+				return 0;
+			}
+		return -1;
+	case S_FWD_PROBE_QUERY:
+		return lv_config_probe_query(v, &cfg->fwd);
 	default:
 		return set_uint(id, v, cfg);
 	}
@@ -1139,6 +1187,26 @@ void lv_config_zone_notify(const struct lv_config *cfg, const char *origin,
 
 /* ---- life cycle ------------------------------------------------------ */
 
+void lv_config_init_forward_limits(struct lv_forward_limits *fwd)
+{
+	*fwd =
+	    (struct lv_forward_limits){.timeout_ms = 3000,
+				       .attempt_timeout_ms = 1000,
+				       .tcp_idle_ms = 10000,
+				       .max_waiters = 4096,
+				       .min_ttl = 0,
+				       .max_ttl = 86400,
+				       .negative_max_ttl = 3600,
+				       .servfail_ttl = 5,
+				       .fail_threshold = 3,
+				       .probe_ms = 1000,
+				       .probe_max_ms = 60000,
+				       .selection = LV_SELECT_WEIGHTED_LATENCY,
+				       /* ". SOA" */
+				       .probe_qname_len = 1,
+				       .probe_qtype = LV_TYPE_SOA};
+}
+
 void lv_config_init(struct lv_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -1154,14 +1222,7 @@ void lv_config_init(struct lv_config *cfg)
 	cfg->tcp_out_buffer = 1u << 20;
 	cfg->ixfr_history = LV_CONFIG_IXFR_HISTORY_DEF;
 	cfg->max_requests = LV_CONFIG_REQUESTS_DEF;
-	cfg->fwd = (struct lv_forward_limits){.timeout_ms = 3000,
-					      .attempt_timeout_ms = 1000,
-					      .tcp_idle_ms = 10000,
-					      .max_waiters = 4096,
-					      .min_ttl = 0,
-					      .max_ttl = 86400,
-					      .negative_max_ttl = 3600,
-					      .servfail_ttl = 5};
+	lv_config_init_forward_limits(&cfg->fwd);
 	cfg->mbufs = 0;
 	cfg->hugepages = LV_HUGE_AUTO;
 	cfg->in_memory = true;
@@ -1276,10 +1337,19 @@ static const char *const cache_keys[] = {"memory",           "entries",
 static const int cache_ids[] = {S_CACHE_MEMORY, S_CACHE_ENTRIES,
 				S_MIN_TTL,      S_MAX_TTL,
 				S_NEG_TTL,      S_SERVFAIL_TTL};
-static const char *const forwarding_keys[] = {
-    "timeout-ms", "attempt-timeout-ms", "tcp-idle-timeout-ms", "max-waiters"};
-static const int forwarding_ids[] = {S_FWD_TIMEOUT, S_FWD_ATTEMPT,
-				     S_FWD_TCP_IDLE, S_FWD_WAITERS};
+static const char *const forwarding_keys[] = {"timeout-ms",
+					      "attempt-timeout-ms",
+					      "tcp-idle-timeout-ms",
+					      "max-waiters",
+					      "fail-threshold",
+					      "probe-interval-ms",
+					      "probe-max-interval-ms",
+					      "selection",
+					      "probe-query"};
+static const int forwarding_ids[] = {
+    S_FWD_TIMEOUT,   S_FWD_ATTEMPT,   S_FWD_TCP_IDLE,
+    S_FWD_WAITERS,   S_FWD_FAILS,     S_FWD_PROBE,
+    S_FWD_PROBE_MAX, S_FWD_SELECTION, S_FWD_PROBE_QUERY};
 static const char *const forward_keys[] = {"name", "upstreams"};
 static const char *const upstream_keys[] = {"address", "port", "weight"};
 static const char *const zone_keys[] = {"origin", "file", "allow-transfer",
@@ -2111,6 +2181,12 @@ static const struct option long_options[] = {
     {"forward-attempt-timeout", required_argument, NULL, 256 + S_FWD_ATTEMPT},
     {"forward-tcp-idle", required_argument, NULL, 256 + S_FWD_TCP_IDLE},
     {"forward-max-waiters", required_argument, NULL, 256 + S_FWD_WAITERS},
+    {"forward-fail-threshold", required_argument, NULL, 256 + S_FWD_FAILS},
+    {"forward-probe-interval", required_argument, NULL, 256 + S_FWD_PROBE},
+    {"forward-probe-max-interval", required_argument, NULL,
+     256 + S_FWD_PROBE_MAX},
+    {"forward-selection", required_argument, NULL, 256 + S_FWD_SELECTION},
+    {"forward-probe-query", required_argument, NULL, 256 + S_FWD_PROBE_QUERY},
     {"cache-min-ttl", required_argument, NULL, 256 + S_MIN_TTL},
     {"cache-max-ttl", required_argument, NULL, 256 + S_MAX_TTL},
     {"cache-negative-max-ttl", required_argument, NULL, 256 + S_NEG_TTL},
@@ -2537,6 +2613,37 @@ void lv_config_usage(FILE *f)
 	    "0..%u (default %u)\n"
 	    "  --max-requests N       queries that may wait at once, 1..%u "
 	    "(default %u)\n"
+	    "  --listen ADDR[@PORT]   serve UDP and TCP on host sockets "
+	    "(repeatable; no --iface needed)\n"
+	    "\n"
+	    "Forwarding (docs/forwarding.md):\n"
+	    "  --forward SUFFIX=ADDR[@PORT][,ADDR[@PORT]...]  send misses "
+	    "under SUFFIX there\n"
+	    "                         (repeatable; longest suffix wins; local "
+	    "zones first)\n"
+	    "  --forward-timeout MS   a client query's whole budget "
+	    "(default 3000)\n"
+	    "  --forward-attempt-timeout MS  one upstream try (default "
+	    "1000)\n"
+	    "  --forward-tcp-idle MS  upstream TCP kept idle (default "
+	    "10000)\n"
+	    "  --forward-max-waiters N  clients waiting on one name "
+	    "(default 4096)\n"
+	    "  --forward-selection P  weighted-latency | first-available | "
+	    "round-robin\n"
+	    "  --forward-fail-threshold N  tries failed in a row before a "
+	    "probe (default 3)\n"
+	    "  --forward-probe-interval MS  first probe of a down upstream "
+	    "(default 1000)\n"
+	    "  --forward-probe-max-interval MS  probe backoff cap "
+	    "(default 60000)\n"
+	    "  --forward-probe-query \"NAME TYPE\"  the probe (default "
+	    "\". SOA\")\n"
+	    "  --cache-min-ttl S, --cache-max-ttl S, "
+	    "--cache-negative-max-ttl S,\n"
+	    "  --cache-servfail-ttl S  bounds of forwarded answers' TTLs "
+	    "(0, 86400, 3600, 5)\n"
+	    "\n"
 	    "  -h, --help             print this and exit\n"
 	    "  -V, --version          print the version and exit\n"
 	    "\n"

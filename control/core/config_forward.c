@@ -129,6 +129,29 @@ int lv_config_forward_check(const struct lv_config *cfg, char *err,
 	return 0;
 }
 
+int lv_config_probe_query(const char *v, struct lv_forward_limits *fwd)
+{
+	const char *sp = strchr(v, ' ');
+	char name[LDNS_MAX_DOMAINLEN * 4 + 1];
+	ldns_rdf *rdf;
+	ldns_rr_type type;
+
+	if (sp == NULL || sp == v || (size_t)(sp - v) >= sizeof(name))
+		return -1;
+	memcpy(name, v, (size_t)(sp - v));
+	name[sp - v] = '\0';
+	while (*sp == ' ')
+		sp++;
+	type = ldns_get_rr_type_by_name(sp);
+	if (*sp == '\0' || type == 0 || (rdf = rule_name(name)) == NULL)
+		return -1;
+	fwd->probe_qname_len = (uint8_t)ldns_rdf_size(rdf);
+	memcpy(fwd->probe_qname, ldns_rdf_data(rdf), fwd->probe_qname_len);
+	fwd->probe_qtype = (uint16_t)type;
+	ldns_rdf_deep_free(rdf);
+	return 0;
+}
+
 void lv_config_forward_free(struct lv_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->n_forwards; i++) {

@@ -375,61 +375,83 @@ static uint64_t late_replies(const struct lv_control *ctl)
 	return n;
 }
 
-void lv_control_print_stats(const struct lv_control *ctl)
+static void print_stats_to(const struct lv_control *ctl, FILE *out)
 {
 	struct lv_stats s;
 	struct lv_cache_stats cs;
 
 	lv_control_sum_stats(ctl, &s);
-	lv_stats_print(stdout, &s);
+	lv_stats_print(out, &s);
 	if (ctl->cache) {
 		lv_cache_get_stats(ctl->cache, &cs);
-		printf(
+		fprintf(
+		    out,
 		    "cache_entries %llu\ncache_memory_bytes %llu\n"
 		    "cache_evictions %llu\n",
 		    (unsigned long long)cs.entries,
 		    (unsigned long long)cs.memory_bytes,
 		    (unsigned long long)(cs.evictions + cs.evictions_nospace));
 	}
-	printf("tcp_open %u\n", lv_tcp_open_connections(ctl));
+	fprintf(out, "tcp_open %u\n", lv_tcp_open_connections(ctl));
 	if (ctl->cfg->n_listen > 0)
-		printf("drop_late_reply %llu\n",
-		       (unsigned long long)late_replies(ctl));
+		fprintf(out, "drop_late_reply %llu\n",
+			(unsigned long long)late_replies(ctl));
 	if (ctl->forward)
-		lv_forward_print_stats(ctl->forward, stdout);
+		lv_forward_print_stats(ctl->forward, out);
 	if (ctl->requests) {
 		struct lv_request_stats rq;
 		lv_requests_get_stats(ctl->requests, &rq);
-		printf("requests_parked %llu\nrequests_answered %llu\n"
-		       "requests_refused %llu\nrequests_dropped %llu\n"
-		       "requests_in_flight %llu\n",
-		       (unsigned long long)rq.parked,
-		       (unsigned long long)rq.answered,
-		       (unsigned long long)rq.refused,
-		       (unsigned long long)rq.dropped,
-		       (unsigned long long)rq.in_flight);
+		fprintf(out,
+			"requests_parked %llu\nrequests_answered %llu\n"
+			"requests_refused %llu\nrequests_dropped %llu\n"
+			"requests_in_flight %llu\n",
+			(unsigned long long)rq.parked,
+			(unsigned long long)rq.answered,
+			(unsigned long long)rq.refused,
+			(unsigned long long)rq.dropped,
+			(unsigned long long)rq.in_flight);
 	}
 	if (ctl->pool)
-		printf("mbufs_free %u\n", rte_mempool_avail_count(ctl->pool));
+		fprintf(out, "mbufs_free %u\n",
+			rte_mempool_avail_count(ctl->pool));
 	/* what the driver saw: frames it could not hand over count here */
 	struct rte_eth_stats es;
 	if (ctl->port.started && rte_eth_stats_get(ctl->port.port_id, &es) == 0)
-		printf("port_ipackets %llu\nport_imissed %llu\nport_ierrors "
-		       "%llu\nport_rx_nombuf %llu\nport_opackets %llu\n"
-		       "port_oerrors %llu\n",
-		       (unsigned long long)es.ipackets,
-		       (unsigned long long)es.imissed,
-		       (unsigned long long)es.ierrors,
-		       (unsigned long long)es.rx_nombuf,
-		       (unsigned long long)es.opackets,
-		       (unsigned long long)es.oerrors);
+		fprintf(out,
+			"port_ipackets %llu\nport_imissed %llu\nport_ierrors "
+			"%llu\nport_rx_nombuf %llu\nport_opackets %llu\n"
+			"port_oerrors %llu\n",
+			(unsigned long long)es.ipackets,
+			(unsigned long long)es.imissed,
+			(unsigned long long)es.ierrors,
+			(unsigned long long)es.rx_nombuf,
+			(unsigned long long)es.opackets,
+			(unsigned long long)es.oerrors);
 	/* per worker: how evenly RSS or the kernel's fan-out spread flows */
 	for (unsigned i = 0; i < ctl->n_workers; i++)
 		if (ctl->workers[i])
-			printf(
-			    "worker%u_rx %llu\n", i,
+			fprintf(
+			    out, "worker%u_rx %llu\n", i,
 			    (unsigned long long)__atomic_load_n(
 				&ctl->workers[i]->stats.rx, __ATOMIC_RELAXED));
+}
+
+void lv_control_print_stats(const struct lv_control *ctl)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&buf, &len);
+
+	/* the block is built whole, then written in one go: a reader of the
+	 * output (a file, a pipe) never sees half of it */
+	if (mem == NULL) {
+		print_stats_to(ctl, stdout);
+	} else {
+		print_stats_to(ctl, mem);
+		if (fclose(mem) == 0)
+			fwrite(buf, 1, len, stdout);
+		free(buf);
+	}
 	fflush(stdout);
 }
 

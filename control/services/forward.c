@@ -29,6 +29,7 @@ struct fwd_rule {
 	uint32_t total_weight;
 	struct lv_upstream *ups[LV_CONFIG_UPSTREAMS_MAX];
 	uint16_t weight[LV_CONFIG_UPSTREAMS_MAX];
+	unsigned next_rr; /* round-robin: where the next fetch starts */
 };
 
 /* The rules of one snapshot; fetches that started with them hold them. */
@@ -44,11 +45,11 @@ struct fetch {
 	struct fetch *hnext;
 	struct lv_query key; /* the first waiter's query: the cache key */
 	struct fwd_rules *rules;
-	const struct fwd_rule *rule;
-	unsigned cur;   /* upstream index tried now */
-	unsigned tries; /* sends so far */
-	bool sent;      /* a try left: an upstream was asked */
-	bool tcp;       /* this try is over TCP (a TC=1 refetch) */
+	struct fwd_rule *rule; /* its round-robin place moves */
+	int cur;               /* upstream index tried now; -1: none is up */
+	unsigned tries;        /* sends so far */
+	bool sent;             /* a try left: an upstream was asked */
+	bool tcp;              /* this try is over TCP (a TC=1 refetch) */
 	uint64_t deadline_ns;
 	struct lv_upstream_query uq;
 	struct lv_request *waiters;
@@ -62,9 +63,9 @@ struct lv_forward {
 	struct lv_deferrer d;
 	struct lv_upstreams *ups;
 	struct fwd_rules *rules;
-	const struct fwd_rule *wanted; /* wants()'s rule, for take() */
-	struct fetch **table;          /* by key hash, chained */
-	unsigned cap;                  /* power of two */
+	struct fwd_rule *wanted; /* wants()'s rule, for take() */
+	struct fetch **table;    /* by key hash, chained */
+	unsigned cap;            /* power of two */
 	struct lv_forward_stats st;
 };
 
@@ -131,7 +132,7 @@ static bool same_rules(const struct fwd_rules *a, const struct fwd_rules *b)
 /* The rules of the snapshot current now, built when it changed. When
  * they are the same as before, the old ones stay (now for this snapshot),
  * so fetches in flight still count as current (fetch_answered). */
-static const struct fwd_rules *current_rules(struct lv_forward *f)
+static struct fwd_rules *current_rules(struct lv_forward *f)
 {
 	struct lv_conf *conf = f->ctl->conf;
 	const struct lv_config *cfg = &conf->cfg;
@@ -139,6 +140,7 @@ static const struct fwd_rules *current_rules(struct lv_forward *f)
 
 	if (f->rules != NULL && f->rules->conf == conf)
 		return f->rules;
+	lv_upstreams_configure(f->ups, &cfg->fwd);
 	rs = calloc(1, sizeof(*rs) + cfg->n_forwards * sizeof(rs->rule[0]));
 	if (rs == NULL)
 		return f->rules; /* keep the old ones; try again next miss */
@@ -162,8 +164,8 @@ static const struct fwd_rules *current_rules(struct lv_forward *f)
 }
 
 /* The rule with the longest name that lname is at or below. */
-static const struct fwd_rule *match(const struct fwd_rules *rs,
-				    const uint8_t *lname, unsigned len)
+static struct fwd_rule *match(struct fwd_rules *rs, const uint8_t *lname,
+			      unsigned len)
 {
 	for (unsigned off = 0; off < len; off += lname[off] + 1u) {
 		for (unsigned i = 0; i < rs->n; i++)
@@ -294,16 +296,70 @@ static void fetch_fail(struct fetch *ft)
 
 /* The first try goes to an upstream drawn by weight; later ones go round
  * the rule's list from there. */
-static unsigned first_upstream(const struct fwd_rule *r)
+/* weighted-latency: each upstream that is up is drawn with a chance in
+ * proportion to weight / (srtt + 1 ms): two equally fast ones share by
+ * weight, one ten times slower (beyond the first millisecond) gets a tenth
+ * of its share, and none is starved, so its srtt stays current. One not
+ * measured yet counts as fastest, so it is measured soon. */
+static int by_weight_and_latency(const struct fwd_rule *r)
 {
-	uint32_t x = arc4random_uniform(r->total_weight);
-	unsigned i = 0;
+	uint32_t score[LV_CONFIG_UPSTREAMS_MAX];
+	uint32_t total = 0, x;
+	unsigned i;
 
-	while (x >= r->weight[i]) {
-		x -= r->weight[i];
-		i++;
+	for (i = 0; i < r->n; i++) {
+		/* weight <= 1000: at most 2^34 / 1000 < 2^24 each, 2^30 in
+		 * all for 64 upstreams */
+		score[i] = lv_upstream_is_up(r->ups[i])
+			       ? (uint32_t)(((uint64_t)r->weight[i] << 24) /
+					    (r->ups[i]->srtt_us + 1000u))
+			       : 0;
+		if (score[i] == 0 && lv_upstream_is_up(r->ups[i]))
+			score[i] = 1;
+		total += score[i];
 	}
-	return i;
+	if (total == 0)
+		return -1;
+	x = arc4random_uniform(total);
+	for (i = 0; x >= score[i]; i++)
+		x -= score[i];
+	return (int)i;
+}
+
+/* The upstream for a fetch's first try, by the configured selection,
+ * among those up; -1 when none is. */
+static int first_upstream(struct fwd_rule *r, enum lv_fwd_selection how)
+{
+	switch (how) {
+	case LV_SELECT_FIRST_AVAILABLE:
+		for (unsigned i = 0; i < r->n; i++)
+			if (lv_upstream_is_up(r->ups[i]))
+				return (int)i;
+		return -1;
+	case LV_SELECT_ROUND_ROBIN:
+		for (unsigned k = 0; k < r->n; k++) {
+			unsigned i = (r->next_rr + k) % r->n;
+			if (lv_upstream_is_up(r->ups[i])) {
+				r->next_rr = i + 1;
+				return (int)i;
+			}
+		}
+		return -1;
+	default:
+		return by_weight_and_latency(r);
+	}
+}
+
+/* The next upstream after cur, round the rule's list, that is up (cur
+ * itself last); -1 when none is. */
+static int next_upstream(const struct fwd_rule *r, int cur)
+{
+	for (unsigned k = 1; k <= r->n; k++) {
+		unsigned i = ((unsigned)cur + k) % r->n;
+		if (lv_upstream_is_up(r->ups[i]))
+			return (int)i;
+	}
+	return -1;
 }
 
 /* Our query for the key: RD, the client's CD, EDNS with our size and the
@@ -344,13 +400,20 @@ static void fetch_try(struct fetch *ft, bool advance)
 		uint64_t now = lv_ev_now_ns();
 		uint64_t left_ms;
 
+		if (advance && ft->cur >= 0)
+			ft->cur = next_upstream(ft->rule, ft->cur);
+		advance = true;
+		if (ft->cur < 0) {
+			/* every upstream of the rule is down: SERVFAIL now,
+			 * not after timeouts (their probes bring them back) */
+			ft->f->st.all_down++;
+			fetch_fail(ft);
+			return;
+		}
 		if (now >= ft->deadline_ns || ft->tries >= max_tries) {
 			fetch_fail(ft);
 			return;
 		}
-		if (advance)
-			ft->cur = (ft->cur + 1) % ft->rule->n;
-		advance = true;
 		left_ms = (ft->deadline_ns - now + 999999) / 1000000;
 		ft->tries++;
 		if (lv_upstream_send(
@@ -445,7 +508,7 @@ static void on_upstream(struct lv_upstream_query *uq, int status,
 static bool wants(void *data, const struct lv_query *q)
 {
 	struct lv_forward *f = data;
-	const struct fwd_rules *rs = current_rules(f);
+	struct fwd_rules *rs = current_rules(f);
 
 	f->wanted = NULL;
 	if (rs == NULL || rs->n == 0 ||
@@ -467,7 +530,7 @@ static struct fetch *fetch_new(struct lv_forward *f, const struct lv_query *q)
 	ft->rules = f->rules;
 	ft->rules->refs++;
 	ft->rule = f->wanted;
-	ft->cur = first_upstream(ft->rule);
+	ft->cur = first_upstream(ft->rule, f->ctl->cfg->fwd.selection);
 	ft->deadline_ns =
 	    lv_ev_now_ns() + f->ctl->cfg->fwd.timeout_ms * 1000000ull;
 	ft->uq.qname = ft->key.lname;
@@ -622,6 +685,7 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 	P(in_flight);
 	P(stale_config);
 	P(purges);
+	P(all_down);
 #undef P
 	for (struct lv_upstream *up = lv_upstreams_first(f->ups); up != NULL;
 	     up = up->next) {
@@ -640,9 +704,17 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 		U(tcp_reset);
 		U(tcp_resent);
 		U(tcp_busy);
+		U(probes);
+		U(probes_failed);
+		U(downs);
 		U(latency_us_sum);
 		U(latency_count);
 #undef U
+		fprintf(out,
+			"upstream[%s].up %u\nupstream[%s].srtt_us %u\n"
+			"upstream[%s].in_flight %u\n",
+			up->name, lv_upstream_is_up(up) ? 1u : 0u, up->name,
+			up->srtt_us, up->name, up->in_flight);
 		for (unsigned i = 0; i < 16; i++)
 			if (u->answers[i])
 				fprintf(out, "upstream[%s].answers_%s %llu\n",

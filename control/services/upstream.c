@@ -44,6 +44,7 @@ struct lv_upstream_tcp {
 
 struct lv_upstreams {
 	struct lv_evloop *loop;
+	struct lv_forward_limits lim; /* health settings, the probe */
 	struct lv_upstream *first, *last;
 	uint8_t buf[65536]; /* one UDP datagram */
 };
@@ -56,9 +57,27 @@ struct lv_upstreams *lv_upstreams_new(struct lv_evloop *loop)
 {
 	struct lv_upstreams *set = calloc(1, sizeof(*set));
 
-	if (set != NULL)
+	if (set != NULL) {
 		set->loop = loop;
+		lv_config_init_forward_limits(&set->lim);
+	}
 	return set;
+}
+
+void lv_upstreams_configure(struct lv_upstreams *set,
+			    const struct lv_forward_limits *lim)
+{
+	set->lim = *lim;
+}
+
+const struct lv_forward_limits *lv_upstreams_limits(struct lv_upstreams *set)
+{
+	return &set->lim;
+}
+
+struct lv_evloop *lv_upstreams_loop(struct lv_upstreams *set)
+{
+	return set->loop;
 }
 
 static void tcp_free(struct lv_upstream_tcp *c)
@@ -81,6 +100,7 @@ void lv_upstreams_free(struct lv_upstreams *set)
 		return;
 	for (up = set->first; up != NULL; up = next) {
 		next = up->next;
+		lv_upstream_health_fini(up);
 		while (up->conns != NULL) {
 			struct lv_upstream_tcp *c = up->conns;
 			up->conns = c->next;
@@ -109,6 +129,7 @@ struct lv_upstream *lv_upstream_get(struct lv_upstreams *set,
 	up->set = set;
 	up->sa = sa;
 	up->sa_len = len;
+	lv_upstream_health_init(up);
 	inet_ntop(addr->family, addr->addr, text, sizeof(text));
 	snprintf(up->name, sizeof(up->name), "%s@%u", text, port);
 	if (set->last)
@@ -196,12 +217,20 @@ static void detach(struct lv_upstream_query *uq)
 	}
 	tcp_unlink(uq);
 	uq->active = false;
+	uq->up->in_flight--;
 }
 
 static void finish(struct lv_upstream_query *uq, int status, const uint8_t *msg,
 		   uint16_t len)
 {
+	struct lv_upstream *up = uq->up;
+
 	detach(uq);
+	if (uq == &up->probe) {
+		lv_upstream_probe_done(up, status);
+		return;
+	}
+	lv_upstream_health_note(up, status, uq->sent_ns);
 	uq->done(uq, status, msg, len);
 }
 
@@ -623,6 +652,7 @@ int lv_upstream_send(struct lv_upstream *up, struct lv_upstream_query *uq,
 		return rc;
 	}
 	uq->active = true;
+	up->in_flight++;
 	/* its timer is what ends every try that gets no answer (a dead
 	 * connection's queries too): without it, no send */
 	if ((rc = lv_ev_timer_start(up->set->loop, &uq->timer, timeout_ms)) !=

@@ -93,6 +93,13 @@ struct lv_forward_conf {
 
 /* What the forwarder waits and caches (docs/forwarding.md gives the
  * reasons for each default). */
+/* How a rule's first try picks an upstream (docs/forwarding.md). */
+enum lv_fwd_selection {
+	LV_SELECT_WEIGHTED_LATENCY = 0, /* by weight among the fast ones */
+	LV_SELECT_FIRST_AVAILABLE,      /* the first up, in listed order */
+	LV_SELECT_ROUND_ROBIN           /* each up one in turn */
+};
+
 struct lv_forward_limits {
 	uint32_t timeout_ms;         /* a client query's whole budget: 3000 */
 	uint32_t attempt_timeout_ms; /* one upstream try: 1000 */
@@ -102,6 +109,15 @@ struct lv_forward_limits {
 	uint32_t max_ttl;            /* at most: 86400 s */
 	uint32_t negative_max_ttl;   /* NXDOMAIN/NODATA at most: 3600 s */
 	uint32_t servfail_ttl;       /* SERVFAIL, upstreams failed: 5 s */
+	/* health: tries failed in a row before a probe decides: 3 */
+	uint32_t fail_threshold;
+	uint32_t probe_ms;     /* first probe of a down upstream: 1000 */
+	uint32_t probe_max_ms; /* probes back off up to: 60000 */
+	enum lv_fwd_selection selection;
+	/* the probe's question, lowercased wire form: ". SOA" */
+	uint8_t probe_qname[256];
+	uint8_t probe_qname_len;
+	uint16_t probe_qtype;
 };
 
 enum lv_hugepages { LV_HUGE_AUTO = 0, LV_HUGE_ON, LV_HUGE_OFF };
@@ -199,6 +215,8 @@ struct lv_config {
 
 /* Set every field to its default. Any thread; cfg is the caller's. */
 void lv_config_init(struct lv_config *cfg);
+/* The forwarding defaults alone (also what lv_config_init sets). */
+void lv_config_init_forward_limits(struct lv_forward_limits *fwd);
 
 /* Free everything cfg points to and zero it (lv_config_init() to reuse).
  * NULL is a no-op. */
@@ -261,6 +279,11 @@ bool lv_config_same_name(const char *a, const char *b);
  * first n bytes of s. 0 or -1. Any thread. */
 int lv_config_parse_host_port(const char *s, size_t n, struct lv_addr *a,
 			      uint16_t *port);
+
+/* forwarding.probe-query / --forward-probe-query: "NAME TYPE" (". SOA")
+ * into fwd's probe_qname (lowercased wire form) and probe_qtype. 0, or -1
+ * when it is not a name and a known type. */
+int lv_config_probe_query(const char *v, struct lv_forward_limits *fwd);
 
 /*
  * Forwarding rules (control/core/config_forward.c). lv_config_forward_add

@@ -47,6 +47,9 @@ struct lv_forward_stats {
 	 * change: passed on to their waiters, not cached */
 	uint64_t stale_config;
 	uint64_t purges; /* reloads that dropped every forwarded answer */
+	/* lookups answered SERVFAIL at once: every upstream of the rule
+	 * was down */
+	uint64_t all_down;
 };
 
 /* Make the forwarder ctl's deferrer. 0, or -1 after logging why. */

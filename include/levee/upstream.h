@@ -24,6 +24,17 @@
  * a second failure ends the exchange (reset), so the caller can try
  * another upstream: no query is lost to a silently dropped connection.
  *
+ * Health (control/services/upstream_health.c, docs/forwarding.md
+ * "Upstream health and selection"): every exchange's end updates its
+ * upstream's smoothed answer time (srtt_us), tries in flight and failures
+ * in a row. When fail_threshold tries in a row failed, a probe (the
+ * configured question, ". SOA" by default) is sent: an answer of any
+ * rcode keeps the upstream up (so one dead name never takes it down);
+ * none marks it down, logged in one line, and it is probed again with
+ * backoff (probe-interval-ms doubling up to probe-max-interval-ms) until
+ * it answers, when it is up again (one line). The forwarder sends no
+ * client query to a down upstream.
+ *
  * Control plane only, on the event loop's thread. Counters are plain
  * fields read by the same thread when stats are printed.
  */
@@ -36,6 +47,7 @@
 
 #include "levee/config.h"
 #include "levee/evloop.h"
+#include "levee/wire.h"
 
 /* Queries one TCP connection carries at once before another is opened,
  * and connections per upstream. */
@@ -58,6 +70,9 @@ struct lv_upstream_stats {
 	uint64_t tcp_busy;
 	uint64_t latency_us_sum; /* of answers taken */
 	uint64_t latency_count;
+	uint64_t probes;        /* health probes sent */
+	uint64_t probes_failed; /* of them, unanswered */
+	uint64_t downs;         /* times it was taken out of rotation */
 };
 
 struct lv_upstreams;
@@ -107,6 +122,17 @@ struct lv_upstream {
 	struct lv_upstream_tcp *conns;
 	unsigned n_conns;
 	uint32_t tcp_idle_ms; /* from the snapshot of the latest send */
+	/* health (upstream_health.c) */
+	bool down;          /* out of rotation, being probed */
+	bool probing;       /* the probe is out */
+	unsigned fails;     /* tries failed in a row */
+	unsigned in_flight; /* exchanges outstanding, probes included */
+	uint32_t srtt_us;   /* smoothed answer time; 0: none yet */
+	uint32_t probe_delay_ms;
+	struct lv_ev_timer probe_timer;
+	struct lv_upstream_query probe;
+	uint8_t probe_qname[256];
+	uint8_t probe_msg[LV_DNS_HDR_LEN + 256 + 4];
 	struct lv_upstream *next;
 };
 
@@ -135,5 +161,28 @@ int lv_upstream_send(struct lv_upstream *up, struct lv_upstream_query *uq,
 
 /* End the exchange without calling done (safe when idle). */
 void lv_upstream_cancel(struct lv_upstream_query *uq);
+
+/* The health settings (fail_threshold, probe_ms, probe_max_ms, the probe
+ * question, attempt_timeout_ms for the probe's wait) from the snapshot
+ * now current; called when it changes. */
+void lv_upstreams_configure(struct lv_upstreams *set,
+			    const struct lv_forward_limits *lim);
+
+/* May client queries go to up (it is not down)? */
+static inline bool lv_upstream_is_up(const struct lv_upstream *up)
+{
+	return !up->down;
+}
+
+/* --- internal to upstream.c and upstream_health.c --- */
+void lv_upstream_health_init(struct lv_upstream *up);
+void lv_upstream_health_fini(struct lv_upstream *up);
+/* An exchange of up ended (status as done gets it), sent at sent_ns. */
+void lv_upstream_health_note(struct lv_upstream *up, int status,
+			     uint64_t sent_ns);
+/* The probe's exchange ended. */
+void lv_upstream_probe_done(struct lv_upstream *up, int status);
+const struct lv_forward_limits *lv_upstreams_limits(struct lv_upstreams *set);
+struct lv_evloop *lv_upstreams_loop(struct lv_upstreams *set);
 
 #endif

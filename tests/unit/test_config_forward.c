@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "levee/config.h"
+#include "levee/wire.h"
 
 static char err[512];
 
@@ -185,6 +186,54 @@ static void test_yaml_forward(void **state)
 	unlink(path);
 }
 
+/* Health and selection: defaults, the file's keys, the probe's question
+ * in wire form. */
+static void test_health_settings(void **state)
+{
+	char path[128];
+	struct lv_config c;
+	static const uint8_t example_com[] = "\7example\3com";
+
+	(void)state;
+	lv_config_init(&c);
+	assert_int_equal(c.fwd.selection, LV_SELECT_WEIGHTED_LATENCY);
+	assert_int_equal(c.fwd.fail_threshold, 3);
+	assert_int_equal(c.fwd.probe_ms, 1000);
+	assert_int_equal(c.fwd.probe_max_ms, 60000);
+	assert_int_equal(c.fwd.probe_qname_len, 1); /* the root */
+	assert_int_equal(c.fwd.probe_qname[0], 0);
+	assert_int_equal(c.fwd.probe_qtype, LV_TYPE_SOA);
+	lv_config_free(&c);
+	assert_int_equal(load(&c,
+			      "forward:\n  - name: .\n    upstreams: 10.0.0.1\n"
+			      "forwarding:\n"
+			      "  selection: round-robin\n"
+			      "  fail-threshold: 5\n"
+			      "  probe-interval-ms: 500\n"
+			      "  probe-max-interval-ms: 8000\n"
+			      "  probe-query: \"Example.COM. A\"\n",
+			      path, sizeof(path)),
+			 0);
+	assert_int_equal(c.fwd.selection, LV_SELECT_ROUND_ROBIN);
+	assert_int_equal(c.fwd.fail_threshold, 5);
+	assert_int_equal(c.fwd.probe_ms, 500);
+	assert_int_equal(c.fwd.probe_max_ms, 8000);
+	assert_int_equal(c.fwd.probe_qname_len, sizeof(example_com));
+	assert_memory_equal(c.fwd.probe_qname, example_com,
+			    sizeof(example_com));
+	assert_int_equal(c.fwd.probe_qtype, LV_TYPE_A);
+	lv_config_free(&c);
+	unlink(path);
+	RUN_FAILS("--forward-selection: expected weighted-latency, "
+		  "first-available or round-robin, got \"fastest\"",
+		  "--iface", "pcap:a,b", "--forward", ".=1.2.3.4",
+		  "--forward-selection", "fastest");
+	RUN_FAILS("--forward-probe-query: expected a name and a type, like "
+		  "\". SOA\", got \".\"",
+		  "--iface", "pcap:a,b", "--forward", ".=1.2.3.4",
+		  "--forward-probe-query", ".");
+}
+
 static void yaml_fails(const char *text, const char *rest)
 {
 	char path[128], want[640];
@@ -239,6 +288,7 @@ int main(void)
 	    cmocka_unit_test(test_forward_option_errors),
 	    cmocka_unit_test(test_yaml_forward),
 	    cmocka_unit_test(test_yaml_forward_errors),
+	    cmocka_unit_test(test_health_settings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

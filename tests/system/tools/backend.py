@@ -18,6 +18,7 @@ Names (the first label decides, the rest is ignored):
     servfail.*   SERVFAIL
     refused.*    REFUSED
     drop.*       no answer at all
+    .            SOA (what levee's health probe asks by default)
     slow<MS>.*   A 192.0.2.3 after MS milliseconds
     spoof.*      first a datagram with a wrong ID and one with a wrong
                  question (A 203.0.113.66), then the right answer
@@ -68,6 +69,8 @@ def soa(origin, minimum):
 
 # --rcode: every query gets this rcode and nothing else (a broken upstream)
 ALL_RCODE = None
+# --delay-ms: every answer waits this long first (a slow upstream)
+ALL_DELAY = 0.0
 
 
 def answer(q, transport):
@@ -76,7 +79,7 @@ def answer(q, transport):
     r.flags &= ~dns.flags.AA
     if ALL_RCODE is not None:
         r.set_rcode(ALL_RCODE)
-        return r, 0.0
+        return r, ALL_DELAY
     qn = q.question[0]
     name, rdtype = qn.name, qn.rdtype
     first = name.labels[0].decode(errors="replace").lower() if len(name.labels) > 1 else ""
@@ -88,7 +91,11 @@ def answer(q, transport):
         rs = dns.rrset.from_text(owner or name, ttl, "IN", rtype, *rdatas)
         (section if section is not None else r.answer).append(rs)
 
-    if first == "a" and a:
+    if name == dns.name.root:
+        # the root's SOA, as any resolver answers it: levee's health probe
+        add(86400, "a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 "
+            "604800 86400", rtype="SOA")
+    elif first == "a" and a:
         add(300, "192.0.2.1")
     elif first.startswith("ttl") and first[3:].isdigit() and a:
         add(int(first[3:]), "192.0.2.2")
@@ -120,7 +127,7 @@ def answer(q, transport):
     else:
         r.set_rcode(dns.rcode.NXDOMAIN)
         r.authority.append(soa(origin, 60))
-    return r, delay
+    return r, delay + ALL_DELAY
 
 
 def counts_answer(q):
@@ -282,10 +289,13 @@ def main():
     ap.add_argument("--tcp-close-after", type=int, default=0,
                     help="close a TCP connection, unanswered, at its Nth query")
     ap.add_argument("--rcode", help="answer every query with this rcode only")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="wait this long before every answer")
     a = ap.parse_args()
+    global ALL_RCODE, ALL_DELAY
     if a.rcode:
-        global ALL_RCODE
         ALL_RCODE = dns.rcode.from_text(a.rcode)
+    ALL_DELAY = a.delay_ms / 1000.0
     s = Server(a.address, a.port, a.truncate, a.udp_limit, a.tcp_close_after)
     threading.Thread(target=s.serve_udp, daemon=True).start()
     threading.Thread(target=s.serve_tcp, daemon=True).start()

@@ -1,0 +1,203 @@
+"""Upstream health and selection (issue 11, item 3): levee on --listen in
+front of test backends (tools/backend.py) on loopback.
+
+A backend is black-holed by stopping its process (SIGSTOP: its sockets
+stay open and take queries, nothing answers) and brought back with
+SIGCONT. Every count asserted is levee's own per-upstream counter or the
+backends' own query counts.
+"""
+import signal
+import time
+
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from lvtest import front
+
+
+@pytest.fixture
+def backend(workdir):
+    made = []
+
+    def make(**kw):
+        b = front.Backend(workdir, **kw).start()
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        if b.proc is not None:
+            b.proc.send_signal(signal.SIGCONT)
+        b.stop()
+
+
+@pytest.fixture
+def levee(levee_bin, workdir):
+    made = []
+
+    def make(args, **kw):
+        f = front.Front(levee_bin, workdir, args, **kw).start()
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.stop()
+
+
+def a_addrs(r):
+    return sorted(rd.address for rrset in r.answer for rd in rrset
+                  if rrset.rdtype == dns.rdatatype.A)
+
+
+def asked(b, prefix):
+    """UDP queries backend b got for names starting with prefix."""
+    return sum(v for k, v in b.counts().items()
+               if isinstance(k, tuple) and k[0] == "q" and k[1].startswith(prefix)
+               and k[3] == "udp")
+
+
+def wait_for(cond, timeout, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def timed_query(lv, name):
+    t0 = time.monotonic()
+    r = lv.query(name, timeout=5)
+    return r, time.monotonic() - t0
+
+
+HEALTH = ["--forward-attempt-timeout", "300", "--forward-timeout", "2000",
+          "--forward-fail-threshold", "3", "--forward-probe-interval", "300",
+          "--forward-probe-max-interval", "1200"]
+
+
+def test_blackholed_upstream_out_of_rotation_and_back(backend, levee):
+    """Two upstreams, round-robin. One stops answering: the first clients
+    sent to it wait one attempt timeout (the other answers them), then it
+    is probed, found down (one log line) and skipped: every later query is
+    answered at once by the other. When it answers again, a probe brings
+    it back (one line) and it gets its share again."""
+    b1, b2 = backend(), backend()
+    lv = levee(["--forward", f"sd.test.={b1.spec},{b2.spec}",
+                "--forward-selection", "round-robin"] + HEALTH)
+    for i in range(6):
+        assert a_addrs(lv.query(f"a.warm{i}.sd.test.")) == ["192.0.2.1"]
+    assert asked(b1, "a.warm") == 3 and asked(b2, "a.warm") == 3
+
+    b1.proc.send_signal(signal.SIGSTOP)
+    slow = 0
+    for i in range(30):
+        r, took = timed_query(lv, f"a.dark{i}.sd.test.")
+        assert a_addrs(r) == ["192.0.2.1"], r
+        assert took < 1.0, (i, took)
+        slow += took > 0.2
+    assert 1 <= slow <= 4, slow  # until the probe decided
+    st = lv.stats()
+    up1 = f"upstream[{b1.spec}]"
+    assert st[f"{up1}.up"] == 0 and st[f"{up1}.downs"] == 1
+    assert st[f"{up1}.probes_failed"] >= 1
+    assert "is down" in lv.stderr()
+    for i in range(20):  # down: no client waits for it any more
+        r, took = timed_query(lv, f"a.after{i}.sd.test.")
+        assert a_addrs(r) == ["192.0.2.1"] and took < 0.2, took
+    assert asked(b2, "a.after") == 20
+
+    b1.proc.send_signal(signal.SIGCONT)
+    assert wait_for(lambda: lv.stats()[f"{up1}.up"] == 1, 10), lv.stats()
+    assert "is up again" in lv.stderr()
+    for i in range(10):
+        assert a_addrs(lv.query(f"a.back{i}.sd.test.")) == ["192.0.2.1"]
+    assert asked(b1, "a.back") == 5 and asked(b2, "a.back") == 5
+
+
+def test_every_upstream_down_is_servfail_at_once(backend, levee):
+    """Both upstreams of the rule black-holed: once both are found down,
+    clients get SERVFAIL at once (counted forward_all_down), not after
+    the timeouts; uncached, so the first query after one comes back is
+    answered."""
+    b1, b2 = backend(), backend()
+    lv = levee(["--forward", f"sd.test.={b1.spec},{b2.spec}"] + HEALTH)
+    assert a_addrs(lv.query("a.first.sd.test.")) == ["192.0.2.1"]
+    b1.proc.send_signal(signal.SIGSTOP)
+    b2.proc.send_signal(signal.SIGSTOP)
+    for i in range(6):
+        assert lv.query(f"a.dark{i}.sd.test.").rcode() == dns.rcode.SERVFAIL
+    assert wait_for(lambda: lv.stats()[f"upstream[{b2.spec}].up"] == 0 and
+                    lv.stats()[f"upstream[{b1.spec}].up"] == 0, 5)
+    for i in range(10):
+        r, took = timed_query(lv, f"a.down{i}.sd.test.")
+        assert r.rcode() == dns.rcode.SERVFAIL and took < 0.2, took
+    assert lv.stats()["forward_all_down"] >= 10
+    b2.proc.send_signal(signal.SIGCONT)
+    assert wait_for(lambda: lv.stats()[f"upstream[{b2.spec}].up"] == 1, 10)
+    assert a_addrs(lv.query("a.down0.sd.test.")) == ["192.0.2.1"]
+
+
+def test_one_dead_name_keeps_the_upstream_up(backend, levee):
+    """A name the upstream never answers fails again and again, past the
+    fail threshold: the probe (. SOA) is answered, so the upstream stays
+    up and other names are answered at once."""
+    b = backend()
+    lv = levee(["--forward", f"sd.test.={b.spec}"] + HEALTH)
+    for i in range(4):
+        assert lv.query(f"drop.x{i}.sd.test.", timeout=5).rcode() == \
+            dns.rcode.SERVFAIL
+    st = lv.stats()
+    up = f"upstream[{b.spec}]"
+    assert st[f"{up}.probes"] >= 1 and st[f"{up}.probes_failed"] == 0
+    assert st[f"{up}.up"] == 1 and st[f"{up}.downs"] == 0
+    assert b.queries(".", "SOA")[0] == st[f"{up}.probes"]
+    r, took = timed_query(lv, "a.live.sd.test.")
+    assert a_addrs(r) == ["192.0.2.1"] and took < 0.2
+
+
+@pytest.mark.parametrize("policy", ["first-available", "round-robin",
+                                    "weighted-latency"])
+def test_selection_policies(backend, levee, policy):
+    """first-available: every name to the first upstream; round-robin: in
+    turn, exactly; weighted-latency (the default): an upstream 30 ms
+    slower than the other gets clearly fewer of the names (its share is
+    weight / (srtt + 1 ms)), yet some, so its srtt stays known."""
+    fast, slow = backend(), backend(extra=["--delay-ms", "30"])
+    lv = levee(["--forward", f"sd.test.={slow.spec},{fast.spec}",
+                "--forward-selection", policy])
+    n = 200
+    for i in range(n):
+        assert a_addrs(lv.query(f"a.p{i}.sd.test.")) == ["192.0.2.1"]
+    to_slow, to_fast = asked(slow, "a.p"), asked(fast, "a.p")
+    assert to_slow + to_fast == n
+    if policy == "first-available":
+        assert to_slow == n
+    elif policy == "round-robin":
+        assert to_slow == to_fast == n // 2
+    else:
+        assert 1 <= to_slow <= n // 5, (to_slow, to_fast)
+        st = lv.stats()
+        assert st[f"upstream[{slow.spec}].srtt_us"] >= 25000
+        assert 0 < st[f"upstream[{fast.spec}].srtt_us"] < 25000
+
+
+def test_bad_health_values_are_one_line(levee_bin, workdir):
+    import subprocess
+    for args, want in [
+            (["--forward-selection", "random"],
+             '--forward-selection: expected weighted-latency, first-available '
+             'or round-robin, got "random"'),
+            (["--forward-probe-query", "example.com BOGUS"],
+             '--forward-probe-query: expected a name and a type, like ". SOA", '
+             'got "example.com BOGUS"'),
+            (["--forward-fail-threshold", "0"],
+             '--forward-fail-threshold: expected an integer 1..100, got "0"')]:
+        p = subprocess.run([levee_bin, "--listen", "127.0.0.1@5", "--forward",
+                            ".=127.0.0.1"] + args, capture_output=True,
+                           text=True, timeout=20)
+        assert p.returncode != 0
+        lines = p.stderr.strip().splitlines()
+        assert lines == ["levee: " + want], lines
