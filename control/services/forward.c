@@ -22,8 +22,26 @@
  * more than what travels unfragmented (the DNS flag day 2020 figure). */
 #define UPSTREAM_EDNS_SIZE 1232
 
+/* Counters of one rule name, kept across reloads (rules are rebuilt from
+ * each snapshot; these are found again by name): why clients got
+ * SERVFAIL under it, counted per client answered. */
+struct rule_stats {
+	struct rule_stats *next;
+	uint8_t lname[LV_DNS_MAX_NAME + 1];
+	uint8_t len;
+	char name[LV_DNS_MAX_NAME * 4 + 2]; /* as printed */
+	uint64_t servfail_timeout;          /* every try went unanswered */
+	uint64_t servfail_down;     /* every upstream of the rule was down */
+	uint64_t servfail_upstream; /* the upstream's own SERVFAIL */
+	uint64_t servfail_local;    /* no query could leave, or no memory */
+	uint64_t servfail_overload; /* the name had max-waiters waiting */
+};
+
+enum servfail_cause { SF_TIMEOUT, SF_DOWN, SF_LOCAL };
+
 struct fwd_rule {
 	uint8_t lname[LV_DNS_MAX_NAME + 1]; /* lowercased wire form */
+	struct rule_stats *st;
 	uint8_t len;
 	unsigned n;
 	uint32_t total_weight;
@@ -63,9 +81,10 @@ struct lv_forward {
 	struct lv_deferrer d;
 	struct lv_upstreams *ups;
 	struct fwd_rules *rules;
-	struct fwd_rule *wanted; /* wants()'s rule, for take() */
-	struct fetch **table;    /* by key hash, chained */
-	unsigned cap;            /* power of two */
+	struct fwd_rule *wanted;       /* wants()'s rule, for take() */
+	struct rule_stats *rule_stats; /* every rule name seen */
+	struct fetch **table;          /* by key hash, chained */
+	unsigned cap;                  /* power of two */
 	struct lv_forward_stats st;
 };
 
@@ -94,10 +113,43 @@ static bool rule_name(const char *name, struct fwd_rule *r)
 	return true;
 }
 
+/* The counters of the rule named r->lname, created on first use. */
+static struct rule_stats *rule_stats_get(struct lv_forward *f,
+					 const struct fwd_rule *r)
+{
+	struct rule_stats *s;
+	size_t at = 0;
+
+	for (s = f->rule_stats; s != NULL; s = s->next)
+		if (s->len == r->len && memcmp(s->lname, r->lname, r->len) == 0)
+			return s;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->len = r->len;
+	memcpy(s->lname, r->lname, r->len);
+	/* lowercased text, each label and a dot; the root is "." */
+	for (unsigned i = 0; r->lname[i] != 0; i += r->lname[i] + 1u) {
+		for (unsigned k = 1; k <= r->lname[i]; k++) {
+			uint8_t ch = r->lname[i + k];
+			at += (size_t)snprintf(
+			    s->name + at, sizeof(s->name) - at,
+			    ch > ' ' && ch < 127 && ch != '.' ? "%c" : "\\%03u",
+			    ch);
+		}
+		s->name[at++] = '.';
+	}
+	if (at == 0)
+		s->name[at++] = '.';
+	s->name[at] = '\0';
+	s->next = f->rule_stats;
+	f->rule_stats = s;
+	return s;
+}
+
 static bool rule_build(struct lv_forward *f, const struct lv_forward_conf *c,
 		       struct fwd_rule *r)
 {
-	if (!rule_name(c->name, r))
+	if (!rule_name(c->name, r) || (r->st = rule_stats_get(f, r)) == NULL)
 		return false;
 	r->n = 0;
 	r->total_weight = 0;
@@ -272,13 +324,20 @@ static bool still_forwarded(const struct fetch *ft)
 
 /* Every try failed: SERVFAIL to the waiters, cached briefly so that a
  * dead name does not send every client's retry upstream. */
-static void fetch_fail(struct fetch *ft)
+static void fetch_fail(struct fetch *ft, enum servfail_cause why)
 {
 	struct lv_control *ctl = ft->f->ctl;
 	uint32_t ttl = ctl->cfg->fwd.servfail_ttl;
 	struct lv_cache_entry *e = NULL;
+	struct rule_stats *rs = ft->rule->st;
 
 	ft->f->st.failed++;
+	if (why == SF_DOWN)
+		rs->servfail_down += ft->n_waiters;
+	else if (why == SF_TIMEOUT && ft->sent)
+		rs->servfail_timeout += ft->n_waiters;
+	else
+		rs->servfail_local += ft->n_waiters;
 	/* cached only when an upstream was asked and did not answer: a
 	 * local failure (no socket, no route) says nothing of the name */
 	if (ttl > 0 && ft->sent && still_forwarded(ft))
@@ -407,11 +466,11 @@ static void fetch_try(struct fetch *ft, bool advance)
 			/* every upstream of the rule is down: SERVFAIL now,
 			 * not after timeouts (their probes bring them back) */
 			ft->f->st.all_down++;
-			fetch_fail(ft);
+			fetch_fail(ft, SF_DOWN);
 			return;
 		}
 		if (now >= ft->deadline_ns || ft->tries >= max_tries) {
-			fetch_fail(ft);
+			fetch_fail(ft, SF_TIMEOUT);
 			return;
 		}
 		left_ms = (ft->deadline_ns - now + 999999) / 1000000;
@@ -465,6 +524,8 @@ static void fetch_answered(struct fetch *ft, const uint8_t *msg, uint16_t len)
 		return;
 	}
 	f->st.answered++;
+	if (res.rcode == LV_RCODE_SERVFAIL)
+		ft->rule->st->servfail_upstream += ft->n_waiters;
 	res.entry->stored_at = lv_cache_now(ctl->cache); /* its arrival */
 	/* written before publication: once inserted the entry is the
 	 * cache's (and may be evicted by the next insert) */
@@ -558,12 +619,14 @@ static void take(void *data, struct lv_request *r)
 		maybe_grow(f);
 		ft = fetch_new(f, &r->q);
 		if (ft == NULL) {
+			f->wanted->st->servfail_local++;
 			lv_control_answer_request_rcode(f->ctl, r,
 							LV_RCODE_SERVFAIL);
 			return;
 		}
 	} else if (ft->n_waiters >= f->ctl->cfg->fwd.max_waiters) {
 		f->st.waiters_refused++;
+		ft->rule->st->servfail_overload++;
 		lv_control_answer_request_rcode(f->ctl, r, LV_RCODE_SERVFAIL);
 		return;
 	} else {
@@ -658,6 +721,11 @@ void lv_forward_close(struct lv_control *ctl)
 		ctl->deferrer = NULL;
 	lv_upstreams_free(f->ups);
 	rules_put(f->rules);
+	while (f->rule_stats != NULL) {
+		struct rule_stats *s = f->rule_stats;
+		f->rule_stats = s->next;
+		free(s);
+	}
 	free(f->table);
 	free(f);
 	ctl->forward = NULL;
@@ -687,6 +755,18 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 	P(purges);
 	P(all_down);
 #undef P
+	for (const struct rule_stats *r = f->rule_stats; r != NULL; r = r->next)
+		fprintf(out,
+			"rule[%s].servfail_timeout %llu\n"
+			"rule[%s].servfail_down %llu\n"
+			"rule[%s].servfail_upstream %llu\n"
+			"rule[%s].servfail_local %llu\n"
+			"rule[%s].servfail_overload %llu\n",
+			r->name, (unsigned long long)r->servfail_timeout,
+			r->name, (unsigned long long)r->servfail_down, r->name,
+			(unsigned long long)r->servfail_upstream, r->name,
+			(unsigned long long)r->servfail_local, r->name,
+			(unsigned long long)r->servfail_overload);
 	for (struct lv_upstream *up = lv_upstreams_first(f->ups); up != NULL;
 	     up = up->next) {
 		const struct lv_upstream_stats *u = &up->st;

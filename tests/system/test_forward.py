@@ -200,6 +200,8 @@ def test_timeout_tries_next_upstream_then_servfail(backend, levee):
     assert took < 1.5 + 0.5, took
     st = lv.stats()
     assert st["forward_failed"] == 1
+    assert st["rule[sd.test.].servfail_timeout"] == 1
+    assert st["rule[sd.test.].servfail_down"] == 0
 
 
 def test_failing_name_leaves_the_upstream_up_for_others(backend, levee):
@@ -249,6 +251,9 @@ def test_servfail_from_one_upstream_tries_the_next(backend, levee):
     assert lv2.query("a.both.sd.test.").rcode() == dns.rcode.SERVFAIL
     assert bad.queries("a.both.sd.test.") == (1, 0)
     assert bad2.queries("a.both.sd.test.") == (1, 0)
+    st = lv2.stats()
+    assert st["rule[sd.test.].servfail_upstream"] == 1
+    assert st["rule[sd.test.].servfail_timeout"] == 0
 
 
 def test_spoofed_answers_never_cached(backend, levee):
@@ -292,7 +297,9 @@ def test_waiters_bounded_per_key(backend, levee):
     rcodes = sorted(dns.message.from_wire(w).rcode() for w in got.values())
     assert rcodes.count(dns.rcode.NOERROR) == 10
     assert rcodes.count(dns.rcode.SERVFAIL) == 20
-    assert lv.stats()["forward_waiters_refused"] == 20
+    st = lv.stats()
+    assert st["forward_waiters_refused"] == 20
+    assert st["rule[sd.test.].servfail_overload"] == 20
 
 
 # The truncation matrix (the outage): a 1.6 KB answer, an upstream that

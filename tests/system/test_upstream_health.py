@@ -134,7 +134,10 @@ def test_every_upstream_down_is_servfail_at_once(backend, levee):
     for i in range(10):
         r, took = timed_query(lv, f"a.down{i}.sd.test.")
         assert r.rcode() == dns.rcode.SERVFAIL and took < 0.2, took
-    assert lv.stats()["forward_all_down"] >= 10
+    st = lv.stats()
+    assert st["forward_all_down"] >= 10
+    assert st["rule[sd.test.].servfail_down"] >= 10
+    assert st["rule[sd.test.].servfail_timeout"] >= 1  # before they were down
     b2.proc.send_signal(signal.SIGCONT)
     assert wait_for(lambda: lv.stats()[f"upstream[{b2.spec}].up"] == 1, 10)
     assert a_addrs(lv.query("a.down0.sd.test.")) == ["192.0.2.1"]
