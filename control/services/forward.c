@@ -339,8 +339,9 @@ static void fetch_fail(struct fetch *ft, enum servfail_cause why)
 	else
 		rs->servfail_local += ft->n_waiters;
 	/* cached only when an upstream was asked and did not answer: a
-	 * local failure (no socket, no route) says nothing of the name */
-	if (ttl > 0 && ft->sent && still_forwarded(ft))
+	 * local failure (no socket, no route) says nothing of the name, and
+	 * with every upstream down the first probe answered should end it */
+	if (ttl > 0 && ft->sent && why != SF_DOWN && still_forwarded(ft))
 		e = lv_upstream_entry_rcode(&ft->key, LV_RCODE_SERVFAIL, ttl,
 					    ctl->hash_seed);
 	if (e != NULL)
@@ -492,9 +493,11 @@ static void fetch_try(struct fetch *ft, bool advance)
  * lame delegation or a dead backend behind it, need not be another's). */
 static bool worth_another_try(const struct fetch *ft, unsigned rcode)
 {
+	/* another upstream, not the same one again (the others down) */
 	return (rcode == LV_RCODE_REFUSED || rcode == LV_RCODE_FORMERR ||
 		rcode == LV_RCODE_NOTIMP || rcode == LV_RCODE_SERVFAIL) &&
-	       ft->tries < ft->rule->n;
+	       ft->tries < ft->rule->n &&
+	       next_upstream(ft->rule, ft->cur) != ft->cur;
 }
 
 /* An answer: cache it when it may be, and give it to every waiter. */
@@ -643,10 +646,14 @@ static void take(void *data, struct lv_request *r)
 void lv_forward_reloaded(struct lv_forward *f, bool zone_added)
 {
 	const struct fwd_rules *before = f->rules;
+	const struct fwd_rules *now = current_rules(f);
 
 	/* a changed rule set is a new object; the same rules stay the same
-	 * object (current_rules) */
-	if (current_rules(f) != before || zone_added) {
+	 * object (current_rules); rules that could not be rebuilt (no
+	 * memory: the old ones stay, for another snapshot) are purged too,
+	 * since the next miss may install different ones */
+	if (now == NULL || now != before || now->conf != f->ctl->conf ||
+	    zone_added) {
 		lv_cache_purge_zone(f->ctl->cache, LV_ZONE_ID_UPSTREAM);
 		f->st.purges++;
 	}

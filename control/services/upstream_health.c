@@ -76,6 +76,11 @@ void lv_upstream_health_note(struct lv_upstream *up, int status,
 			mark_up(up, "it answered a query");
 		return;
 	}
+	/* a try that timed out took at least that long: an upstream that
+	 * keeps timing out must not keep the time of its last answer, or
+	 * weighted-latency would keep choosing it first */
+	if (status == -ETIMEDOUT)
+		sample_rtt(up, sent_ns);
 	up->fails++;
 	/* one name that never answers must not take the upstream down:
 	 * the probe, a question any server answers, decides */
@@ -113,8 +118,14 @@ static void probe_send(struct lv_upstream *up)
 	up->st.probes++;
 	up->probing = true;
 	if (lv_upstream_send(up, &up->probe, up->probe_msg, len, false,
-			     lim->attempt_timeout_ms, lim->tcp_idle_ms) != 0)
-		lv_upstream_probe_done(up, -EIO); /* not sent: a failure */
+			     lim->attempt_timeout_ms, lim->tcp_idle_ms) == 0)
+		return;
+	/* not sent (no socket, no memory): that says nothing of the
+	 * upstream, so it is not marked down; try again later */
+	up->probing = false;
+	if (lv_ev_timer_start(lv_upstreams_loop(up->set), &up->probe_timer,
+			      lim->probe_ms) != 0)
+		lv_err("upstream %s: out of memory arming its probe", up->name);
 }
 
 void lv_upstream_probe_done(struct lv_upstream *up, int status)

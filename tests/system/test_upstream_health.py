@@ -102,6 +102,8 @@ def test_blackholed_upstream_out_of_rotation_and_back(backend, levee):
     st = lv.stats()
     up1 = f"upstream[{b1.spec}]"
     assert st[f"{up1}.up"] == 0 and st[f"{up1}.downs"] == 1
+    # its timeouts count in its answer time (300 ms tries, 1/8 each)
+    assert st[f"{up1}.srtt_us"] > 30000, st[f"{up1}.srtt_us"]
     assert st[f"{up1}.probes_failed"] >= 1
     assert "is down" in lv.stderr()
     for i in range(20):  # down: no client waits for it any more
