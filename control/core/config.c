@@ -565,6 +565,17 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 	}
 }
 
+/* One of selections[] into fwd->selection. 0 or -1. */
+static int set_selection(const char *v, struct lv_forward_limits *fwd)
+{
+	for (unsigned i = 0; i < sizeof(selections) / sizeof(*selections); i++)
+		if (strcmp(v, selections[i]) == 0) {
+			fwd->selection = (enum lv_fwd_selection)i;
+			return 0;
+		}
+	return -1;
+}
+
 /* Check v and store it in cfg. 0, -1 when invalid, -2 out of memory. */
 static int set_value(struct lv_config *cfg, enum setting id, const char *v)
 {
@@ -621,13 +632,7 @@ static int set_value(struct lv_config *cfg, enum setting id, const char *v)
 		cfg->tcp_out_buffer = size;
 		return 0;
 	case S_FWD_SELECTION:
-		for (unsigned i = 0;
-		     i < sizeof(selections) / sizeof(*selections); i++)
-			if (strcmp(v, selections[i]) == 0) {
-				cfg->fwd.selection = (enum lv_fwd_selection)i;
-				return 0;
-			}
-		return -1;
+		return set_selection(v, &cfg->fwd);
 	case S_FWD_PROBE_QUERY:
 		return lv_config_probe_query(v, &cfg->fwd);
 	default:
@@ -1350,7 +1355,7 @@ static const int forwarding_ids[] = {
     S_FWD_TIMEOUT,   S_FWD_ATTEMPT,   S_FWD_TCP_IDLE,
     S_FWD_WAITERS,   S_FWD_FAILS,     S_FWD_PROBE,
     S_FWD_PROBE_MAX, S_FWD_SELECTION, S_FWD_PROBE_QUERY};
-static const char *const forward_keys[] = {"name", "upstreams"};
+static const char *const forward_keys[] = {"name", "upstreams", "selection"};
 static const char *const upstream_keys[] = {"address", "port", "weight"};
 static const char *const zone_keys[] = {"origin", "file", "allow-transfer",
 					"notify"};
@@ -1909,10 +1914,10 @@ done:
 	return 0;
 }
 
-/* forward[i]: {name, upstreams}. */
+/* forward[i]: {name, upstreams, selection}. */
 static int yaml_forward(struct yfile *y, const yaml_node_t *item, unsigned i)
 {
-	const yaml_node_t *n[2] = {0};
+	const yaml_node_t *n[3] = {0};
 	char in[48], where[4096 + 32];
 	struct lv_forward_conf *f;
 	int rc;
@@ -1925,7 +1930,7 @@ static int yaml_forward(struct yfile *y, const yaml_node_t *item, unsigned i)
 			    y->path, line_of(item), in, kind_of(item));
 	for (const yaml_node_pair_t *p = item->data.mapping.pairs.start;
 	     p < item->data.mapping.pairs.top; p++) {
-		int k = map_key(y, item, p, in, forward_keys, 2);
+		int k = map_key(y, item, p, in, forward_keys, 3);
 		if (k < 0)
 			return -1;
 		n[k] = node(y, p->value);
@@ -1944,6 +1949,20 @@ static int yaml_forward(struct yfile *y, const yaml_node_t *item, unsigned i)
 				  "%s:%lu: %s.name: expected " NAME_EXPECTED
 				  ", got \"%s\"",
 				  y->path, line_of(n[0]), in, scalar(n[0]));
+	if (n[2] != NULL) {
+		struct lv_forward_limits sel;
+		if (n[2]->type != YAML_SCALAR_NODE ||
+		    set_selection(scalar(n[2]), &sel) != 0)
+			return fail(y->err, y->errlen,
+				    "%s:%lu: %s.selection: expected "
+				    "weighted-latency, first-available or "
+				    "round-robin, got %s",
+				    y->path, line_of(n[2]), in,
+				    n[2]->type == YAML_SCALAR_NODE
+					? scalar(n[2])
+					: kind_of(n[2]));
+		f->selection = (int)sel.selection;
+	}
 	snprintf(in, sizeof(in), "forward[%u].upstreams", i);
 	if (n[1]->type != YAML_SEQUENCE_NODE)
 		return yaml_upstream(y, f, n[1], in);

@@ -41,6 +41,7 @@ struct lv_forward_conf *lv_config_forward_add(struct lv_config *cfg,
 	cfg->forwards = f;
 	f = &cfg->forwards[cfg->n_forwards];
 	memset(f, 0, sizeof(*f));
+	f->selection = -1;
 	f->name = strdup(name);
 	f->where = strdup(where);
 	cfg->n_forwards++; /* freed with cfg even when a strdup failed */

@@ -48,6 +48,7 @@ struct fwd_rule {
 	struct lv_upstream *ups[LV_CONFIG_UPSTREAMS_MAX];
 	uint16_t weight[LV_CONFIG_UPSTREAMS_MAX];
 	unsigned next_rr; /* round-robin: where the next fetch starts */
+	int selection;    /* the rule's own, or -1: the global one */
 };
 
 /* The rules of one snapshot; fetches that started with them hold them. */
@@ -153,6 +154,7 @@ static bool rule_build(struct lv_forward *f, const struct lv_forward_conf *c,
 		return false;
 	r->n = 0;
 	r->total_weight = 0;
+	r->selection = c->selection;
 	for (unsigned i = 0; i < c->n_upstreams; i++) {
 		const struct lv_upstream_conf *u = &c->upstreams[i];
 		struct lv_upstream *up =
@@ -173,7 +175,7 @@ static bool same_rules(const struct fwd_rules *a, const struct fwd_rules *b)
 	for (unsigned i = 0; i < a->n; i++) {
 		const struct fwd_rule *x = &a->rule[i], *y = &b->rule[i];
 		if (x->len != y->len || memcmp(x->lname, y->lname, x->len) ||
-		    x->n != y->n ||
+		    x->n != y->n || x->selection != y->selection ||
 		    memcmp(x->ups, y->ups, x->n * sizeof(x->ups[0])) ||
 		    memcmp(x->weight, y->weight, x->n * sizeof(x->weight[0])))
 			return false;
@@ -594,7 +596,10 @@ static struct fetch *fetch_new(struct lv_forward *f, const struct lv_query *q)
 	ft->rules = f->rules;
 	ft->rules->refs++;
 	ft->rule = f->wanted;
-	ft->cur = first_upstream(ft->rule, f->ctl->cfg->fwd.selection);
+	ft->cur = first_upstream(
+	    ft->rule, ft->rule->selection >= 0
+			  ? (enum lv_fwd_selection)ft->rule->selection
+			  : f->ctl->cfg->fwd.selection);
 	ft->deadline_ns =
 	    lv_ev_now_ns() + f->ctl->cfg->fwd.timeout_ms * 1000000ull;
 	ft->uq.qname = ft->key.lname;

@@ -89,6 +89,9 @@ struct lv_forward_conf {
 	char *where; /* "FILE:LINE" or "--forward ARG", for messages */
 	struct lv_upstream_conf *upstreams;
 	unsigned n_upstreams;
+	/* forward[].selection: an enum lv_fwd_selection for this rule, or
+	 * -1 (the default): forwarding.selection's */
+	int selection;
 };
 
 /* What the forwarder waits and caches (docs/forwarding.md gives the

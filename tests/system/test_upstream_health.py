@@ -206,3 +206,26 @@ def test_bad_health_values_are_one_line(levee_bin, workdir):
         assert p.returncode != 0
         lines = p.stderr.strip().splitlines()
         assert lines == ["levee: " + want], lines
+
+
+def test_a_rule_has_its_own_selection(backend, levee, workdir):
+    """forward[].selection overrides forwarding.selection for its rule
+    only."""
+    import os
+    b1, b2 = backend(), backend()
+    conf = os.path.join(workdir, "levee.yaml")
+    with open(conf, "w") as f:
+        f.write("forward:\n"
+                f"  - name: one.test.\n    upstreams: [\"{b1.spec}\", \"{b2.spec}\"]\n"
+                "    selection: first-available\n"
+                f"  - name: two.test.\n    upstreams: [\"{b1.spec}\", \"{b2.spec}\"]\n"
+                "forwarding:\n  selection: round-robin\n")
+    lv = levee(["--config", conf])
+    for i in range(20):
+        assert a_addrs(lv.query(f"a.n{i}.one.test.")) == ["192.0.2.1"]
+        assert a_addrs(lv.query(f"a.n{i}.two.test.")) == ["192.0.2.1"]
+    one = [sum(v for k, v in b.counts().items() if isinstance(k, tuple) and
+               k[0] == "q" and k[1].endswith(".one.test.")) for b in (b1, b2)]
+    two = [sum(v for k, v in b.counts().items() if isinstance(k, tuple) and
+               k[0] == "q" and k[1].endswith(".two.test.")) for b in (b1, b2)]
+    assert one == [20, 0] and two == [10, 10], (one, two)

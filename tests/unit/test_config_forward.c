@@ -224,6 +224,28 @@ static void test_health_settings(void **state)
 	assert_int_equal(c.fwd.probe_qtype, LV_TYPE_A);
 	lv_config_free(&c);
 	unlink(path);
+	/* a rule's own selection; the other rule keeps the global one */
+	assert_int_equal(load(&c,
+			      "forward:\n"
+			      "  - name: sd.test.\n    upstreams: 10.0.0.1\n"
+			      "    selection: first-available\n"
+			      "  - name: .\n    upstreams: 10.0.0.2\n",
+			      path, sizeof(path)),
+			 0);
+	assert_int_equal(c.forwards[0].selection, LV_SELECT_FIRST_AVAILABLE);
+	assert_int_equal(c.forwards[1].selection, -1);
+	lv_config_free(&c);
+	assert_int_equal(load(&c,
+			      "forward:\n"
+			      "  - name: sd.test.\n    upstreams: 10.0.0.1\n"
+			      "    selection: fastest\n",
+			      path, sizeof(path)),
+			 -1);
+	assert_non_null(strstr(err, ":4: forward[0].selection: expected "
+				    "weighted-latency, first-available or "
+				    "round-robin, got fastest"));
+	lv_config_free(&c);
+	unlink(path);
 	RUN_FAILS("--forward-selection: expected weighted-latency, "
 		  "first-available or round-robin, got \"fastest\"",
 		  "--iface", "pcap:a,b", "--forward", ".=1.2.3.4",
@@ -271,7 +293,7 @@ static void test_yaml_forward_errors(void **state)
 	yaml_fails("forward:\n  - name: sd.test.\n    upstreams: [1.2.3.4]\n"
 		   "    via: x\n",
 		   ":4: unknown key \"via\" in forward[0] (expected one of: "
-		   "name, upstreams)");
+		   "name, upstreams, selection)");
 	yaml_fails("forwarding:\n  timeout-ms: 10\n",
 		   ":2: forwarding.timeout-ms: expected an integer "
 		   "100..60000, got \"10\"");
