@@ -236,7 +236,13 @@ forward:
     upstreams: ["192.0.2.1@5300", {address: "2001:db8::2", port: 54, weight: 3}]
   - name: .
     upstreams: 10.0.0.1
+    selection: round-robin
 forwarding:
+  selection: first-available
+  fail-threshold: 5
+  probe-interval-ms: 500
+  probe-max-interval-ms: 8000
+  probe-query: "example.com. A"
   timeout-ms: 2500
   attempt-timeout-ms: 400
   tcp-idle-timeout-ms: 5000
