@@ -84,7 +84,7 @@ void lv_upstream_health_note(struct lv_upstream *up, int status,
 	up->fails++;
 	/* one name that never answers must not take the upstream down:
 	 * the probe, a question any server answers, decides */
-	if (!up->down && !up->probing && up->fails >= lim->fail_threshold)
+	if (!up->down && !up->probe.active && up->fails >= lim->fail_threshold)
 		probe_send(up);
 }
 
@@ -116,13 +116,11 @@ static void probe_send(struct lv_upstream *up)
 	uint16_t len = probe_build(up, lim);
 
 	up->st.probes++;
-	up->probing = true;
 	if (lv_upstream_send(up, &up->probe, up->probe_msg, len, false,
 			     lim->attempt_timeout_ms, lim->tcp_idle_ms) == 0)
 		return;
 	/* not sent (no socket, no memory): that says nothing of the
 	 * upstream, so it is not marked down; try again later */
-	up->probing = false;
 	if (lv_ev_timer_start(lv_upstreams_loop(up->set), &up->probe_timer,
 			      lim->probe_ms) != 0)
 		lv_err("upstream %s: out of memory arming its probe", up->name);
@@ -132,7 +130,6 @@ void lv_upstream_probe_done(struct lv_upstream *up, int status)
 {
 	const struct lv_forward_limits *lim = lv_upstreams_limits(up->set);
 
-	up->probing = false;
 	if (status == 0) {
 		/* any answer, whatever its rcode: the server is there */
 		if (up->down)

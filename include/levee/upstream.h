@@ -124,13 +124,12 @@ struct lv_upstream {
 	uint32_t tcp_idle_ms; /* from the snapshot of the latest send */
 	/* health (upstream_health.c) */
 	bool down;          /* out of rotation, being probed */
-	bool probing;       /* the probe is out */
 	unsigned fails;     /* tries failed in a row */
 	unsigned in_flight; /* exchanges outstanding, probes included */
 	uint32_t srtt_us;   /* smoothed answer time; 0: none yet */
 	uint32_t probe_delay_ms;
 	struct lv_ev_timer probe_timer;
-	struct lv_upstream_query probe;
+	struct lv_upstream_query probe; /* .active while a probe is out */
 	uint8_t probe_qname[256];
 	uint8_t probe_msg[LV_DNS_HDR_LEN + 256 + 4];
 	struct lv_upstream *next;

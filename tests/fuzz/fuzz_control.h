@@ -17,14 +17,11 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memfd_create */
 #endif
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-#include <rte_eal.h>
 
 #include "levee/conf.h"
 #include "levee/config.h"
@@ -32,6 +29,8 @@
 #include "levee/log.h"
 #include "levee/zone.h"
 #include "levee/zone_diff.h"
+
+#include "../unit/test_eal.h"
 
 #define FUZZ_KEY_SECRET "x7t2Zkc5FRgT9Z9llnaSrkJVyL6ritdvZNBMMFgmxLI="
 
@@ -47,8 +46,6 @@
 	"big TXT \"%0200d\"\nbig TXT \"%0201d\"\nbig TXT \"%0202d\"\n"         \
 	"big TXT \"%0203d\"\nbig TXT \"%0204d\"\nbig TXT \"%0205d\"\n"
 
-static char fuzz_rundir[PATH_MAX];
-
 static int fuzz_zone_fd(unsigned serial)
 {
 	int fd = memfd_create("fuzz_zone", MFD_CLOEXEC);
@@ -63,36 +60,13 @@ static int fuzz_zone_fd(unsigned serial)
 	return fd;
 }
 
-static void fuzz_eal_fini(void)
-{
-	rte_eal_cleanup();
-	rmdir(fuzz_rundir);
-}
-
-/* EAL once per process: a unique file prefix, 256 MB of ordinary memory. */
+/* EAL once per process, as the unit tests start it (no hugepages, a
+ * per-process file prefix), removed again at exit. */
 static void fuzz_eal_init(const char *target)
 {
-	char prefix[96];
-
-	snprintf(prefix, sizeof(prefix), "--file-prefix=lvfuzz-%s-%d", target,
-		 (int)getpid());
-	char *argv[] = {"lvfuzz",
-			"--no-huge",
-			"-m",
-			"256",
-			"--no-pci",
-			"--no-shconf",
-			"--no-telemetry",
-			prefix,
-			"-l",
-			"0",
-			"--log-level=lib.*:error",
-			NULL};
-	if (rte_eal_init((int)(sizeof(argv) / sizeof(*argv)) - 1, argv) < 0)
+	if (lv_test_eal_init(target) != 0)
 		abort();
-	snprintf(fuzz_rundir, sizeof(fuzz_rundir), "%s",
-		 rte_eal_get_runtime_dir());
-	atexit(fuzz_eal_fini);
+	atexit(lv_test_eal_fini);
 }
 
 /* ctl's configuration and zones, as described above. */

@@ -20,7 +20,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lvtest import compare, knot, levee  # noqa: E402
+from lvtest import compare, knot  # noqa: E402
+from lvtest import levee as lvlevee  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ZONES = {
@@ -31,7 +32,7 @@ ZONES = {
 
 @pytest.fixture(scope="session")
 def levee_bin():
-    path = levee.binary()
+    path = lvlevee.binary()
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         msg = f"levee binary not found at {path} (build it or set LEVEE=)"
         if os.environ.get("LEVEE_REQUIRE") == "1":
@@ -43,6 +44,42 @@ def levee_bin():
 @pytest.fixture(scope="session")
 def zones():
     return dict(ZONES)
+
+
+@pytest.fixture
+def backend(workdir):
+    """backend(**kw): a started lvtest.front.Backend (the test upstream),
+    stopped after the test; one a test froze with SIGSTOP is resumed
+    first."""
+    from lvtest import front
+    made = []
+
+    def make(**kw):
+        b = front.Backend(workdir, **kw).start()
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.resume()
+        b.stop()
+
+
+@pytest.fixture
+def levee(levee_bin, workdir):
+    """levee(args, **kw): a started lvtest.front.Front (levee on --listen),
+    stopped after the test."""
+    from lvtest import front
+    made = []
+
+    def make(args, **kw):
+        f = front.Front(levee_bin, workdir, args, **kw).start()
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.stop()
 
 
 @pytest.fixture

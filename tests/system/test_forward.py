@@ -17,41 +17,9 @@ import dns.rdatatype
 import pytest
 
 from lvtest import front, knot
+from lvtest.front import a_addrs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-@pytest.fixture
-def backend(workdir, request):
-    made = []
-
-    def make(**kw):
-        b = front.Backend(workdir, **kw).start()
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.stop()
-
-
-@pytest.fixture
-def levee(levee_bin, workdir):
-    made = []
-
-    def make(args, **kw):
-        f = front.Front(levee_bin, workdir, args, **kw).start()
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        f.stop()
-
-
-def a_addrs(r):
-    return sorted(rd.address for rrset in r.answer for rd in rrset
-                  if rrset.rdtype == dns.rdatatype.A)
 
 
 def test_answer_passed_on_and_cached(backend, levee):

@@ -1,61 +1,24 @@
 """Upstream health and selection (issue 11, item 3): levee on --listen in
 front of test backends (tools/backend.py) on loopback.
 
-A backend is black-holed by stopping its process (SIGSTOP: its sockets
-stay open and take queries, nothing answers) and brought back with
-SIGCONT. Every count asserted is levee's own per-upstream counter or the
-backends' own query counts.
+A backend is black-holed by freeze() (SIGSTOP: its sockets stay open and
+take queries, nothing answers) and brought back with resume() (SIGCONT).
+Every count asserted is levee's own per-upstream counter or the backends'
+own query counts.
 """
-import signal
 import time
 
 import dns.rcode
-import dns.rdatatype
 import pytest
 
-from lvtest import front
+from lvtest.front import a_addrs
 
 
-@pytest.fixture
-def backend(workdir):
-    made = []
-
-    def make(**kw):
-        b = front.Backend(workdir, **kw).start()
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        if b.proc is not None:
-            b.proc.send_signal(signal.SIGCONT)
-        b.stop()
-
-
-@pytest.fixture
-def levee(levee_bin, workdir):
-    made = []
-
-    def make(args, **kw):
-        f = front.Front(levee_bin, workdir, args, **kw).start()
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        f.stop()
-
-
-def a_addrs(r):
-    return sorted(rd.address for rrset in r.answer for rd in rrset
-                  if rrset.rdtype == dns.rdatatype.A)
-
-
-def asked(b, prefix):
-    """UDP queries backend b got for names starting with prefix."""
+def asked(b, prefix="", suffix=""):
+    """UDP queries backend b got for names with that prefix and suffix."""
     return sum(v for k, v in b.counts().items()
-               if isinstance(k, tuple) and k[0] == "q" and k[1].startswith(prefix)
-               and k[3] == "udp")
+               if isinstance(k, tuple) and k[0] == "q" and k[3] == "udp"
+               and k[1].startswith(prefix) and k[1].endswith(suffix))
 
 
 def wait_for(cond, timeout, step=0.1):
@@ -91,7 +54,7 @@ def test_blackholed_upstream_out_of_rotation_and_back(backend, levee):
         assert a_addrs(lv.query(f"a.warm{i}.sd.test.")) == ["192.0.2.1"]
     assert asked(b1, "a.warm") == 3 and asked(b2, "a.warm") == 3
 
-    b1.proc.send_signal(signal.SIGSTOP)
+    b1.freeze()
     slow = 0
     for i in range(30):
         r, took = timed_query(lv, f"a.dark{i}.sd.test.")
@@ -111,7 +74,7 @@ def test_blackholed_upstream_out_of_rotation_and_back(backend, levee):
         assert a_addrs(r) == ["192.0.2.1"] and took < 0.2, took
     assert asked(b2, "a.after") == 20
 
-    b1.proc.send_signal(signal.SIGCONT)
+    b1.resume()
     assert wait_for(lambda: lv.stats()[f"{up1}.up"] == 1, 10), lv.stats()
     assert "is up again" in lv.stderr()
     for i in range(10):
@@ -127,8 +90,8 @@ def test_every_upstream_down_is_servfail_at_once(backend, levee):
     b1, b2 = backend(), backend()
     lv = levee(["--forward", f"sd.test.={b1.spec},{b2.spec}"] + HEALTH)
     assert a_addrs(lv.query("a.first.sd.test.")) == ["192.0.2.1"]
-    b1.proc.send_signal(signal.SIGSTOP)
-    b2.proc.send_signal(signal.SIGSTOP)
+    b1.freeze()
+    b2.freeze()
     for i in range(6):
         assert lv.query(f"a.dark{i}.sd.test.").rcode() == dns.rcode.SERVFAIL
     assert wait_for(lambda: lv.stats()[f"upstream[{b2.spec}].up"] == 0 and
@@ -140,7 +103,7 @@ def test_every_upstream_down_is_servfail_at_once(backend, levee):
     assert st["forward_all_down"] >= 10
     assert st["rule[sd.test.].servfail_down"] >= 10
     assert st["rule[sd.test.].servfail_timeout"] >= 1  # before they were down
-    b2.proc.send_signal(signal.SIGCONT)
+    b2.resume()
     assert wait_for(lambda: lv.stats()[f"upstream[{b2.spec}].up"] == 1, 10)
     assert a_addrs(lv.query("a.down0.sd.test.")) == ["192.0.2.1"]
 
@@ -224,8 +187,6 @@ def test_a_rule_has_its_own_selection(backend, levee, workdir):
     for i in range(20):
         assert a_addrs(lv.query(f"a.n{i}.one.test.")) == ["192.0.2.1"]
         assert a_addrs(lv.query(f"a.n{i}.two.test.")) == ["192.0.2.1"]
-    one = [sum(v for k, v in b.counts().items() if isinstance(k, tuple) and
-               k[0] == "q" and k[1].endswith(".one.test.")) for b in (b1, b2)]
-    two = [sum(v for k, v in b.counts().items() if isinstance(k, tuple) and
-               k[0] == "q" and k[1].endswith(".two.test.")) for b in (b1, b2)]
+    one = [asked(b, suffix=".one.test.") for b in (b1, b2)]
+    two = [asked(b, suffix=".two.test.") for b in (b1, b2)]
     assert one == [20, 0] and two == [10, 10], (one, two)

@@ -249,6 +249,40 @@ static int build(const struct msg *up, const struct lv_query *q,
 				       res);
 }
 
+/* example.com's SOA (owner and names pointing at offset 15, the question's
+ * "example.com"), with this TTL and MINIMUM, as an authority record. */
+static void put_soa(struct msg *up, uint32_t ttl, uint32_t minimum)
+{
+	unsigned rd;
+
+	ptr(up, 15);
+	rd = rr(up, LV_TYPE_SOA, ttl);
+	u8(up, 2);
+	bytes(up, "ns", 2);
+	ptr(up, 15);
+	u8(up, 4);
+	bytes(up, "host", 4);
+	ptr(up, 15);
+	u32(up, 1);
+	u32(up, 3600);
+	u32(up, 600);
+	u32(up, 86400);
+	u32(up, minimum);
+	end_rr(up, rd);
+}
+
+/* The response's first authority record is that SOA, with TTL ttl. */
+static void assert_soa(ldns_pkt *p, uint32_t ttl, uint32_t minimum)
+{
+	char text[160];
+
+	snprintf(text, sizeof(text),
+		 "example.com.\t%u\tIN\tSOA\tns.example.com. host.example.com. "
+		 "1 3600 600 86400 %u\n",
+		 ttl, minimum);
+	assert_rr(ldns_pkt_authority(p), 0, text);
+}
+
 /* Negative answers: min(SOA TTL, MINIMUM), capped; the SOA's TTL says it. */
 static void negative(uint16_t rcode, uint32_t soa_ttl, uint32_t minimum,
 		     uint32_t cap, uint32_t want)
@@ -258,38 +292,19 @@ static void negative(uint16_t rcode, uint32_t soa_ttl, uint32_t minimum,
 	struct lv_upstream_result res;
 	struct lv_ttl_policy pol = POLICY;
 	uint16_t len;
-	unsigned rd;
-	char text[160];
 
 	pol.neg_max_ttl = cap;
 	client_query(&cq, &q, "nx.example.com", LV_TYPE_A, false);
 	header(&up, 7, (uint16_t)(LV_FLAG_QR | LV_FLAG_RA | rcode), 0, 1, 0);
 	question(&up, "nx.example.com", LV_TYPE_A);
-	ptr(&up, 15); /* example.com */
-	rd = rr(&up, LV_TYPE_SOA, soa_ttl);
-	u8(&up, 2);
-	bytes(&up, "ns", 2);
-	ptr(&up, 15);
-	u8(&up, 4);
-	bytes(&up, "host", 4);
-	ptr(&up, 15);
-	u32(&up, 1);
-	u32(&up, 3600);
-	u32(&up, 600);
-	u32(&up, 86400);
-	u32(&up, minimum);
-	end_rr(&up, rd);
+	put_soa(&up, soa_ttl, minimum);
 	assert_int_equal(build(&up, &q, &pol, &res), 0);
 	assert_int_equal(res.rcode, rcode);
 	assert_int_equal(res.ttl, want);
 	assert_true(res.cacheable);
 	ldns_pkt *p = answer(&cq, &q, res.entry, 0, &len);
 	assert_int_equal(ldns_pkt_get_rcode(p), rcode);
-	snprintf(text, sizeof(text),
-		 "example.com.\t%u\tIN\tSOA\tns.example.com. host.example.com. "
-		 "1 3600 600 86400 %u\n",
-		 want, minimum);
-	assert_rr(ldns_pkt_authority(p), 0, text);
+	assert_soa(p, want, minimum);
 	ldns_pkt_free(p);
 	lv_cache_entry_free(res.entry);
 }
@@ -317,20 +332,7 @@ static void denial_after_cname(uint16_t rcode, uint32_t cname_ttl,
 	bytes(&up, "t", 1);
 	ptr(&up, 15);
 	end_rr(&up, rd);
-	ptr(&up, 15); /* example.com */
-	rd = rr(&up, LV_TYPE_SOA, soa_ttl);
-	u8(&up, 2);
-	bytes(&up, "ns", 2);
-	ptr(&up, 15);
-	u8(&up, 4);
-	bytes(&up, "host", 4);
-	ptr(&up, 15);
-	u32(&up, 1);
-	u32(&up, 3600);
-	u32(&up, 600);
-	u32(&up, 86400);
-	u32(&up, minimum);
-	end_rr(&up, rd);
+	put_soa(&up, soa_ttl, minimum);
 	assert_int_equal(build(&up, &q, &POLICY, &res), 0);
 	assert_int_equal(res.ttl, want);
 	assert_true(res.cacheable);
@@ -340,11 +342,7 @@ static void denial_after_cname(uint16_t rcode, uint32_t cname_ttl,
 		 "nx.example.com.\t%u\tIN\tCNAME\tt.example.com.\n",
 		 cname_ttl < want ? cname_ttl : want);
 	assert_rr(ldns_pkt_answer(p), 0, text);
-	snprintf(text, sizeof(text),
-		 "example.com.\t%u\tIN\tSOA\tns.example.com. host.example.com. "
-		 "1 3600 600 86400 %u\n",
-		 want, minimum);
-	assert_rr(ldns_pkt_authority(p), 0, text);
+	assert_soa(p, want, minimum);
 	ldns_pkt_free(p);
 	lv_cache_entry_free(res.entry);
 }

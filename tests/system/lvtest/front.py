@@ -25,6 +25,23 @@ BACKEND = os.path.join(HERE, "tools", "backend.py")
 _counter = itertools.count()
 
 
+def _terminate(p):
+    """SIGTERM, then SIGKILL after 5 s: a child process gone for sure."""
+    if p is not None and p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout=5)
+
+
+def a_addrs(r):
+    """The A addresses of a response's answer section, sorted."""
+    return sorted(rd.address for rrset in r.answer for rd in rrset
+                  if rrset.rdtype == dns.rdatatype.A)
+
+
 class Backend:
     """tools/backend.py on 127.0.0.1 (or address) and a free port."""
 
@@ -54,13 +71,17 @@ class Backend:
 
     def stop(self):
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+        _terminate(p)
+
+    def freeze(self):
+        """Black-hole it: SIGSTOP (its sockets take queries, nothing
+        answers) until resume()."""
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        """Undo freeze() (harmless when running)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
 
     def kill(self):
         """Gone at once, as a crashed server: SIGKILL."""
@@ -274,13 +295,7 @@ remote-control:
 
     def stop(self):
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+        _terminate(p)
 
     @property
     def spec(self):
