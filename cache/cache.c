@@ -326,7 +326,7 @@ static struct lv_cache_zone *zone_take(struct lv_cache *c, uint32_t id)
 
 static uint64_t expires_at(const struct lv_cache_entry *e)
 {
-	return e->stored_at + e->min_ttl;
+	return lv_cache_entry_expiry(e);
 }
 
 static void heap_set(struct lv_cache *c, uint32_t i, struct lv_cache_entry *e)

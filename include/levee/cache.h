@@ -112,8 +112,8 @@ struct lv_cache_entry {
 	uint8_t rcode; /* 4-bit header rcode */
 	/* upstream entries: how long it lives, from stored_at, in seconds */
 	uint32_t min_ttl;
-	/* lv_cache_now() when the answer arrived: an upstream entry's age
-	 * is now - stored_at (its builder's caller sets it before answering
+	/* lv_cache_now() (ticks) when the answer arrived: an upstream
+	 * entry's age is now - stored_at (its builder's caller sets it before answering
 	 * from it; lv_cache_insert() stamps zone entries) */
 	uint64_t stored_at;
 	const uint8_t *name; /* lowercased qname */
@@ -303,22 +303,37 @@ void lv_cache_get_stats(const struct lv_cache *c, struct lv_cache_stats *s);
  * after create: any thread. */
 uint64_t lv_cache_hash_seed(const struct lv_cache *c);
 
-/* Seconds since the cache was created, from the TSC (no system call):
- * the clock of stored_at and of expiry, the same on every thread. */
+/* The cache's clock counts ticks of 1/1024 s: fine enough to tell the
+ * last tenth of a 2 s TTL (prefetch), while ages in whole seconds are a
+ * shift away, never a division. */
+#define LV_CACHE_TICK_SHIFT     10
+#define LV_CACHE_TICKS(seconds) ((uint64_t)(seconds) << LV_CACHE_TICK_SHIFT)
+
+/* Ticks since the cache was created, from the TSC (no system call): the
+ * clock of stored_at, expiry, prefetch and the stale window, the same on
+ * every thread. */
 uint64_t lv_cache_now(const struct lv_cache *c);
 
-/* An upstream entry's age at now, and whether it has expired (served no
- * more: an expired entry is a miss). Zone entries never age. */
+/* An upstream entry's age at now in whole seconds, and whether it has
+ * expired (served no more: an expired entry is a miss). Zone entries
+ * never age. */
 static inline uint32_t lv_cache_entry_age(const struct lv_cache_entry *e,
 					  uint64_t now)
 {
-	return now > e->stored_at ? (uint32_t)(now - e->stored_at) : 0;
+	return now > e->stored_at
+		   ? (uint32_t)((now - e->stored_at) >> LV_CACHE_TICK_SHIFT)
+		   : 0;
+}
+/* When an upstream entry expires, in ticks. */
+static inline uint64_t lv_cache_entry_expiry(const struct lv_cache_entry *e)
+{
+	return e->stored_at + LV_CACHE_TICKS(e->min_ttl);
 }
 static inline bool lv_cache_entry_expired(const struct lv_cache_entry *e,
 					  uint64_t now)
 {
 	return e->origin == LV_ORIGIN_UPSTREAM &&
-	       now >= e->stored_at + e->min_ttl;
+	       now >= lv_cache_entry_expiry(e);
 }
 
 /* --- readers (worker lcores) --- */
@@ -366,9 +381,10 @@ struct lv_cache {
 	uint64_t hash_seed;
 	uint32_t max_readers;
 	uint64_t tsc_base; /* lv_cache_now()'s zero, in TSC cycles */
-	/* 2^64 / TSC Hz, rounded down: seconds = cycles * tsc_inv >> 64, a
+	/* 2^64 / TSC Hz, rounded down: seconds = cycles * tsc_inv >> 64,
+	 * ticks = cycles * tsc_inv >> (64 - LV_CACHE_TICK_SHIFT): a
 	 * multiplication instead of a division on the hit path (at most one
-	 * cycle's worth early at a second's edge) */
+	 * cycle's worth early at a tick's edge) */
 	uint64_t tsc_inv;
 
 	/* Writer-only from here. */
