@@ -110,6 +110,17 @@ struct lv_cache_entry {
 	 * a full answer then needs only the header, question and OPT summed */
 	uint16_t wire_sum;
 	uint8_t rcode; /* 4-bit header rcode */
+	/* upstream entries: a stale copy (docs/forwarding.md "Serve-stale"):
+	 * an expired answer served again for a short TTL while its
+	 * upstreams fail; an answer to an EDNS query carries the Extended
+	 * DNS Error "Stale Answer" (RFC 8914, code 3) */
+	uint8_t stale;
+	/* The one field readers write: the first worker to answer from the
+	 * entry late in its TTL sets it (an atomic exchange) and asks the
+	 * control plane to refresh the key, so each entry asks once. Relaxed
+	 * order: the flag guards nothing but itself (the request carries the
+	 * query's key, not the entry). */
+	uint8_t prefetch_asked;
 	/* upstream entries: how long it lives, from stored_at, in seconds */
 	uint32_t min_ttl;
 	/* lv_cache_now() (ticks) when the answer arrived: an upstream
@@ -122,9 +133,12 @@ struct lv_cache_entry {
 	const struct lv_cache_rr *rrs;
 	const struct lv_cache_rrset *rrsets;
 	/* writer-only from here */
-	uint32_t zone_id; /* zone instance that produced it (0: none) */
-	uint32_t exp_idx; /* upstream: place + 1 in the expiry heap; 0: none */
-	size_t mem_size;  /* bytes charged to the cache's budget */
+	uint32_t zone_id;  /* zone instance that produced it (0: none) */
+	uint32_t exp_idx;  /* upstream: place + 1 in the expiry heap; 0: none */
+	uint32_t mem_size; /* bytes charged to the cache's budget */
+	/* upstream: seconds past its expiry that the entry is kept, to be
+	 * served stale when its upstreams fail (0: dropped at expiry) */
+	uint32_t stale_keep;
 	/* FIFO eviction order; once unlinked, fifo_next chains the entry on
 	 * the pending-free list */
 	struct lv_cache_entry *fifo_next;
@@ -336,6 +350,17 @@ static inline bool lv_cache_entry_expired(const struct lv_cache_entry *e,
 	       now >= lv_cache_entry_expiry(e);
 }
 
+/* Upstream entries hit with at most pct % of their TTL left are to be
+ * refreshed (lv_cache_entry_wants_refresh); 0 turns prefetch off. */
+void lv_cache_set_prefetch(struct lv_cache *c, uint32_t pct);
+
+/* When an upstream entry stops being kept (its expiry plus stale_keep):
+ * the expiry heap's order, and the expiry sweep's limit. */
+static inline uint64_t lv_cache_entry_drop_at(const struct lv_cache_entry *e)
+{
+	return lv_cache_entry_expiry(e) + LV_CACHE_TICKS(e->stale_keep);
+}
+
 /* --- readers (worker lcores) --- */
 
 /* Register reader `id` (0..max_readers-1) and bring it online. Call once on
@@ -380,6 +405,11 @@ struct lv_cache {
 	struct rte_rcu_qsbr *qsbr;
 	uint64_t hash_seed;
 	uint32_t max_readers;
+	/* an upstream entry answered with at most this percentage of its
+	 * TTL left asks for a refresh (0: never); lv_cache_set_prefetch(),
+	 * on reloads only (relaxed: a reader seeing the old value a little
+	 * longer only prefetches by the old rule) */
+	uint32_t prefetch_pct;
 	uint64_t tsc_base; /* lv_cache_now()'s zero, in TSC cycles */
 	/* 2^64 / TSC Hz, rounded down: seconds = cycles * tsc_inv >> 64,
 	 * ticks = cycles * tsc_inv >> (64 - LV_CACHE_TICK_SHIFT): a
@@ -407,6 +437,36 @@ struct lv_cache {
 	struct lv_cache_stats st;
 	char name[32];
 };
+
+/* Is an unexpired upstream entry at now (ticks) in the last part of its
+ * TTL, where a hit asks for a refresh (prefetch_pct)? Any thread. */
+static inline bool lv_cache_entry_late(const struct lv_cache *c,
+				       const struct lv_cache_entry *e,
+				       uint64_t now)
+{
+	uint64_t left = lv_cache_entry_expiry(e) - now;
+	/* relaxed: a percentage, read alone; see prefetch_pct */
+	uint32_t pct = __atomic_load_n(&c->prefetch_pct, __ATOMIC_RELAXED);
+
+	return left * 100 <= LV_CACHE_TICKS(e->min_ttl) * pct;
+}
+
+/* Should this answer from an unexpired upstream entry at now ask for the
+ * key's refresh? Only late in its TTL, and only the first time (the flag
+ * is claimed here). Any reader; the claim is the entry's one
+ * reader-written byte. */
+static inline bool lv_cache_entry_wants_refresh(const struct lv_cache *c,
+						const struct lv_cache_entry *e,
+						uint64_t now)
+{
+	uint8_t *asked = (uint8_t *)(uintptr_t)&e->prefetch_asked;
+
+	if (!lv_cache_entry_late(c, e, now) ||
+	    __atomic_load_n(asked, __ATOMIC_RELAXED))
+		return false;
+	/* relaxed: only the flag itself is decided here (one asker) */
+	return __atomic_exchange_n(asked, 1, __ATOMIC_RELAXED) == 0;
+}
 
 /* The rte_hash signature of a digest: rte_hash takes a 32-bit hash; the
  * digest is already well mixed (fmix64), so its high half serves. */

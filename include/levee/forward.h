@@ -50,6 +50,11 @@ struct lv_forward_stats {
 	/* lookups answered SERVFAIL at once: every upstream of the rule
 	 * was down */
 	uint64_t all_down;
+	/* prefetch: refreshes started for hot answers late in their TTL,
+	 * and requests left alone (a fetch for the key was in flight, the
+	 * cache held a fresh answer already, or no rule forwards it now) */
+	uint64_t prefetches;
+	uint64_t prefetch_skipped;
 };
 
 /* Make the forwarder ctl's deferrer. 0, or -1 after logging why. */
