@@ -820,6 +820,14 @@ void lv_cache_get_stats(const struct lv_cache *c, struct lv_cache_stats *s)
 	*s = c->st;
 }
 
+const struct lv_cache_entry *lv_cache_find(const struct lv_cache *c,
+					   const struct lv_query *q)
+{
+	const struct lv_cache_entry *e = table_find(c, q->hash);
+
+	return e != NULL && lv_cache_entry_matches(e, q) ? e : NULL;
+}
+
 void lv_cache_set_prefetch(struct lv_cache *c, uint32_t pct)
 {
 	/* relaxed: see prefetch_pct in include/levee/cache.h */

@@ -59,14 +59,6 @@ void lv_cache_reader_unregister(struct lv_cache *c, unsigned id)
 /* Does entry e answer query q? The digest matched in the table; this checks
  * the full key so that a 64-bit collision is a miss, never a wrong answer.
  * Cheapest fields first, the name last. */
-static inline int key_matches(const struct lv_cache_entry *e,
-			      const struct lv_query *q)
-{
-	return e->hash == q->hash && e->qtype == q->qtype &&
-	       e->qclass == q->qclass && e->do_bit == q->do_bit &&
-	       e->cd == q->cd && e->name_len == q->qname_len &&
-	       memcmp(e->name, q->lname, e->name_len) == 0;
-}
 
 uint64_t lv_cache_now(const struct lv_cache *c)
 {
@@ -133,7 +125,7 @@ unsigned lv_cache_lookup_bulk(const struct lv_cache *c,
 		const struct lv_cache_entry *e = data[i];
 		/* TSan cannot see the acquire inside librte_hash: say it. */
 		LV_TSAN_ACQUIRE(e);
-		if (!key_matches(e, q[i]))
+		if (!lv_cache_entry_matches(e, q[i]))
 			continue;
 		if (unlikely(e->origin == LV_ORIGIN_UPSTREAM) &&
 		    expired_now(c, e, &now)) {

@@ -7,6 +7,7 @@
  */
 #include <string.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_byteorder.h>
 
 #include "levee/csum.h"
@@ -37,6 +38,26 @@ static void write_opt(uint8_t *p, uint16_t our_max, unsigned rcode,
 	p[6] = 0;
 	lv_wire_put16(p + 7, do_bit ? LV_EDNS_DO : 0);
 	lv_wire_put16(p + 9, 0);
+}
+
+/* The OPT of an answer from e: none without EDNS; a stale copy's carries
+ * the Extended DNS Error "Stale Answer" (RFC 8767 §4, RFC 8914 §4.4). */
+static inline unsigned entry_opt_len(const struct lv_query *q,
+				     const struct lv_cache_entry *e)
+{
+	if (!q->has_edns)
+		return 0;
+	return LV_DNS_OPT_RR_LEN + (unlikely(e->stale) ? LV_EDE_OPT_LEN : 0);
+}
+
+/* Append the "Stale Answer" EDE option to the OPT written at p (out of
+ * line: only stale copies come here). */
+static __attribute__((noinline)) void add_stale_ede(uint8_t *p)
+{
+	lv_wire_put16(p + 9, LV_EDE_OPT_LEN);
+	lv_wire_put16(p + 11, LV_EDNS_EDE);
+	lv_wire_put16(p + 13, 2);
+	lv_wire_put16(p + 15, LV_EDE_STALE_ANSWER);
 }
 
 /* Write each TTL of e's RRs [first, end), which were copied to
@@ -122,7 +143,7 @@ uint16_t lv_response_from_entry_aged(uint8_t *dns, uint16_t room,
 				     bool *truncated)
 {
 	unsigned qend = q->question_end;
-	unsigned opt_len = q->has_edns ? LV_DNS_OPT_RR_LEN : 0;
+	unsigned opt_len = entry_opt_len(q, e);
 	unsigned full = qend + e->wire_len + opt_len;
 	unsigned limit = lv_response_limit(q, our_max);
 	uint16_t flags =
@@ -159,6 +180,8 @@ uint16_t lv_response_from_entry_aged(uint8_t *dns, uint16_t room,
 	lv_wire_put16(dns + 2, flags);
 	if (opt_len) {
 		write_opt(dns + len, our_max, e->rcode, q->do_bit);
+		if (opt_len > LV_DNS_OPT_RR_LEN)
+			add_stale_ede(dns + len);
 		len += opt_len;
 	}
 	return (uint16_t)len;
@@ -224,7 +247,7 @@ int32_t lv_response_sum(const uint8_t *dns, uint16_t len,
 {
 	unsigned qend = q->question_end;
 	unsigned opt_off = qend + e->wire_len;
-	unsigned opt_len = q->has_edns ? LV_DNS_OPT_RR_LEN : 0;
+	unsigned opt_len = entry_opt_len(q, e);
 	uint32_t sum;
 
 	if (len != opt_off + opt_len)

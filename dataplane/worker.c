@@ -142,6 +142,8 @@ entry_age(struct lv_worker *w, struct burst_ctx *c,
 	  const struct lv_cache_entry *e, const struct lv_query *q)
 {
 	LV_STAT_INC(w->stats.cache_hits_aged);
+	if (unlikely(e->stale))
+		LV_STAT_INC(w->stats.cache_hits_stale);
 	if (c->now == UINT64_MAX)
 		c->now = lv_cache_now(w->cache);
 	if (w->prefetch != NULL &&

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "levee/csum.h"
 #include "levee/upstream_entry.h"
 
 #define MSG_MAX      65535
@@ -551,4 +552,43 @@ struct lv_cache_entry *lv_upstream_entry_rcode(const struct lv_query *q,
 					       uint64_t hash_seed)
 {
 	return make_entry(NULL, q, rcode, LV_FLAG_RA, ttl, hash_seed);
+}
+
+struct lv_cache_entry *lv_upstream_entry_stale(const struct lv_cache_entry *old,
+					       uint32_t ttl, uint32_t keep,
+					       uint64_t hash_seed)
+{
+	const struct lv_cache_entry_spec spec = {.name = old->name,
+						 .name_len = old->name_len,
+						 .qtype = old->qtype,
+						 .qclass = old->qclass,
+						 .do_bit = old->do_bit,
+						 .cd = old->cd,
+						 .origin = LV_ORIGIN_UPSTREAM,
+						 .rcode = old->rcode,
+						 .flags = old->flags,
+						 .ancount = old->ancount,
+						 .nscount = old->nscount,
+						 .arcount = old->arcount,
+						 .wire = old->wire,
+						 .wire_len = old->wire_len,
+						 .rrs = old->rrs,
+						 .rr_count = old->rr_count,
+						 .rrsets = old->rrsets,
+						 .rrset_count =
+						     old->rrset_count,
+						 .zone_id = old->zone_id,
+						 .min_ttl = ttl};
+	struct lv_cache_entry *e = lv_cache_entry_new(&spec, hash_seed);
+
+	if (e == NULL)
+		return NULL;
+	/* not published yet: its bytes are still ours to write */
+	uint8_t *wire = (uint8_t *)(uintptr_t)e->wire;
+	for (unsigned i = 0; i < e->rr_count; i++)
+		lv_wire_put32(wire + e->rrs[i].ttl_offset, ttl);
+	e->wire_sum = lv_csum(e->wire, e->wire_len);
+	e->stale = 1;
+	e->stale_keep = keep;
+	return e;
 }

@@ -1391,11 +1391,17 @@ static const char *const forwarding_keys[] = {"timeout-ms",
 					      "probe-interval-ms",
 					      "probe-max-interval-ms",
 					      "selection",
-					      "probe-query"};
+					      "probe-query",
+					      "prefetch-percent",
+					      "serve-stale",
+					      "stale-window",
+					      "stale-answer-ttl",
+					      "stale-client-timeout-ms"};
 static const int forwarding_ids[] = {
-    S_FWD_TIMEOUT,   S_FWD_ATTEMPT,   S_FWD_TCP_IDLE,
-    S_FWD_WAITERS,   S_FWD_FAILS,     S_FWD_PROBE,
-    S_FWD_PROBE_MAX, S_FWD_SELECTION, S_FWD_PROBE_QUERY};
+    S_FWD_TIMEOUT,     S_FWD_ATTEMPT,   S_FWD_TCP_IDLE,    S_FWD_WAITERS,
+    S_FWD_FAILS,       S_FWD_PROBE,     S_FWD_PROBE_MAX,   S_FWD_SELECTION,
+    S_FWD_PROBE_QUERY, S_FWD_PREFETCH,  S_FWD_SERVE_STALE, S_FWD_STALE_WINDOW,
+    S_FWD_STALE_TTL,   S_FWD_STALE_WAIT};
 static const char *const forward_keys[] = {"name", "upstreams", "selection"};
 static const char *const upstream_keys[] = {"address", "port", "weight"};
 static const char *const zone_keys[] = {"origin", "file", "allow-transfer",

@@ -35,6 +35,7 @@ struct rule_stats {
 	uint64_t servfail_upstream; /* the upstream's own SERVFAIL */
 	uint64_t servfail_local;    /* no query could leave, or no memory */
 	uint64_t servfail_overload; /* the name had max-waiters waiting */
+	uint64_t stale_answers;     /* answered stale instead (RFC 8767) */
 };
 
 enum servfail_cause { SF_TIMEOUT, SF_DOWN, SF_LOCAL };
@@ -72,6 +73,11 @@ struct fetch {
 	/* a refresh (prefetch): started with nobody waiting, while the
 	 * cache still answers; its failure never replaces that answer */
 	bool prefetch;
+	/* the client-response timer fired and served the waiters stale;
+	 * the fetch goes on, to renew the answer */
+	bool stale_served;
+	struct lv_upstream *last_up;    /* of the latest try sent */
+	struct lv_ev_timer stale_timer; /* RFC 8767's client-response timer */
 	uint64_t deadline_ns;
 	struct lv_upstream_query uq;
 	struct lv_request *waiters;
@@ -293,6 +299,7 @@ static void fetch_free(struct fetch *ft)
 		p = &(*p)->hnext;
 	*p = ft->hnext;
 	lv_upstream_cancel(&ft->uq);
+	lv_ev_timer_stop(f->ctl->loop, &ft->stale_timer);
 	rules_put(ft->rules);
 	f->st.in_flight--;
 	free(ft);
@@ -329,16 +336,107 @@ static bool still_forwarded(const struct fetch *ft)
 		    NULL);
 }
 
-/* Every try failed: SERVFAIL to the waiters, cached briefly so that a
- * dead name does not send every client's retry upstream. */
+/* --- serve-stale (RFC 8767) --- */
+
+/* The answer to give while the key's upstreams fail: the cache's
+ * unexpired entry for it (a stale copy made earlier, or the answer a
+ * failed refresh was renewing), else a stale copy of the expired one if
+ * its stale window is still open, published so that the workers serve it
+ * for stale-answer-ttl seconds before the key is asked of the upstreams
+ * again (RFC 8767's failure-recheck, at the dataplane's speed). NULL:
+ * none, or serve-stale is off. */
+static const struct lv_cache_entry *stale_answer(struct fetch *ft)
+{
+	struct lv_control *ctl = ft->f->ctl;
+	const struct lv_forward_limits *lim = &ctl->cfg->fwd;
+	uint64_t now = lv_cache_now(ctl->cache);
+	const struct lv_cache_entry *old;
+	struct lv_cache_entry *e;
+
+	if (!lim->serve_stale ||
+	    (old = lv_cache_find(ctl->cache, &ft->key)) == NULL ||
+	    old->origin != LV_ORIGIN_UPSTREAM ||
+	    old->rcode == LV_RCODE_SERVFAIL)
+		return NULL;
+	if (!lv_cache_entry_expired(old, now))
+		return old;
+	uint64_t until = lv_cache_entry_drop_at(old);
+	uint64_t end = now + LV_CACHE_TICKS(lim->stale_ttl);
+	if (now >= until || !still_forwarded(ft))
+		return NULL;
+	e = lv_upstream_entry_stale(
+	    old, lim->stale_ttl,
+	    until > end ? (uint32_t)((until - end) >> LV_CACHE_TICK_SHIFT) : 0,
+	    ctl->hash_seed);
+	if (e == NULL)
+		return NULL;
+	e->stored_at = now;
+	if (lv_cache_insert(ctl->cache, e) != 0) {
+		lv_cache_entry_free(e);
+		return NULL;
+	}
+	/* the writer may read e until its next call into the cache: the
+	 * answers written from it make none */
+	ft->f->st.stale_copies++;
+	return e;
+}
+
+/* Answer every waiter from the stale entry e, and count them. */
+static void answer_stale(struct fetch *ft, const struct lv_cache_entry *e)
+{
+	ft->rule->st->stale_answers += ft->n_waiters;
+	ft->f->st.stale_answers += ft->n_waiters;
+	if (ft->last_up != NULL)
+		ft->last_up->st.stale_answers += ft->n_waiters;
+	answer_all(ft, e, LV_RCODE_NOERROR);
+}
+
+/* RFC 8767's client-response timer: the upstreams have not answered in
+ * stale-client-timeout-ms; answer the waiters stale if there is a stale
+ * answer, and keep fetching (a fresh answer replaces the stale copy). */
+static void on_stale_timer(struct lv_ev_timer *t)
+{
+	struct fetch *ft = t->data;
+	const struct lv_cache_entry *e = stale_answer(ft);
+
+	if (e == NULL)
+		return;
+	ft->stale_served = true;
+	answer_stale(ft, e);
+}
+
+/* Arm the client-response timer of a new fetch whose key has an expired
+ * answer kept to be served stale. */
+static void arm_stale_timer(struct fetch *ft)
+{
+	struct lv_control *ctl = ft->f->ctl;
+	const struct lv_forward_limits *lim = &ctl->cfg->fwd;
+	const struct lv_cache_entry *old;
+
+	if (lim->serve_stale && lim->stale_wait_ms > 0 &&
+	    (old = lv_cache_find(ctl->cache, &ft->key)) != NULL &&
+	    old->origin == LV_ORIGIN_UPSTREAM && old->stale_keep > 0)
+		lv_ev_timer_start(ctl->loop, &ft->stale_timer,
+				  lim->stale_wait_ms);
+}
+
+/* Every try failed: the stale answer if there is one (RFC 8767), else
+ * SERVFAIL to the waiters, cached briefly so that a dead name does not
+ * send every client's retry upstream. */
 static void fetch_fail(struct fetch *ft, enum servfail_cause why)
 {
 	struct lv_control *ctl = ft->f->ctl;
 	uint32_t ttl = ctl->cfg->fwd.servfail_ttl;
 	struct lv_cache_entry *e = NULL;
 	struct rule_stats *rs = ft->rule->st;
+	const struct lv_cache_entry *stale = stale_answer(ft);
 
 	ft->f->st.failed++;
+	if (stale != NULL) {
+		answer_stale(ft, stale);
+		fetch_free(ft);
+		return;
+	}
 	if (why == SF_DOWN)
 		rs->servfail_down += ft->n_waiters;
 	else if (why == SF_TIMEOUT && ft->sent)
@@ -490,6 +588,7 @@ static void fetch_try(struct fetch *ft, bool advance)
 			(uint32_t)RTE_MIN(left_ms, lim->attempt_timeout_ms),
 			lim->tcp_idle_ms) == 0) {
 			ft->sent = true;
+			ft->last_up = ft->rule->ups[ft->cur];
 			if (ft->prefetch)
 				ft->rule->ups[ft->cur]->st.prefetches++;
 			return;
@@ -536,10 +635,25 @@ static void fetch_answered(struct fetch *ft, const uint8_t *msg, uint16_t len)
 		fetch_try(ft, true);
 		return;
 	}
+	/* the upstreams' own failure: a stale answer is better (RFC 8767
+	 * §5 counts SERVFAIL as a failed refresh) */
+	if (res.rcode == LV_RCODE_SERVFAIL) {
+		const struct lv_cache_entry *stale = stale_answer(ft);
+		if (stale != NULL) {
+			lv_cache_entry_free(res.entry);
+			f->st.failed++;
+			answer_stale(ft, stale);
+			fetch_free(ft);
+			return;
+		}
+	}
 	f->st.answered++;
 	if (res.rcode == LV_RCODE_SERVFAIL)
 		ft->rule->st->servfail_upstream += ft->n_waiters;
 	res.entry->stored_at = lv_cache_now(ctl->cache); /* its arrival */
+	/* kept past its expiry to be served stale (not a SERVFAIL) */
+	if (ctl->cfg->fwd.serve_stale && res.rcode != LV_RCODE_SERVFAIL)
+		res.entry->stale_keep = ctl->cfg->fwd.stale_window;
 	/* written before publication: once inserted the entry is the
 	 * cache's (and may be evicted by the next insert) */
 	answer_all(ft, res.entry, res.rcode);
@@ -620,6 +734,7 @@ static struct fetch *fetch_new(struct lv_forward *f, const struct lv_query *q)
 	ft->uq.done = on_upstream;
 	ft->uq.data = ft;
 	ft->uq.fd = -1;
+	lv_ev_timer_init(&ft->stale_timer, on_stale_timer, ft);
 	build_query(ft);
 	ft->hnext = *slot(f, q->hash);
 	*slot(f, q->hash) = ft;
@@ -643,6 +758,17 @@ static void take(void *data, struct lv_request *r)
 							LV_RCODE_SERVFAIL);
 			return;
 		}
+	} else if (ft->stale_served) {
+		/* the client-response timer has fired for this key: stale
+		 * at once, as the workers answer from the stale copy */
+		const struct lv_cache_entry *e = stale_answer(ft);
+		if (e != NULL) {
+			ft->rule->st->stale_answers++;
+			f->st.stale_answers++;
+			lv_control_answer_request_entry(f->ctl, r, e);
+			return;
+		}
+		f->st.coalesced++;
 	} else if (ft->n_waiters >= f->ctl->cfg->fwd.max_waiters) {
 		f->st.waiters_refused++;
 		ft->rule->st->servfail_overload++;
@@ -655,8 +781,10 @@ static void take(void *data, struct lv_request *r)
 	r->owner_next = ft->waiters;
 	ft->waiters = r;
 	ft->n_waiters++;
-	if (fresh)
+	if (fresh) {
+		arm_stale_timer(ft);
 		fetch_try(ft, false);
+	}
 }
 
 /* Does the cache answer q's key with an entry that is not late in its
@@ -817,6 +945,8 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 	P(all_down);
 	P(prefetches);
 	P(prefetch_skipped);
+	P(stale_answers);
+	P(stale_copies);
 #undef P
 	for (const struct rule_stats *r = f->rule_stats; r != NULL; r = r->next)
 		fprintf(out,
@@ -824,12 +954,14 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 			"rule[%s].servfail_down %llu\n"
 			"rule[%s].servfail_upstream %llu\n"
 			"rule[%s].servfail_local %llu\n"
-			"rule[%s].servfail_overload %llu\n",
+			"rule[%s].servfail_overload %llu\n"
+			"rule[%s].stale_answers %llu\n",
 			r->name, (unsigned long long)r->servfail_timeout,
 			r->name, (unsigned long long)r->servfail_down, r->name,
 			(unsigned long long)r->servfail_upstream, r->name,
 			(unsigned long long)r->servfail_local, r->name,
-			(unsigned long long)r->servfail_overload);
+			(unsigned long long)r->servfail_overload, r->name,
+			(unsigned long long)r->stale_answers);
 	for (struct lv_upstream *up = lv_upstreams_first(f->ups); up != NULL;
 	     up = up->next) {
 		const struct lv_upstream_stats *u = &up->st;
@@ -851,6 +983,7 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 		U(probes_failed);
 		U(downs);
 		U(prefetches);
+		U(stale_answers);
 		U(latency_us_sum);
 		U(latency_count);
 #undef U

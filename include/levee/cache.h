@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "levee/query.h"
 
@@ -360,6 +361,23 @@ static inline uint64_t lv_cache_entry_drop_at(const struct lv_cache_entry *e)
 {
 	return lv_cache_entry_expiry(e) + LV_CACHE_TICKS(e->stale_keep);
 }
+
+/* Does e answer q's key (name, type, class, DO, CD)? The digest is
+ * checked first, the name last. */
+static inline bool lv_cache_entry_matches(const struct lv_cache_entry *e,
+					  const struct lv_query *q)
+{
+	return e->hash == q->hash && e->qtype == q->qtype &&
+	       e->qclass == q->qclass && e->do_bit == q->do_bit &&
+	       e->cd == q->cd && e->name_len == q->qname_len &&
+	       memcmp(e->name, q->lname, e->name_len) == 0;
+}
+
+/* The entry for q's key, expired or not (an expired upstream entry stays
+ * until its drop time, to be served stale). Writer only: the entry stays
+ * valid until the writer's next call into the cache. */
+const struct lv_cache_entry *lv_cache_find(const struct lv_cache *c,
+					   const struct lv_query *q);
 
 /* --- readers (worker lcores) --- */
 

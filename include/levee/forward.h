@@ -55,6 +55,11 @@ struct lv_forward_stats {
 	 * cache held a fresh answer already, or no rule forwards it now) */
 	uint64_t prefetches;
 	uint64_t prefetch_skipped;
+	/* serve-stale: clients the forwarder answered stale (the workers'
+	 * answers from stale copies are cache_hits_stale), and the stale
+	 * copies it published */
+	uint64_t stale_answers;
+	uint64_t stale_copies;
 };
 
 /* Make the forwarder ctl's deferrer. 0, or -1 after logging why. */

@@ -97,6 +97,7 @@ struct lv_stats {
 	uint64_t cache_expired;   /* of cache_misses: the entry had expired */
 	/* hits late in an upstream entry's TTL that asked for its refresh,
 	 * and those the full prefetch ring lost */
+	uint64_t cache_hits_stale; /* of cache_hits_aged: stale copies */
 	uint64_t prefetch_asked;
 	uint64_t prefetch_ring_full;
 	uint64_t cache_misses; /* sent to the control plane */

@@ -74,6 +74,8 @@ struct lv_upstream_stats {
 	uint64_t probes_failed; /* of them, unanswered */
 	uint64_t downs;         /* times it was taken out of rotation */
 	uint64_t prefetches;    /* refresh queries (prefetch) sent to it */
+	/* clients answered stale when it was the last one tried */
+	uint64_t stale_answers;
 };
 
 struct lv_upstreams;

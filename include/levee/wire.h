@@ -36,6 +36,9 @@
 #define LV_OPCODE_QUERY       0
 #define LV_EDNS_DO            0x8000u /* in the OPT TTL's low 16 bits */
 #define LV_EDNS_TCP_KEEPALIVE 11      /* option code, RFC 7828 */
+#define LV_EDNS_EDE           15      /* Extended DNS Error, RFC 8914 */
+#define LV_EDE_STALE_ANSWER   3       /* its INFO-CODE "Stale Answer" */
+#define LV_EDE_OPT_LEN        6       /* code, length, INFO-CODE */
 
 enum lv_rcode {
 	LV_RCODE_NOERROR = 0,

@@ -256,6 +256,58 @@ static void test_health_settings(void **state)
 		  "--forward-probe-query", ".");
 }
 
+/* Prefetch and serve-stale keys: defaults, the file, the command line,
+ * and one-line errors naming the key. */
+static void test_prefetch_stale_settings(void **state)
+{
+	char path[128];
+	struct lv_config c;
+
+	(void)state;
+	lv_config_init(&c);
+	assert_int_equal(c.fwd.prefetch_pct, 10);
+	assert_true(c.fwd.serve_stale);
+	assert_int_equal(c.fwd.stale_window, 86400);
+	assert_int_equal(c.fwd.stale_ttl, 30);
+	assert_int_equal(c.fwd.stale_wait_ms, 1800);
+	lv_config_free(&c);
+	assert_int_equal(load(&c,
+			      "forward:\n  - name: .\n    upstreams: 10.0.0.1\n"
+			      "forwarding:\n"
+			      "  prefetch-percent: 0\n"
+			      "  serve-stale: false\n"
+			      "  stale-window: 3600\n"
+			      "  stale-answer-ttl: 5\n"
+			      "  stale-client-timeout-ms: 0\n",
+			      path, sizeof(path)),
+			 0);
+	assert_int_equal(c.fwd.prefetch_pct, 0);
+	assert_false(c.fwd.serve_stale);
+	assert_int_equal(c.fwd.stale_window, 3600);
+	assert_int_equal(c.fwd.stale_ttl, 5);
+	assert_int_equal(c.fwd.stale_wait_ms, 0);
+	lv_config_free(&c);
+	unlink(path);
+	assert_int_equal(load(&c, "forwarding:\n  stale-answer-ttl: 0\n", path,
+			      sizeof(path)),
+			 -1);
+	assert_non_null(strstr(err, ":2: forwarding.stale-answer-ttl: expected "
+				    "an integer 1..3600, got \"0\""));
+	lv_config_free(&c);
+	unlink(path);
+	RUN_FAILS("--forward-serve-stale: expected true or false, got \"yes "
+		  "please\"",
+		  "--iface", "pcap:a,b", "--forward", ".=1.2.3.4",
+		  "--forward-serve-stale", "yes please");
+	RUN_FAILS("--forward-prefetch: expected an integer 0..90, got \"91\"",
+		  "--iface", "pcap:a,b", "--forward", ".=1.2.3.4",
+		  "--forward-prefetch", "91");
+	RUN_FAILS("--forward-stale-client-timeout: expected an integer "
+		  "0..30000, got \"30001\"",
+		  "--iface", "pcap:a,b", "--forward", ".=1.2.3.4",
+		  "--forward-stale-client-timeout", "30001");
+}
+
 static void yaml_fails(const char *text, const char *rest)
 {
 	char path[128], want[640];
@@ -311,6 +363,7 @@ int main(void)
 	    cmocka_unit_test(test_yaml_forward),
 	    cmocka_unit_test(test_yaml_forward_errors),
 	    cmocka_unit_test(test_health_settings),
+	    cmocka_unit_test(test_prefetch_stale_settings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -573,6 +573,80 @@ static void test_aged(void **state)
 	lv_cache_entry_free(res.entry);
 }
 
+/* A stale copy: every TTL the stale-answer TTL, the checksum shortcut
+ * still right, and the EDE "Stale Answer" in the OPT of an EDNS client
+ * (none without EDNS). */
+static void test_stale_copy(void **state)
+{
+	struct msg up, cq;
+	struct lv_query q;
+	struct lv_upstream_result res;
+	uint16_t len;
+	unsigned rd;
+	static uint8_t buf[4096];
+	bool tc;
+
+	(void)state;
+	client_query(&cq, &q, "www.example.com", LV_TYPE_A, false);
+	header(&up, 7, LV_FLAG_QR, 2, 0, 0);
+	question(&up, "www.example.com", LV_TYPE_A);
+	for (int i = 0; i < 2; i++) {
+		ptr(&up, 12);
+		rd = rr(&up, LV_TYPE_A, i ? 300 : 7);
+		bytes(&up, i ? "\xc0\x00\x02\x02" : "\xc0\x00\x02\x01", 4);
+		end_rr(&up, rd);
+	}
+	assert_int_equal(build(&up, &q, &POLICY, &res), 0);
+	struct lv_cache_entry *e =
+	    lv_upstream_entry_stale(res.entry, 30, 1000, SEED);
+	assert_non_null(e);
+	assert_int_equal(e->stale, 1);
+	assert_int_equal(e->min_ttl, 30);
+	assert_int_equal(e->stale_keep, 1000);
+	assert_int_equal(e->hash, res.entry->hash);
+	for (uint32_t age = 0; age < 3; age++) {
+		ldns_pkt *p = answer(&cq, &q, e, age, &len);
+		ldns_rr_list *an = ldns_pkt_answer(p);
+		assert_int_equal(ldns_rr_list_rr_count(an), 2);
+		for (size_t i = 0; i < 2; i++)
+			assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(an, i)),
+					 30 - age);
+		/* the OPT's RDATA: EDE (15), length 2, INFO-CODE 3 */
+		ldns_rdf *opt = ldns_pkt_edns_data(p);
+		assert_non_null(opt);
+		assert_int_equal(ldns_rdf_size(opt), 6);
+		assert_memory_equal(ldns_rdf_data(opt), "\0\x0f\0\x02\0\x03",
+				    6);
+		ldns_pkt_free(p);
+		memcpy(buf, cq.b, q.question_end);
+		len = lv_response_from_entry_aged(buf, sizeof(buf), &q, e, 4096,
+						  age, &tc);
+		assert_int_equal(lv_response_sum(buf, len, &q, e),
+				 lv_csum(buf, len));
+	}
+	/* the original is unchanged */
+	ldns_pkt *p = answer(&cq, &q, res.entry, 0, &len);
+	assert_int_equal(ldns_rr_ttl(ldns_rr_list_rr(ldns_pkt_answer(p), 0)),
+			 7);
+	assert_null(ldns_pkt_edns_data(p));
+	ldns_pkt_free(p);
+	/* a client without EDNS: no OPT at all */
+	struct msg plain;
+	struct lv_query pq;
+	header(&plain, 0x4343, LV_FLAG_RD, 0, 0, 0);
+	question(&plain, "www.example.com", LV_TYPE_A);
+	assert_int_equal(
+	    lv_query_parse(plain.b, (uint16_t)plain.len, SEED, &pq),
+	    LV_PARSE_OK);
+	memcpy(buf, plain.b, pq.question_end);
+	len =
+	    lv_response_from_entry_aged(buf, sizeof(buf), &pq, e, 4096, 0, &tc);
+	assert_int_equal(lv_wire_get16(buf + 10), 0); /* ARCOUNT */
+	assert_int_equal(lv_response_sum(buf, len, &pq, e), lv_csum(buf, len));
+	lv_cache_entry_free(e);
+	lv_cache_entry_free(res.entry);
+}
+
 /* cache-min-ttl and -max-ttl bound each record's TTL as well. */
 static void test_clamped(void **state)
 {
@@ -638,6 +712,7 @@ int main(void)
 	    cmocka_unit_test(test_malformed),
 	    cmocka_unit_test(test_opt_dropped_ad_with_do),
 	    cmocka_unit_test(test_aged),
+	    cmocka_unit_test(test_stale_copy),
 	    cmocka_unit_test(test_clamped),
 	    cmocka_unit_test(test_rcode_entry),
 	};
