@@ -243,6 +243,9 @@ forwarding:
   probe-interval-ms: 500
   probe-max-interval-ms: 8000
   probe-query: "example.com. A"
+  loop-detect: on
+  loop-marker: false
+  loop-probe-interval-ms: 15000
   timeout-ms: 2500
   attempt-timeout-ms: 400
   tcp-idle-timeout-ms: 5000
