@@ -270,6 +270,27 @@ def test_loop_formed_by_restart(levee, backend, workdir):
     assert r.rcode() == dns.rcode.SERVFAIL and took < 0.5
 
 
+def test_loop_kept_across_a_restart(levee):
+    """A and B loop and know it. B is restarted (a new instance id, the
+    same config): the new B's start-up probe is refused by A, which still
+    holds B looping, with the loop signal, so the new B knows within 5 s
+    too; neither puts the other back in rotation meanwhile."""
+    a, b = pair(levee)
+    assert wait_for(lambda: looping(a, b) and looping(b, a), 5)
+    port = b.port
+    b.stop()
+    t0 = time.monotonic()
+    b2 = levee(["--forward", f"sd.test.={A_ADDR}@{a.port}"] + FAST,
+               address=B_ADDR, port=port)
+    assert wait_for(lambda: looping(b2, a), 5), b2.stats()
+    assert time.monotonic() - t0 < 8  # start-up included
+    assert "the loop signal" in b2.stderr()
+    assert looping(a, b2) and "no longer loops" not in a.stderr()
+    r, took = ask(b2.address, b2.port,
+                  dns.message.make_query("a.r.sd.test.", "A"))
+    assert r.rcode() == dns.rcode.SERVFAIL and took < 0.5
+
+
 def test_root_rule_loop(levee):
     """The same under rules for the root: the probe name is under
     invalid. (RFC 6761), which each forwards to the other."""
