@@ -517,7 +517,7 @@ static bool ttl_is_wrong(const struct bench *b, uint32_t ttl)
 {
 	if (!b->aged)
 		return ttl != 3600;
-	uint64_t age = lv_cache_now(b->cache);
+	uint64_t age = lv_cache_now(b->cache) >> LV_CACHE_TICK_SHIFT;
 	return ttl + age != 3600 && ttl + age != 3601;
 }
 
@@ -1009,7 +1009,7 @@ int main(int argc, char **argv)
 
 	/* the same frames from aging upstream entries, at least a second
 	 * old so that every answer's TTL is rewritten */
-	while (lv_cache_now(b.cache) < 1)
+	while (lv_cache_now(b.cache) < LV_CACHE_TICKS(1))
 		rte_delay_ms(10);
 	insert_answers(&b, true);
 	/* the replaced zone entries: this thread is their only reader */
@@ -1019,7 +1019,7 @@ int main(int argc, char **argv)
 	struct pass_result ar = run_full(&b, b.o.count, true);
 	printf("result aged_ns_per_query %.1f (entries aged %" PRIu64 " s)\n",
 	       (double)ar.cycles * ns / (double)ar.queries,
-	       lv_cache_now(b.cache));
+	       lv_cache_now(b.cache) >> LV_CACHE_TICK_SHIFT);
 	printf("result aged_hits %" PRIu64 "\n", b.w->stats.cache_hits_aged);
 	run_socket(&b);
 	return 0;

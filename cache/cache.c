@@ -324,9 +324,12 @@ static struct lv_cache_zone *zone_take(struct lv_cache *c, uint32_t id)
 
 /* --- the expiry heap (upstream entries, soonest expiry on top) --- */
 
+/* An entry kept to be served stale stays in the table (a miss for the
+ * dataplane) until its drop time: the heap orders by that. Eviction still
+ * takes an entry past its TTL first (victim()). */
 static uint64_t expires_at(const struct lv_cache_entry *e)
 {
-	return e->stored_at + e->min_ttl;
+	return lv_cache_entry_drop_at(e);
 }
 
 static void heap_set(struct lv_cache *c, uint32_t i, struct lv_cache_entry *e)
@@ -406,6 +409,17 @@ static struct lv_cache_entry *expired_top(const struct lv_cache *c,
 					  uint64_t now)
 {
 	if (c->exp_n == 0 || expires_at(c->exp_heap[0]) > now)
+		return NULL;
+	return c->exp_heap[0];
+}
+
+/* The heap's top if it is past its TTL (an answer nobody is served any
+ * more, unless stale), else NULL: eviction takes it before any live
+ * entry. */
+static struct lv_cache_entry *past_ttl_top(const struct lv_cache *c,
+					   uint64_t now)
+{
+	if (c->exp_n == 0 || !lv_cache_entry_expired(c->exp_heap[0], now))
 		return NULL;
 	return c->exp_heap[0];
 }
@@ -560,7 +574,7 @@ static void ensure_key_slot(struct lv_cache *c)
  * answers nobody any more), else the oldest. */
 static struct lv_cache_entry *victim(struct lv_cache *c, uint64_t now)
 {
-	struct lv_cache_entry *x = expired_top(c, now);
+	struct lv_cache_entry *x = past_ttl_top(c, now);
 
 	return x ? x : c->fifo_head;
 }
@@ -581,14 +595,14 @@ static struct lv_cache_entry *make_room(struct lv_cache *c,
 		struct lv_cache_entry *x = victim(c, now);
 		if (x == old)
 			old = NULL;
-		c->st.expired += expired_top(c, now) == x;
+		c->st.expired += past_ttl_top(c, now) == x;
 		drop_entry(c, x);
 		c->st.evictions++;
 	}
 	while (old == NULL && c->fifo_head &&
 	       c->st.entries >= c->st.max_entries) {
 		struct lv_cache_entry *x = victim(c, now);
-		c->st.expired += expired_top(c, now) == x;
+		c->st.expired += past_ttl_top(c, now) == x;
 		drop_entry(c, x);
 		c->st.evictions_nospace++;
 	}
@@ -804,6 +818,12 @@ bool lv_cache_grace_done(struct lv_cache *c, uint64_t token)
 void lv_cache_get_stats(const struct lv_cache *c, struct lv_cache_stats *s)
 {
 	*s = c->st;
+}
+
+void lv_cache_set_prefetch(struct lv_cache *c, uint32_t pct)
+{
+	/* relaxed: see prefetch_pct in include/levee/cache.h */
+	__atomic_store_n(&c->prefetch_pct, pct, __ATOMIC_RELAXED);
 }
 
 uint64_t lv_cache_hash_seed(const struct lv_cache *c)

@@ -74,7 +74,8 @@ uint64_t lv_cache_now(const struct lv_cache *c)
 	 * call, no division. The TSC is invariant on the CPUs DPDK supports
 	 * (it checks at start-up). */
 	uint64_t cycles = rte_get_tsc_cycles() - c->tsc_base;
-	return (uint64_t)(((unsigned __int128)cycles * c->tsc_inv) >> 64);
+	return (uint64_t)(((unsigned __int128)cycles * c->tsc_inv) >>
+			  (64 - LV_CACHE_TICK_SHIFT));
 }
 
 /* Out of line: only upstream entries come here, zone hits never do. */

@@ -121,15 +121,32 @@ static bool triage(struct lv_worker *w, struct burst_ctx *c, struct rte_mbuf *m,
 	}
 }
 
+/* Ask the control plane to refresh q's key before its entry expires:
+ * the query's key goes on the worker's prefetch ring (a copy, since the
+ * mbuf becomes the answer). Lost, and counted, when the ring is full. */
+static __attribute__((noinline)) void ask_refresh(struct lv_worker *w,
+						  const struct lv_query *q)
+{
+	if (rte_ring_sp_enqueue_elem(w->prefetch, (void *)(uintptr_t)q,
+				     sizeof(*q)) == 0)
+		LV_STAT_INC(w->stats.prefetch_asked);
+	else
+		LV_STAT_INC(w->stats.prefetch_ring_full);
+}
+
 /* How old an upstream entry is now (it was checked unexpired by the
- * lookup a moment ago). Out of line: zone entries never age. */
+ * lookup a moment ago); a hit late in its TTL asks for a refresh, once
+ * per entry. Out of line: zone entries never age. */
 static __attribute__((noinline)) uint32_t
 entry_age(struct lv_worker *w, struct burst_ctx *c,
-	  const struct lv_cache_entry *e)
+	  const struct lv_cache_entry *e, const struct lv_query *q)
 {
 	LV_STAT_INC(w->stats.cache_hits_aged);
 	if (c->now == UINT64_MAX)
 		c->now = lv_cache_now(w->cache);
+	if (w->prefetch != NULL &&
+	    lv_cache_entry_wants_refresh(w->cache, e, c->now))
+		ask_refresh(w, q);
 	return lv_cache_entry_age(e, c->now);
 }
 
@@ -140,8 +157,9 @@ static bool answer_hit(struct lv_worker *w, struct burst_ctx *c, unsigned i)
 	const struct lv_pkt_info *pi = &c->pi[c->lookup_slot[i]];
 	const struct lv_cache_entry *e = c->hit[i];
 	uint8_t *dns = rte_pktmbuf_mtod_offset(m, uint8_t *, pi->dns_off);
-	uint32_t age =
-	    unlikely(e->origin == LV_ORIGIN_UPSTREAM) ? entry_age(w, c, e) : 0;
+	uint32_t age = unlikely(e->origin == LV_ORIGIN_UPSTREAM)
+			   ? entry_age(w, c, e, c->lookup_q[i])
+			   : 0;
 	bool tc;
 	uint16_t len = lv_response_from_entry_aged(dns, lv_pkt_dns_room(m, pi),
 						   c->lookup_q[i], e,

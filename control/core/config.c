@@ -60,8 +60,13 @@ enum setting {
 	S_FWD_FAILS,
 	S_FWD_PROBE,
 	S_FWD_PROBE_MAX,
+	S_FWD_PREFETCH,
+	S_FWD_STALE_WINDOW,
+	S_FWD_STALE_TTL,
+	S_FWD_STALE_WAIT,
 	S_FWD_SELECTION,
 	S_FWD_PROBE_QUERY,
+	S_FWD_SERVE_STALE,
 	S_FWD_LOOP_DETECT,
 	S_FWD_LOOP_MARKER,
 	S_FWD_LOOP_PROBE,
@@ -126,8 +131,16 @@ static const struct {
 		     "probe-interval-ms"},
     [S_FWD_PROBE_MAX] = {"forward-probe-max-interval", "forwarding",
 			 "probe-max-interval-ms"},
+    [S_FWD_PREFETCH] = {"forward-prefetch", "forwarding", "prefetch-percent"},
+    [S_FWD_STALE_WINDOW] = {"forward-stale-window", "forwarding",
+			    "stale-window"},
+    [S_FWD_STALE_TTL] = {"forward-stale-answer-ttl", "forwarding",
+			 "stale-answer-ttl"},
+    [S_FWD_STALE_WAIT] = {"forward-stale-client-timeout", "forwarding",
+			  "stale-client-timeout-ms"},
     [S_FWD_SELECTION] = {"forward-selection", "forwarding", "selection"},
     [S_FWD_PROBE_QUERY] = {"forward-probe-query", "forwarding", "probe-query"},
+    [S_FWD_SERVE_STALE] = {"forward-serve-stale", "forwarding", "serve-stale"},
     [S_FWD_LOOP_DETECT] = {"forward-loop-detect", "forwarding", "loop-detect"},
     [S_FWD_LOOP_MARKER] = {"forward-loop-marker", "forwarding", "loop-marker"},
     [S_FWD_LOOP_PROBE] = {"forward-loop-probe-interval", "forwarding",
@@ -170,6 +183,18 @@ static const struct {
     [S_FWD_PROBE_MAX -
 	S_FWD_TIMEOUT] = {1000, 3600000,
 			  offsetof(struct lv_forward_limits, probe_max_ms)},
+    [S_FWD_PREFETCH -
+	S_FWD_TIMEOUT] = {0, 90,
+			  offsetof(struct lv_forward_limits, prefetch_pct)},
+    [S_FWD_STALE_WINDOW -
+	S_FWD_TIMEOUT] = {1, 604800,
+			  offsetof(struct lv_forward_limits, stale_window)},
+    [S_FWD_STALE_TTL -
+	S_FWD_TIMEOUT] = {1, 3600,
+			  offsetof(struct lv_forward_limits, stale_ttl)},
+    [S_FWD_STALE_WAIT -
+	S_FWD_TIMEOUT] = {0, 30000,
+			  offsetof(struct lv_forward_limits, stale_wait_ms)},
 };
 
 static const char *const selections[] = {"weighted-latency", "first-available",
@@ -446,6 +471,7 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 		break;
 	case S_IN_MEMORY:
 	case S_TUNE_KERNEL:
+	case S_FWD_SERVE_STALE:
 		snprintf(buf, len, "true or false");
 		break;
 	case S_FWD_LOOP_DETECT:
@@ -492,6 +518,10 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 	case S_FWD_FAILS:
 	case S_FWD_PROBE:
 	case S_FWD_PROBE_MAX:
+	case S_FWD_PREFETCH:
+	case S_FWD_STALE_WINDOW:
+	case S_FWD_STALE_TTL:
+	case S_FWD_STALE_WAIT:
 		snprintf(buf, len, "an integer %u..%u",
 			 fwd_ranges[id - S_FWD_TIMEOUT].min,
 			 fwd_ranges[id - S_FWD_TIMEOUT].max);
@@ -568,6 +598,10 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 	case S_FWD_FAILS:
 	case S_FWD_PROBE:
 	case S_FWD_PROBE_MAX:
+	case S_FWD_PREFETCH:
+	case S_FWD_STALE_WINDOW:
+	case S_FWD_STALE_TTL:
+	case S_FWD_STALE_WAIT:
 		if (u < fwd_ranges[id - S_FWD_TIMEOUT].min ||
 		    u > fwd_ranges[id - S_FWD_TIMEOUT].max)
 			return -1;
@@ -658,6 +692,8 @@ static int set_value(struct lv_config *cfg, enum setting id, const char *v)
 		return set_selection(v, &cfg->fwd);
 	case S_FWD_PROBE_QUERY:
 		return lv_config_probe_query(v, &cfg->fwd);
+	case S_FWD_SERVE_STALE:
+		return parse_bool(v, &cfg->fwd.serve_stale);
 	case S_FWD_LOOP_DETECT:
 		return parse_bool(v, &cfg->fwd.loop_detect);
 	case S_FWD_LOOP_MARKER:
@@ -1233,6 +1269,11 @@ void lv_config_init_forward_limits(struct lv_forward_limits *fwd)
 				       .fail_threshold = 3,
 				       .probe_ms = 1000,
 				       .probe_max_ms = 60000,
+				       .prefetch_pct = 10,
+				       .serve_stale = true,
+				       .stale_window = 86400,
+				       .stale_ttl = 30,
+				       .stale_wait_ms = 1800,
 				       .selection = LV_SELECT_WEIGHTED_LATENCY,
 				       /* ". SOA" */
 				       .probe_qname_len = 1,
@@ -2239,6 +2280,13 @@ static const struct option long_options[] = {
      256 + S_FWD_PROBE_MAX},
     {"forward-selection", required_argument, NULL, 256 + S_FWD_SELECTION},
     {"forward-probe-query", required_argument, NULL, 256 + S_FWD_PROBE_QUERY},
+    {"forward-prefetch", required_argument, NULL, 256 + S_FWD_PREFETCH},
+    {"forward-serve-stale", required_argument, NULL, 256 + S_FWD_SERVE_STALE},
+    {"forward-stale-window", required_argument, NULL, 256 + S_FWD_STALE_WINDOW},
+    {"forward-stale-answer-ttl", required_argument, NULL,
+     256 + S_FWD_STALE_TTL},
+    {"forward-stale-client-timeout", required_argument, NULL,
+     256 + S_FWD_STALE_WAIT},
     {"forward-loop-detect", required_argument, NULL, 256 + S_FWD_LOOP_DETECT},
     {"forward-loop-marker", required_argument, NULL, 256 + S_FWD_LOOP_MARKER},
     {"forward-loop-probe-interval", required_argument, NULL,
@@ -2695,6 +2743,14 @@ void lv_config_usage(FILE *f)
 	    "(default 60000)\n"
 	    "  --forward-probe-query \"NAME TYPE\"  the probe (default "
 	    "\". SOA\")\n"
+	    "  --forward-prefetch PCT  refresh hot answers in their last PCT "
+	    "%% of TTL (10; 0 off)\n"
+	    "  --forward-serve-stale true|false  expired answers when "
+	    "upstreams fail (true)\n"
+	    "  --forward-stale-window S  how long past expiry (86400)\n"
+	    "  --forward-stale-answer-ttl S  their TTL (30)\n"
+	    "  --forward-stale-client-timeout MS  stale after this wait "
+	    "(1800; 0: after failure only)\n"
 	    "  --forward-loop-detect on|off  find forwarding loops and "
 	    "stop them (default on)\n"
 	    "  --forward-loop-marker on|off  mark forwarded queries with "

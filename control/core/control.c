@@ -249,6 +249,18 @@ static struct rte_ring *make_ring(const char *what, unsigned id, unsigned n)
 			       RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
 
+/* Worker id's ring of refresh requests: struct lv_query elements. */
+static struct rte_ring *make_prefetch_ring(unsigned id)
+{
+	char name[RTE_RING_NAMESIZE];
+
+	snprintf(name, sizeof(name), "lv_prefetch_%u", id);
+	/* single producer, single consumer, like make_ring()'s */
+	return rte_ring_create_elem(name, sizeof(struct lv_query),
+				    LV_PREFETCH_RING, (int)rte_socket_id(),
+				    RING_F_SP_ENQ | RING_F_SC_DEQ);
+}
+
 static bool has_port(const struct lv_control *ctl)
 {
 	return ctl->plan.kind != LV_PORT_NONE;
@@ -334,8 +346,9 @@ static int create_workers(struct lv_control *ctl)
 		w->pool = ctl->pool;
 		w->rx_min_free = 2 * LV_BURST;
 		w->to_control = make_ring("miss", i, ctl->cfg->miss_ring_size);
+		w->prefetch = make_prefetch_ring(i);
 		ctl->workers[i++] = w;
-		if (w->to_control == NULL ||
+		if (w->to_control == NULL || w->prefetch == NULL ||
 		    (has_port(ctl) && add_port_queue(ctl, w) != 0) ||
 		    add_socket_queues(ctl, w) != 0) {
 			lv_err("worker %u rings: %s", i - 1,
@@ -595,6 +608,7 @@ static void teardown(struct lv_control *ctl)
 		if (w == NULL)
 			continue;
 		rte_ring_free(w->to_control);
+		rte_ring_free(w->prefetch);
 		rte_ring_free(w->to_kernel);
 		for (unsigned q = 0; q < w->n_queues; q++) {
 			rte_ring_free(w->queues[q].replies);

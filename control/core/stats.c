@@ -57,6 +57,8 @@ void lv_stats_sum(struct lv_stats *dst, const struct lv_stats *src)
 	dst->cache_hits += LOAD(src->cache_hits);
 	dst->cache_hits_aged += LOAD(src->cache_hits_aged);
 	dst->cache_expired += LOAD(src->cache_expired);
+	dst->prefetch_asked += LOAD(src->prefetch_asked);
+	dst->prefetch_ring_full += LOAD(src->prefetch_ring_full);
 	dst->cache_misses += LOAD(src->cache_misses);
 	dst->punts += LOAD(src->punts);
 	dst->from_control += LOAD(src->from_control);
@@ -112,6 +114,10 @@ void lv_stats_print(FILE *f, const struct lv_stats *s)
 		(unsigned long long)s->cache_hits_aged);
 	fprintf(f, "cache_expired %llu\n",
 		(unsigned long long)s->cache_expired);
+	fprintf(f, "prefetch_asked %llu\n",
+		(unsigned long long)s->prefetch_asked);
+	fprintf(f, "prefetch_ring_full %llu\n",
+		(unsigned long long)s->prefetch_ring_full);
 	fprintf(f, "punts %llu\n", (unsigned long long)s->punts);
 	fprintf(f, "from_control %llu\n", (unsigned long long)s->from_control);
 	fprintf(f, "truncated %llu\n", (unsigned long long)s->truncated);

@@ -79,7 +79,10 @@ struct fetch {
 	unsigned tries;        /* sends so far */
 	bool sent;             /* a try left: an upstream was asked */
 	bool tcp;              /* this try is over TCP (a TC=1 refetch) */
-	uint16_t loop_at;      /* in msg: our marker hop's upstream; 0: none */
+	/* a refresh (prefetch): started with nobody waiting, while the
+	 * cache still answers; its failure never replaces that answer */
+	bool prefetch;
+	uint16_t loop_at; /* in msg: our marker hop's upstream; 0: none */
 	uint64_t deadline_ns;
 	struct lv_upstream_query uq;
 	struct lv_request *waiters;
@@ -205,6 +208,8 @@ static struct fwd_rules *build_rules(struct lv_forward *f)
 	struct fwd_rules *rs;
 
 	lv_upstreams_configure(f->ups, &cfg->fwd);
+	if (f->ctl->cache != NULL)
+		lv_cache_set_prefetch(f->ctl->cache, cfg->fwd.prefetch_pct);
 	rs = calloc(1, sizeof(*rs) + cfg->n_forwards * sizeof(rs->rule[0]));
 	if (rs == NULL)
 		return f->rules; /* keep the old ones; try again next miss */
@@ -584,7 +589,7 @@ static void fetch_fail(struct fetch *ft, enum servfail_cause why)
 	 * local failure (no socket, no route) says nothing of the name, and
 	 * with every upstream down the first probe answered should end it */
 	if (ttl > 0 && ft->sent && why != SF_DOWN && why != SF_LOOP &&
-	    still_forwarded(ft))
+	    !ft->prefetch && still_forwarded(ft))
 		e = lv_upstream_entry_rcode(&ft->key, LV_RCODE_SERVFAIL, ttl,
 					    ctl->hash_seed);
 	if (e != NULL)
@@ -733,6 +738,8 @@ static void fetch_try(struct fetch *ft, bool advance)
 			(uint32_t)RTE_MIN(left_ms, lim->attempt_timeout_ms),
 			lim->tcp_idle_ms) == 0) {
 			ft->sent = true;
+			if (ft->prefetch)
+				ft->rule->ups[ft->cur]->st.prefetches++;
 			return;
 		}
 		ft->tcp = false;
@@ -788,6 +795,9 @@ static void fetch_answered(struct fetch *ft, const uint8_t *msg, uint16_t len)
 		f->st.stale_config++;
 		res.cacheable = false;
 	}
+	/* a refresh that got SERVFAIL leaves the answer it was renewing */
+	if (ft->prefetch && res.rcode == LV_RCODE_SERVFAIL)
+		res.cacheable = false;
 	if (res.cacheable && lv_cache_insert(ctl->cache, res.entry) == 0) {
 		f->st.cached++;
 	} else {
@@ -903,6 +913,43 @@ static void take(void *data, struct lv_request *r)
 		fetch_try(ft, false);
 }
 
+/* Does the cache answer q's key with an entry that is not late in its
+ * TTL (a refresh already renewed it)? */
+static bool fresh_in_cache(const struct lv_forward *f, const struct lv_query *q)
+{
+	const struct lv_cache *c = f->ctl->cache;
+	const struct lv_query *qs[1] = {q};
+	const struct lv_cache_entry *e[1];
+
+	return lv_cache_lookup_bulk(c, qs, 1, e) == 0 && e[0] != NULL &&
+	       (e[0]->origin != LV_ORIGIN_UPSTREAM ||
+		!lv_cache_entry_late(c, e[0], lv_cache_now(c)));
+}
+
+/* A worker answered q late in its entry's TTL: fetch the key again now,
+ * in the background, so that the answer is renewed before it expires and
+ * a hot name never misses. Not when a fetch for the key is in flight (one
+ * refresh per key, no stampede), when the cache already holds a renewed
+ * answer, or when no rule forwards it any more. */
+static void refresh(void *data, const struct lv_query *q)
+{
+	struct lv_forward *f = data;
+	struct fetch *ft;
+
+	if (!wants(f, q) || find(f, q) != NULL || fresh_in_cache(f, q)) {
+		f->st.prefetch_skipped++;
+		return;
+	}
+	maybe_grow(f);
+	if ((ft = fetch_new(f, q)) == NULL) {
+		f->st.prefetch_skipped++;
+		return;
+	}
+	ft->prefetch = true;
+	f->st.prefetches++;
+	fetch_try(ft, false);
+}
+
 void lv_forward_reloaded(struct lv_forward *f, bool zone_added)
 {
 	const struct fwd_rules *before = f->rules;
@@ -961,7 +1008,8 @@ int lv_forward_open(struct lv_control *ctl)
 	f->ctl = ctl;
 	lv_ev_timer_init(&f->loop_kick, loop_kick, f);
 	lv_upstreams_on_loop(f->ups, loop_started, f);
-	f->d = (struct lv_deferrer){.wants = wants, .take = take, .data = f};
+	f->d = (struct lv_deferrer){
+	    .wants = wants, .take = take, .refresh = refresh, .data = f};
 	ctl->forward = f;
 	ctl->deferrer = &f->d;
 	current_rules(f);
@@ -1024,6 +1072,8 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 	P(stale_config);
 	P(purges);
 	P(all_down);
+	P(prefetches);
+	P(prefetch_skipped);
 	P(loop_queries);
 	P(loop_too_deep);
 	P(all_looping);
@@ -1061,6 +1111,7 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 		U(probes);
 		U(probes_failed);
 		U(downs);
+		U(prefetches);
 		U(latency_us_sum);
 		U(latency_count);
 #undef U

@@ -451,11 +451,28 @@ unsigned lv_miss_drain(struct lv_control *ctl, struct lv_worker *w)
 	return n;
 }
 
+/* The worker's refresh requests (prefetch), each to the deferrer, which
+ * fetches the key in the background. */
+static unsigned drain_prefetch(struct lv_control *ctl, struct lv_worker *w)
+{
+	struct lv_query q[8];
+	unsigned n = rte_ring_sc_dequeue_burst_elem(w->prefetch, q,
+						    sizeof(q[0]), 8, NULL);
+
+	for (unsigned i = 0; i < n; i++)
+		if (ctl->deferrer != NULL && ctl->deferrer->refresh != NULL)
+			ctl->deferrer->refresh(ctl->deferrer->data, &q[i]);
+	return n;
+}
+
 static unsigned poll_worker(struct lv_ev_poller *p)
 {
 	struct miss_source *s = p->data;
+	unsigned n = lv_miss_drain(s->ctl, s->w);
 
-	return lv_miss_drain(s->ctl, s->w);
+	if (s->w->prefetch != NULL)
+		n += drain_prefetch(s->ctl, s->w);
+	return n;
 }
 
 int lv_miss_open(struct lv_control *ctl)

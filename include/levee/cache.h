@@ -110,10 +110,21 @@ struct lv_cache_entry {
 	 * a full answer then needs only the header, question and OPT summed */
 	uint16_t wire_sum;
 	uint8_t rcode; /* 4-bit header rcode */
+	/* upstream entries: a stale copy (docs/forwarding.md "Serve-stale"):
+	 * an expired answer served again for a short TTL while its
+	 * upstreams fail; an answer to an EDNS query carries the Extended
+	 * DNS Error "Stale Answer" (RFC 8914, code 3) */
+	uint8_t stale;
+	/* The one field readers write: the first worker to answer from the
+	 * entry late in its TTL sets it (an atomic exchange) and asks the
+	 * control plane to refresh the key, so each entry asks once. Relaxed
+	 * order: the flag guards nothing but itself (the request carries the
+	 * query's key, not the entry). */
+	uint8_t prefetch_asked;
 	/* upstream entries: how long it lives, from stored_at, in seconds */
 	uint32_t min_ttl;
-	/* lv_cache_now() when the answer arrived: an upstream entry's age
-	 * is now - stored_at (its builder's caller sets it before answering
+	/* lv_cache_now() (ticks) when the answer arrived: an upstream
+	 * entry's age is now - stored_at (its builder's caller sets it before answering
 	 * from it; lv_cache_insert() stamps zone entries) */
 	uint64_t stored_at;
 	const uint8_t *name; /* lowercased qname */
@@ -122,9 +133,12 @@ struct lv_cache_entry {
 	const struct lv_cache_rr *rrs;
 	const struct lv_cache_rrset *rrsets;
 	/* writer-only from here */
-	uint32_t zone_id; /* zone instance that produced it (0: none) */
-	uint32_t exp_idx; /* upstream: place + 1 in the expiry heap; 0: none */
-	size_t mem_size;  /* bytes charged to the cache's budget */
+	uint32_t zone_id;  /* zone instance that produced it (0: none) */
+	uint32_t exp_idx;  /* upstream: place + 1 in the expiry heap; 0: none */
+	uint32_t mem_size; /* bytes charged to the cache's budget */
+	/* upstream: seconds past its expiry that the entry is kept, to be
+	 * served stale when its upstreams fail (0: dropped at expiry) */
+	uint32_t stale_keep;
 	/* FIFO eviction order; once unlinked, fifo_next chains the entry on
 	 * the pending-free list */
 	struct lv_cache_entry *fifo_next;
@@ -303,22 +317,48 @@ void lv_cache_get_stats(const struct lv_cache *c, struct lv_cache_stats *s);
  * after create: any thread. */
 uint64_t lv_cache_hash_seed(const struct lv_cache *c);
 
-/* Seconds since the cache was created, from the TSC (no system call):
- * the clock of stored_at and of expiry, the same on every thread. */
+/* The cache's clock counts ticks of 1/1024 s: fine enough to tell the
+ * last tenth of a 2 s TTL (prefetch), while ages in whole seconds are a
+ * shift away, never a division. */
+#define LV_CACHE_TICK_SHIFT     10
+#define LV_CACHE_TICKS(seconds) ((uint64_t)(seconds) << LV_CACHE_TICK_SHIFT)
+
+/* Ticks since the cache was created, from the TSC (no system call): the
+ * clock of stored_at, expiry, prefetch and the stale window, the same on
+ * every thread. */
 uint64_t lv_cache_now(const struct lv_cache *c);
 
-/* An upstream entry's age at now, and whether it has expired (served no
- * more: an expired entry is a miss). Zone entries never age. */
+/* An upstream entry's age at now in whole seconds, and whether it has
+ * expired (served no more: an expired entry is a miss). Zone entries
+ * never age. */
 static inline uint32_t lv_cache_entry_age(const struct lv_cache_entry *e,
 					  uint64_t now)
 {
-	return now > e->stored_at ? (uint32_t)(now - e->stored_at) : 0;
+	return now > e->stored_at
+		   ? (uint32_t)((now - e->stored_at) >> LV_CACHE_TICK_SHIFT)
+		   : 0;
+}
+/* When an upstream entry expires, in ticks. */
+static inline uint64_t lv_cache_entry_expiry(const struct lv_cache_entry *e)
+{
+	return e->stored_at + LV_CACHE_TICKS(e->min_ttl);
 }
 static inline bool lv_cache_entry_expired(const struct lv_cache_entry *e,
 					  uint64_t now)
 {
 	return e->origin == LV_ORIGIN_UPSTREAM &&
-	       now >= e->stored_at + e->min_ttl;
+	       now >= lv_cache_entry_expiry(e);
+}
+
+/* Upstream entries hit with at most pct % of their TTL left are to be
+ * refreshed (lv_cache_entry_wants_refresh); 0 turns prefetch off. */
+void lv_cache_set_prefetch(struct lv_cache *c, uint32_t pct);
+
+/* When an upstream entry stops being kept (its expiry plus stale_keep):
+ * the expiry heap's order, and the expiry sweep's limit. */
+static inline uint64_t lv_cache_entry_drop_at(const struct lv_cache_entry *e)
+{
+	return lv_cache_entry_expiry(e) + LV_CACHE_TICKS(e->stale_keep);
 }
 
 /* --- readers (worker lcores) --- */
@@ -365,10 +405,16 @@ struct lv_cache {
 	struct rte_rcu_qsbr *qsbr;
 	uint64_t hash_seed;
 	uint32_t max_readers;
+	/* an upstream entry answered with at most this percentage of its
+	 * TTL left asks for a refresh (0: never); lv_cache_set_prefetch(),
+	 * on reloads only (relaxed: a reader seeing the old value a little
+	 * longer only prefetches by the old rule) */
+	uint32_t prefetch_pct;
 	uint64_t tsc_base; /* lv_cache_now()'s zero, in TSC cycles */
-	/* 2^64 / TSC Hz, rounded down: seconds = cycles * tsc_inv >> 64, a
+	/* 2^64 / TSC Hz, rounded down: seconds = cycles * tsc_inv >> 64,
+	 * ticks = cycles * tsc_inv >> (64 - LV_CACHE_TICK_SHIFT): a
 	 * multiplication instead of a division on the hit path (at most one
-	 * cycle's worth early at a second's edge) */
+	 * cycle's worth early at a tick's edge) */
 	uint64_t tsc_inv;
 
 	/* Writer-only from here. */
@@ -391,6 +437,36 @@ struct lv_cache {
 	struct lv_cache_stats st;
 	char name[32];
 };
+
+/* Is an unexpired upstream entry at now (ticks) in the last part of its
+ * TTL, where a hit asks for a refresh (prefetch_pct)? Any thread. */
+static inline bool lv_cache_entry_late(const struct lv_cache *c,
+				       const struct lv_cache_entry *e,
+				       uint64_t now)
+{
+	uint64_t left = lv_cache_entry_expiry(e) - now;
+	/* relaxed: a percentage, read alone; see prefetch_pct */
+	uint32_t pct = __atomic_load_n(&c->prefetch_pct, __ATOMIC_RELAXED);
+
+	return left * 100 <= LV_CACHE_TICKS(e->min_ttl) * pct;
+}
+
+/* Should this answer from an unexpired upstream entry at now ask for the
+ * key's refresh? Only late in its TTL, and only the first time (the flag
+ * is claimed here). Any reader; the claim is the entry's one
+ * reader-written byte. */
+static inline bool lv_cache_entry_wants_refresh(const struct lv_cache *c,
+						const struct lv_cache_entry *e,
+						uint64_t now)
+{
+	uint8_t *asked = (uint8_t *)(uintptr_t)&e->prefetch_asked;
+
+	if (!lv_cache_entry_late(c, e, now) ||
+	    __atomic_load_n(asked, __ATOMIC_RELAXED))
+		return false;
+	/* relaxed: only the flag itself is decided here (one asker) */
+	return __atomic_exchange_n(asked, 1, __ATOMIC_RELAXED) == 0;
+}
 
 /* The rte_hash signature of a digest: rte_hash takes a 32-bit hash; the
  * digest is already well mixed (fmix64), so its high half serves. */

@@ -116,6 +116,17 @@ struct lv_forward_limits {
 	uint32_t fail_threshold;
 	uint32_t probe_ms;     /* first probe of a down upstream: 1000 */
 	uint32_t probe_max_ms; /* probes back off up to: 60000 */
+	/* prefetch: an answer hit in the last prefetch_pct % of its TTL is
+	 * refreshed once in the background: 10 (0: off) */
+	uint32_t prefetch_pct;
+	/* serve-stale (RFC 8767): expired answers kept stale_window s
+	 * (86400) and served with TTL stale_ttl (30) when the upstreams
+	 * fail, or when none answered within stale_wait_ms (1800; 0: only
+	 * once every try failed) */
+	uint32_t stale_window;
+	uint32_t stale_ttl;
+	uint32_t stale_wait_ms;
+	bool serve_stale; /* true */
 	enum lv_fwd_selection selection;
 	/* the probe's question, lowercased wire form: ". SOA" */
 	uint8_t probe_qname[256];

@@ -50,6 +50,9 @@ struct lv_forward;      /* control/services/forward.c */
 struct lv_deferrer {
 	bool (*wants)(void *data, const struct lv_query *q);
 	void (*take)(void *data, struct lv_request *r);
+	/* a worker answered q from an entry late in its TTL: refresh the
+	 * key in the background, nobody waiting (NULL: no prefetch) */
+	void (*refresh)(void *data, const struct lv_query *q);
 	void *data;
 };
 

@@ -57,6 +57,11 @@ struct lv_forward_stats {
 	/* lookups answered SERVFAIL at once: every upstream of the rule
 	 * was down */
 	uint64_t all_down;
+	/* prefetch: refreshes started for hot answers late in their TTL,
+	 * and requests left alone (a fetch for the key was in flight, the
+	 * cache held a fresh answer already, or no rule forwards it now) */
+	uint64_t prefetches;
+	uint64_t prefetch_skipped;
 	/* forwarding loops (docs/forwarding.md "Forwarding loops"): queries
 	 * refused because they had come back to us (our marker or probe
 	 * name), queries refused for carrying LV_LOOP_HOPS_MAX hops or more,

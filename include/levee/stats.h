@@ -95,9 +95,13 @@ struct lv_stats {
 	uint64_t cache_hits;
 	uint64_t cache_hits_aged; /* of cache_hits: upstream answers, aged */
 	uint64_t cache_expired;   /* of cache_misses: the entry had expired */
-	uint64_t cache_misses;    /* sent to the control plane */
-	uint64_t punts;           /* valid queries sent to the control plane */
-	uint64_t from_control;    /* frames the control plane handed over and
+	/* hits late in an upstream entry's TTL that asked for its refresh,
+	 * and those the full prefetch ring lost */
+	uint64_t prefetch_asked;
+	uint64_t prefetch_ring_full;
+	uint64_t cache_misses; /* sent to the control plane */
+	uint64_t punts;        /* valid queries sent to the control plane */
+	uint64_t from_control; /* frames the control plane handed over and
 				* this worker sent: miss answers, and the
 				* kernel's frames on live ports */
 	uint64_t to_kernel;   /* frames handed to the kernel (exception path) */

@@ -86,6 +86,7 @@ struct lv_upstream_stats {
 	uint64_t probes;        /* health probes sent */
 	uint64_t probes_failed; /* of them, unanswered */
 	uint64_t downs;         /* times it was taken out of rotation */
+	uint64_t prefetches;    /* refresh queries (prefetch) sent to it */
 	uint64_t loops;         /* times it was found looping */
 	uint64_t loop_probes;   /* loop probes sent */
 };

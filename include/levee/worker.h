@@ -30,6 +30,9 @@
 
 #define LV_BURST             32
 #define LV_WORKER_MAX_QUEUES 16
+/* Refresh requests a worker may have waiting for the control plane: one
+ * per hot entry near its expiry, drained every event-loop round. */
+#define LV_PREFETCH_RING 1024
 
 /* A queue's own receive and transmit, for queues that are not DPDK
  * ports (host sockets, host/sockport.c): same contract as
@@ -69,6 +72,10 @@ struct lv_worker {
 	/* misses and punts to the control plane (SP/SC: this worker produces,
 	 * the control plane consumes) */
 	struct rte_ring *to_control;
+	/* refresh requests (prefetch): the keys (struct lv_query elements)
+	 * of upstream entries answered late in their TTL, one per entry
+	 * (SP/SC like to_control; lv_cache_entry_wants_refresh) */
+	struct rte_ring *prefetch;
 	/* the exception path: frames for the kernel (ARP, ICMP, TCP, ...),
 	 * which the control plane writes to the TAP (SP/SC like to_control);
 	 * NULL in replay mode, where such frames are counted drops */
