@@ -946,6 +946,7 @@ static void refresh(void *data, const struct lv_query *q)
 		return;
 	}
 	ft->prefetch = true;
+	loop_mark_query(ft, NULL); /* our own query: our hop alone */
 	f->st.prefetches++;
 	fetch_try(ft, false);
 }
