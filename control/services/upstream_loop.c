@@ -113,14 +113,16 @@ static void schedule(struct lv_upstream *up, bool backoff)
 }
 
 /* Header (RD; the ID is set when sent), our probe name, type A, and an
- * OPT with our marker naming up (when markers are on). */
-static uint16_t loop_probe_build(struct lv_upstream *up,
-				 const struct lv_forward_limits *lim)
+ * OPT with our marker naming up. Even with loop-marker off: the probe's
+ * name tells the same id, and the marker is what lets the other end of a
+ * loop that already holds us looping say so (it refuses the probe with
+ * the marker echoed; a bare SERVFAIL would read as "no loop"). */
+static uint16_t loop_probe_build(struct lv_upstream *up)
 {
 	uint8_t *m = up->loop_msg, *p;
 	unsigned n = lv_loop_probe_name(up->loop_qname, up->loop_suffix,
 					up->loop_suffix_len, up->number);
-	uint16_t ours;
+	uint16_t ours, len;
 
 	if (n == 0)
 		return 0;
@@ -138,13 +140,10 @@ static uint16_t loop_probe_build(struct lv_upstream *up,
 	lv_wire_put16(p + 1, LV_TYPE_OPT);
 	lv_wire_put16(p + 3, 1232);
 	memset(p + 5, 0, 6);
-	if (lim->loop_marker) {
-		uint16_t len =
-		    lv_loop_option_put(p + LV_DNS_OPT_RR_LEN, NULL, &ours);
-		lv_loop_mark_target(p + LV_DNS_OPT_RR_LEN, ours, up->number);
-		lv_wire_put16(p + 9, len);
-		p += len;
-	}
+	len = lv_loop_option_put(p + LV_DNS_OPT_RR_LEN, NULL, &ours);
+	lv_loop_mark_target(p + LV_DNS_OPT_RR_LEN, ours, up->number);
+	lv_wire_put16(p + 9, len);
+	p += len;
 	up->loop_probe.qname = up->loop_qname;
 	up->loop_probe.qname_len = (uint8_t)n;
 	up->loop_probe.qtype = LV_TYPE_A;
@@ -159,7 +158,7 @@ static void loop_probe_send(struct lv_upstream *up)
 
 	if (!lim->loop_detect || !up->loop_in_rules || up->loop_probe.active)
 		return;
-	if ((len = loop_probe_build(up, lim)) == 0)
+	if ((len = loop_probe_build(up)) == 0)
 		return; /* no name fits under the suffix: markers only */
 	up->st.loop_probes++;
 	if (lv_upstream_send(up, &up->loop_probe, up->loop_msg, len, false,

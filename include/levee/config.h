@@ -134,7 +134,7 @@ struct lv_forward_limits {
 	uint16_t probe_qtype;
 	/* forwarding loops (docs/forwarding.md "Forwarding loops") */
 	bool loop_detect;       /* find and stop them: on */
-	bool loop_marker;       /* the EDNS marker in our queries: on */
+	bool loop_marker;       /* the EDNS marker in forwarded queries: on */
 	uint32_t loop_probe_ms; /* a loop probe per upstream: 30000; 0: none */
 };
 

@@ -291,6 +291,19 @@ def test_loop_kept_across_a_restart(levee):
     assert r.rcode() == dns.rcode.SERVFAIL and took < 0.5
 
 
+def test_marker_off_on_one_side(levee):
+    """A puts no marker in the queries it forwards (loop-marker off), B
+    does: the loop is still found on both sides within 5 s. B's probe
+    name comes back through A; A's probe, which keeps its marker, is then
+    refused by B with the loop signal."""
+    a, b = pair(levee, ["--forward-loop-marker", "off"])
+    assert wait_for(lambda: looping(a, b) and looping(b, a), 5), \
+        (a.stats(), b.stats())
+    r, took = ask(a.address, a.port,
+                  dns.message.make_query("a.m.sd.test.", "A"))
+    assert r.rcode() == dns.rcode.SERVFAIL and took < 0.5
+
+
 def test_root_rule_loop(levee):
     """The same under rules for the root: the probe name is under
     invalid. (RFC 6761), which each forwards to the other."""
