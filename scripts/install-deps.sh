@@ -8,7 +8,8 @@ packages=(
     libdpdk-dev dpdk-dev libldns-dev ldnsutils libssl-dev libyaml-dev libpcap-dev
     libcmocka-dev clang clang-format libclang-rt-14-dev valgrind
     python3-pytest python3-dnspython
-    knot knot-dnsutils unbound dnsperf tcpdump iproute2 ethtool iputils-ping
+    knot knot-dnsutils unbound dnsmasq-base dnsperf tcpdump iproute2 ethtool
+    iputils-ping
 )
 
 missing=()

@@ -67,6 +67,9 @@ enum setting {
 	S_FWD_SELECTION,
 	S_FWD_PROBE_QUERY,
 	S_FWD_SERVE_STALE,
+	S_FWD_LOOP_DETECT,
+	S_FWD_LOOP_MARKER,
+	S_FWD_LOOP_PROBE,
 	S_COUNT
 };
 
@@ -138,6 +141,10 @@ static const struct {
     [S_FWD_SELECTION] = {"forward-selection", "forwarding", "selection"},
     [S_FWD_PROBE_QUERY] = {"forward-probe-query", "forwarding", "probe-query"},
     [S_FWD_SERVE_STALE] = {"forward-serve-stale", "forwarding", "serve-stale"},
+    [S_FWD_LOOP_DETECT] = {"forward-loop-detect", "forwarding", "loop-detect"},
+    [S_FWD_LOOP_MARKER] = {"forward-loop-marker", "forwarding", "loop-marker"},
+    [S_FWD_LOOP_PROBE] = {"forward-loop-probe-interval", "forwarding",
+			  "loop-probe-interval-ms"},
 };
 
 /* The forwarder's integer settings: range, and where each goes. */
@@ -467,6 +474,14 @@ static void setting_expected(enum setting id, char *buf, size_t len)
 	case S_FWD_SERVE_STALE:
 		snprintf(buf, len, "true or false");
 		break;
+	case S_FWD_LOOP_DETECT:
+	case S_FWD_LOOP_MARKER:
+		snprintf(buf, len, "on or off (true or false)");
+		break;
+	case S_FWD_LOOP_PROBE:
+		snprintf(buf, len, "0 (no loop probes) or an integer %u..%u",
+			 LV_CONFIG_LOOP_PROBE_MIN, LV_CONFIG_LOOP_PROBE_MAX);
+		break;
 	case S_LOG_LEVEL:
 		snprintf(buf, len, "error, warning, info or debug");
 		break;
@@ -594,6 +609,14 @@ static int set_uint(enum setting id, const char *v, struct lv_config *cfg)
 			      fwd_ranges[id - S_FWD_TIMEOUT].offset) =
 		    (uint32_t)u;
 		return 0;
+	case S_FWD_LOOP_PROBE:
+		/* 0 turns the probes off; below a second they would be
+		 * traffic of their own */
+		if (u != 0 && (u < LV_CONFIG_LOOP_PROBE_MIN ||
+			       u > LV_CONFIG_LOOP_PROBE_MAX))
+			return -1;
+		cfg->fwd.loop_probe_ms = (uint32_t)u;
+		return 0;
 	default:
 		return -1;
 	}
@@ -671,6 +694,10 @@ static int set_value(struct lv_config *cfg, enum setting id, const char *v)
 		return lv_config_probe_query(v, &cfg->fwd);
 	case S_FWD_SERVE_STALE:
 		return parse_bool(v, &cfg->fwd.serve_stale);
+	case S_FWD_LOOP_DETECT:
+		return parse_bool(v, &cfg->fwd.loop_detect);
+	case S_FWD_LOOP_MARKER:
+		return parse_bool(v, &cfg->fwd.loop_marker);
 	default:
 		return set_uint(id, v, cfg);
 	}
@@ -1250,7 +1277,10 @@ void lv_config_init_forward_limits(struct lv_forward_limits *fwd)
 				       .selection = LV_SELECT_WEIGHTED_LATENCY,
 				       /* ". SOA" */
 				       .probe_qname_len = 1,
-				       .probe_qtype = LV_TYPE_SOA};
+				       .probe_qtype = LV_TYPE_SOA,
+				       .loop_detect = true,
+				       .loop_marker = true,
+				       .loop_probe_ms = 30000};
 }
 
 void lv_config_init(struct lv_config *cfg)
@@ -1396,12 +1426,16 @@ static const char *const forwarding_keys[] = {"timeout-ms",
 					      "serve-stale",
 					      "stale-window",
 					      "stale-answer-ttl",
-					      "stale-client-timeout-ms"};
+					      "stale-client-timeout-ms",
+					      "loop-detect",
+					      "loop-marker",
+					      "loop-probe-interval-ms"};
 static const int forwarding_ids[] = {
-    S_FWD_TIMEOUT,     S_FWD_ATTEMPT,   S_FWD_TCP_IDLE,    S_FWD_WAITERS,
-    S_FWD_FAILS,       S_FWD_PROBE,     S_FWD_PROBE_MAX,   S_FWD_SELECTION,
-    S_FWD_PROBE_QUERY, S_FWD_PREFETCH,  S_FWD_SERVE_STALE, S_FWD_STALE_WINDOW,
-    S_FWD_STALE_TTL,   S_FWD_STALE_WAIT};
+    S_FWD_TIMEOUT,     S_FWD_ATTEMPT,    S_FWD_TCP_IDLE,    S_FWD_WAITERS,
+    S_FWD_FAILS,       S_FWD_PROBE,      S_FWD_PROBE_MAX,   S_FWD_SELECTION,
+    S_FWD_PROBE_QUERY, S_FWD_PREFETCH,   S_FWD_SERVE_STALE, S_FWD_STALE_WINDOW,
+    S_FWD_STALE_TTL,   S_FWD_STALE_WAIT, S_FWD_LOOP_DETECT, S_FWD_LOOP_MARKER,
+    S_FWD_LOOP_PROBE};
 static const char *const forward_keys[] = {"name", "upstreams", "selection"};
 static const char *const upstream_keys[] = {"address", "port", "weight"};
 static const char *const zone_keys[] = {"origin", "file", "allow-transfer",
@@ -2260,6 +2294,10 @@ static const struct option long_options[] = {
      256 + S_FWD_STALE_TTL},
     {"forward-stale-client-timeout", required_argument, NULL,
      256 + S_FWD_STALE_WAIT},
+    {"forward-loop-detect", required_argument, NULL, 256 + S_FWD_LOOP_DETECT},
+    {"forward-loop-marker", required_argument, NULL, 256 + S_FWD_LOOP_MARKER},
+    {"forward-loop-probe-interval", required_argument, NULL,
+     256 + S_FWD_LOOP_PROBE},
     {"cache-min-ttl", required_argument, NULL, 256 + S_MIN_TTL},
     {"cache-max-ttl", required_argument, NULL, 256 + S_MAX_TTL},
     {"cache-negative-max-ttl", required_argument, NULL, 256 + S_NEG_TTL},
@@ -2720,6 +2758,12 @@ void lv_config_usage(FILE *f)
 	    "  --forward-stale-answer-ttl S  their TTL (30)\n"
 	    "  --forward-stale-client-timeout MS  stale after this wait "
 	    "(1800; 0: after failure only)\n"
+	    "  --forward-loop-detect on|off  find forwarding loops and "
+	    "stop them (default on)\n"
+	    "  --forward-loop-marker on|off  mark forwarded queries with "
+	    "an EDNS option (default on)\n"
+	    "  --forward-loop-probe-interval MS  loop probe per upstream, "
+	    "0: none (default 30000)\n"
 	    "  --cache-min-ttl S, --cache-max-ttl S, "
 	    "--cache-negative-max-ttl S,\n"
 	    "  --cache-servfail-ttl S  bounds of forwarded answers' TTLs "

@@ -114,6 +114,8 @@ static struct lv_request *take(struct lv_requests *rs, const uint8_t *dns,
 	memcpy(r->msg, dns, q->question_end);
 	r->state = LV_REQ_PARKED;
 	r->parked_ns = lv_ev_now_ns();
+	r->loop_scan = LV_LOOP_NONE;
+	r->loop.n = 0;
 	r->owner = NULL;
 	lv_ev_timer_init(&r->timer, NULL, r);
 	rs->st.parked++;

@@ -4,6 +4,7 @@
  * answers, and caching what comes back. See include/levee/forward.h.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -16,8 +17,16 @@
 #include "levee/upstream.h"
 #include "levee/upstream_entry.h"
 
-/* Our query: header, the name, type and class, our OPT. */
-#define QUERY_MAX (LV_DNS_HDR_LEN + LV_DNS_MAX_NAME + 4 + LV_DNS_OPT_RR_LEN)
+/* Our query: header, the name, type and class, our OPT with the loop
+ * marker. */
+#define QUERY_MAX                                                              \
+	(LV_DNS_HDR_LEN + LV_DNS_MAX_NAME + 4 + LV_DNS_OPT_RR_LEN +            \
+	 LV_LOOP_OPTION_MAX)
+/* A lookup on an upstream found looping moves on this long after: the
+ * loop signal's answer, a millisecond away on the usual path, ends it
+ * first; one through a forwarder that strips the marker is not left
+ * waiting for its attempt timeout. */
+#define LOOP_KICK_MS 100
 /* The UDP payload size we announce upstream: what we can receive, but no
  * more than what travels unfragmented (the DNS flag day 2020 figure). */
 #define UPSTREAM_EDNS_SIZE 1232
@@ -36,9 +45,10 @@ struct rule_stats {
 	uint64_t servfail_local;    /* no query could leave, or no memory */
 	uint64_t servfail_overload; /* the name had max-waiters waiting */
 	uint64_t stale_answers;     /* answered stale instead (RFC 8767) */
+	uint64_t servfail_looping;  /* its upstreams loop (and are down) */
 };
 
-enum servfail_cause { SF_TIMEOUT, SF_DOWN, SF_LOCAL };
+enum servfail_cause { SF_TIMEOUT, SF_DOWN, SF_LOCAL, SF_LOOP };
 
 struct fwd_rule {
 	uint8_t lname[LV_DNS_MAX_NAME + 1]; /* lowercased wire form */
@@ -78,6 +88,7 @@ struct fetch {
 	bool stale_served;
 	struct lv_upstream *last_up;    /* of the latest try sent */
 	struct lv_ev_timer stale_timer; /* RFC 8767's client-response timer */
+	uint16_t loop_at; /* in msg: our marker hop's upstream; 0: none */
 	uint64_t deadline_ns;
 	struct lv_upstream_query uq;
 	struct lv_request *waiters;
@@ -96,6 +107,7 @@ struct lv_forward {
 	struct fetch **table;          /* by key hash, chained */
 	unsigned cap;                  /* power of two */
 	struct lv_forward_stats st;
+	struct lv_ev_timer loop_kick; /* moves lookups off looping upstreams */
 };
 
 /* --- rules --- */
@@ -195,14 +207,12 @@ static bool same_rules(const struct fwd_rules *a, const struct fwd_rules *b)
 /* The rules of the snapshot current now, built when it changed. When
  * they are the same as before, the old ones stay (now for this snapshot),
  * so fetches in flight still count as current (fetch_answered). */
-static struct fwd_rules *current_rules(struct lv_forward *f)
+static struct fwd_rules *build_rules(struct lv_forward *f)
 {
 	struct lv_conf *conf = f->ctl->conf;
 	const struct lv_config *cfg = &conf->cfg;
 	struct fwd_rules *rs;
 
-	if (f->rules != NULL && f->rules->conf == conf)
-		return f->rules;
 	lv_upstreams_configure(f->ups, &cfg->fwd);
 	if (f->ctl->cache != NULL)
 		lv_cache_set_prefetch(f->ctl->cache, cfg->fwd.prefetch_pct);
@@ -225,6 +235,19 @@ static struct fwd_rules *current_rules(struct lv_forward *f)
 	}
 	rules_put(f->rules);
 	f->rules = rs;
+	return rs;
+}
+
+static void loop_rules(struct lv_forward *f, const struct fwd_rules *rs);
+
+static struct fwd_rules *current_rules(struct lv_forward *f)
+{
+	struct fwd_rules *rs;
+
+	if (f->rules != NULL && f->rules->conf == f->ctl->conf)
+		return f->rules;
+	rs = build_rules(f);
+	loop_rules(f, rs); /* probes for new upstreams, settings */
 	return rs;
 }
 
@@ -303,6 +326,221 @@ static void fetch_free(struct fetch *ft)
 	rules_put(ft->rules);
 	f->st.in_flight--;
 	free(ft);
+}
+
+/* --- forwarding loops (docs/forwarding.md "Forwarding loops") --- */
+
+static void fetch_try(struct fetch *ft, bool advance);
+
+/* Is an upstream of r looping? (When none is up, the rule's SERVFAIL is
+ * then counted as looping, not down.) */
+static bool loop_in_rule(const struct fwd_rule *r)
+{
+	for (unsigned i = 0; i < r->n; i++)
+		if (r->ups[i]->looping)
+			return true;
+	return false;
+}
+
+/* The rules (or the settings) changed: the upstreams they name are
+ * loop-probed, under their most specific rule's name. */
+static void loop_rules(struct lv_forward *f, const struct fwd_rules *rs)
+{
+	lv_upstreams_loop_begin(f->ups);
+	for (unsigned i = 0; rs != NULL && i < rs->n; i++)
+		for (unsigned k = 0; k < rs->rule[i].n; k++)
+			lv_upstream_loop_rule(rs->rule[i].ups[k],
+					      rs->rule[i].lname,
+					      rs->rule[i].len);
+	lv_upstreams_loop_end(f->ups);
+}
+
+/* Our marker in a new fetch's query: the hops of the query that started
+ * it, then ours (its upstream number written before each try). The hops
+ * of clients that join later are not added (one fetch, one query): a
+ * loop through them is found by a probe (loop_joined). */
+static void loop_mark_query(struct fetch *ft, const struct lv_loop_mark *from)
+{
+	const struct lv_forward_limits *lim = &ft->f->ctl->cfg->fwd;
+	uint8_t *opt = ft->msg + ft->msg_len - LV_DNS_OPT_RR_LEN;
+	uint16_t ours, n;
+
+	if (!lim->loop_detect || !lim->loop_marker)
+		return;
+	n = lv_loop_option_put(ft->msg + ft->msg_len, from, &ours);
+	lv_wire_put16(opt + 9, n); /* build_query's OPT, last, was empty */
+	ft->loop_at = (uint16_t)(ft->msg_len + ours);
+	ft->msg_len = (uint16_t)(ft->msg_len + n);
+}
+
+/* Did r come from up's address (any port: a forwarder asks from a port
+ * of its own)? A stream's peer is the TCP server's, not kept in the
+ * request: not checked. */
+static bool loop_from(const struct lv_request *r, const struct lv_upstream *up)
+{
+	const struct sockaddr_storage *peer = &r->from.sock.peer;
+	const uint8_t *src;
+	int family;
+
+	if (r->transport == LV_REQ_SOCKET) {
+		family = peer->ss_family;
+		src =
+		    family == AF_INET
+			? (const uint8_t *)&((const struct sockaddr_in *)peer)
+			      ->sin_addr
+			: (const uint8_t *)&((const struct sockaddr_in6 *)peer)
+			      ->sin6_addr;
+	} else if (r->transport == LV_REQ_PORT) {
+		/* the frame's IP source: offset 12 in IPv4, 8 in IPv6 */
+		family = r->from.frame.pi.ipv6 ? AF_INET6 : AF_INET;
+		src = r->from.frame.hdrs + r->from.frame.pi.l3_off +
+		      (family == AF_INET ? 12 : 8);
+	} else {
+		return false;
+	}
+	if (family != up->sa.ss_family)
+		return false;
+	if (family == AF_INET)
+		return memcmp(src,
+			      &((const struct sockaddr_in *)&up->sa)->sin_addr,
+			      4) == 0;
+	return memcmp(src, &((const struct sockaddr_in6 *)&up->sa)->sin6_addr,
+		      16) == 0;
+}
+
+/*
+ * A miss for f->wanted arrived, before it may join a fetch (a query that
+ * came back to us would join our own lookup of the name and wait for it
+ * until both timed out): a query with too many hops, our probe name or
+ * our own hop in its marker is answered SERVFAIL here (true), the last
+ * two with the marker echoed (the loop signal) and the upstream named
+ * marked looping. One without a marker from an upstream's address is a
+ * hint that it may forward back to us (it may strip options).
+ */
+static bool loop_arrived(struct lv_forward *f, struct lv_request *r)
+{
+	struct fwd_rule *rule = f->wanted;
+	struct lv_upstream *up;
+	enum lv_loop_how how;
+	uint16_t n;
+
+	if (!f->ctl->cfg->fwd.loop_detect)
+		return false;
+	if (r->loop_scan == LV_LOOP_TOO_DEEP) {
+		f->st.loop_too_deep++;
+		lv_control_answer_request_rcode(f->ctl, r, LV_RCODE_SERVFAIL);
+		return true;
+	}
+	if (lv_loop_probe_match(r->q.lname, r->q.qname_len, &n)) {
+		how = LV_LOOP_BY_PROBE;
+	} else if (r->loop.n > 0 && lv_loop_mark_ours(&r->loop, &n) >= 0) {
+		how = LV_LOOP_BY_MARKER;
+	} else {
+		for (unsigned i = 0; r->loop.n == 0 && i < rule->n; i++)
+			if (loop_from(r, rule->ups[i]))
+				lv_upstream_loop_hint(rule->ups[i]);
+		return false;
+	}
+	f->st.loop_queries++;
+	if ((up = lv_upstream_by_number(f->ups, n)) != NULL)
+		lv_upstream_loop_found(up, how);
+	lv_control_answer_request_loop(f->ctl, r, &r->loop);
+	return true;
+}
+
+/* A query marked by another instance joined our lookup in flight: if our
+ * upstream forwards to that instance and it to us, each side's query now
+ * waits on the other's (neither carries the other's hop). A probe of our
+ * upstream (a hint, so at most one a second) finds such a loop at once. */
+static void loop_joined(struct fetch *ft, const struct lv_request *r)
+{
+	if (r->loop.n > 0 && ft->cur >= 0 && ft->f->ctl->cfg->fwd.loop_detect)
+		lv_upstream_loop_hint(ft->rule->ups[ft->cur]);
+}
+
+/* The answer msg[0..len) to ft's try is the loop signal (SERVFAIL with a
+ * marker holding our hop): the upstream our hop names loops, and the try
+ * failed. */
+static bool loop_signalled(struct fetch *ft, const uint8_t *msg, uint16_t len)
+{
+	struct lv_loop_mark mark;
+	struct lv_upstream *up;
+	uint16_t n;
+
+	if (!ft->f->ctl->cfg->fwd.loop_detect ||
+	    (lv_wire_get16(msg + 2) & 0xf) != LV_RCODE_SERVFAIL ||
+	    lv_loop_mark_scan(msg, len, &mark) != LV_LOOP_FOUND ||
+	    lv_loop_mark_ours(&mark, &n) < 0)
+		return false;
+	if ((up = lv_upstream_by_number(ft->f->ups, n)) != NULL)
+		lv_upstream_loop_found(up, LV_LOOP_BY_SIGNAL);
+	return true;
+}
+
+/* The rule's upstreams are out of rotation, some looping: SERVFAIL to
+ * every waiter, with its own marker echoed. Another instance that sent
+ * one learns that its path through us loops (as the instance at the
+ * other end of the loop, whose probe we refuse, must: else it would take
+ * our SERVFAIL for "no loop" and send us its clients again). */
+static void loop_answer_waiters(struct fetch *ft)
+{
+	ft->rule->st->servfail_looping += ft->n_waiters;
+	while (ft->waiters != NULL) {
+		struct lv_request *r = ft->waiters;
+		ft->waiters = r->owner_next;
+		lv_control_answer_request_loop(ft->f->ctl, r, &r->loop);
+	}
+	ft->n_waiters = 0;
+}
+
+/* Lookups still waiting on an upstream found looping move on to the next
+ * upstream, or end (SF_LOOP). Collected first: moving one may end it, and
+ * never another. */
+static void loop_kick(struct lv_ev_timer *t)
+{
+	struct lv_forward *f = t->data;
+	struct fetch **move;
+	size_t n = 0;
+
+	if (f->st.in_flight == 0 ||
+	    (move = calloc(f->st.in_flight, sizeof(*move))) == NULL)
+		return; /* no memory: they end at their attempt timeout */
+	for (unsigned i = 0; i < f->cap; i++)
+		for (struct fetch *ft = f->table[i]; ft != NULL; ft = ft->hnext)
+			if (ft->uq.active && ft->uq.up->looping &&
+			    n < f->st.in_flight)
+				move[n++] = ft;
+	for (size_t i = 0; i < n; i++) {
+		lv_upstream_cancel(&move[i]->uq);
+		move[i]->tcp = false;
+		fetch_try(move[i], true);
+	}
+	free(move);
+}
+
+static void loop_started(void *data, struct lv_upstream *up)
+{
+	struct lv_forward *f = data;
+
+	(void)up;
+	if (!lv_ev_timer_armed(&f->loop_kick) &&
+	    lv_ev_timer_start(f->ctl->loop, &f->loop_kick, LOOP_KICK_MS) != 0)
+		lv_err("forwarding: out of memory arming the loop timer");
+}
+
+static void loop_print_stats(const struct lv_forward *f, FILE *out)
+{
+	for (const struct rule_stats *r = f->rule_stats; r != NULL; r = r->next)
+		fprintf(out, "rule[%s].servfail_looping %llu\n", r->name,
+			(unsigned long long)r->servfail_looping);
+	for (struct lv_upstream *up = lv_upstreams_first(f->ups); up != NULL;
+	     up = up->next)
+		fprintf(out,
+			"upstream[%s].looping %u\nupstream[%s].loops %llu\n"
+			"upstream[%s].loop_probes %llu\n",
+			up->name, up->looping ? 1u : 0u, up->name,
+			(unsigned long long)up->st.loops, up->name,
+			(unsigned long long)up->st.loop_probes);
 }
 
 /* --- ending a fetch --- */
@@ -432,12 +670,14 @@ static void fetch_fail(struct fetch *ft, enum servfail_cause why)
 	const struct lv_cache_entry *stale = stale_answer(ft);
 
 	ft->f->st.failed++;
-	if (stale != NULL) {
+	if (why != SF_LOOP && stale != NULL) {
 		answer_stale(ft, stale);
 		fetch_free(ft);
 		return;
 	}
-	if (why == SF_DOWN)
+	if (why == SF_LOOP)
+		loop_answer_waiters(ft); /* uncached, as SF_DOWN */
+	else if (why == SF_DOWN)
 		rs->servfail_down += ft->n_waiters;
 	else if (why == SF_TIMEOUT && ft->sent)
 		rs->servfail_timeout += ft->n_waiters;
@@ -446,8 +686,8 @@ static void fetch_fail(struct fetch *ft, enum servfail_cause why)
 	/* cached only when an upstream was asked and did not answer: a
 	 * local failure (no socket, no route) says nothing of the name, and
 	 * with every upstream down the first probe answered should end it */
-	if (ttl > 0 && ft->sent && why != SF_DOWN && !ft->prefetch &&
-	    still_forwarded(ft))
+	if (ttl > 0 && ft->sent && why != SF_DOWN && why != SF_LOOP &&
+	    !ft->prefetch && still_forwarded(ft))
 		e = lv_upstream_entry_rcode(&ft->key, LV_RCODE_SERVFAIL, ttl,
 					    ctl->hash_seed);
 	if (e != NULL)
@@ -572,6 +812,11 @@ static void fetch_try(struct fetch *ft, bool advance)
 		if (ft->cur < 0) {
 			/* every upstream of the rule is down: SERVFAIL now,
 			 * not after timeouts (their probes bring them back) */
+			if (loop_in_rule(ft->rule)) {
+				ft->f->st.all_looping++;
+				fetch_fail(ft, SF_LOOP);
+				return;
+			}
 			ft->f->st.all_down++;
 			fetch_fail(ft, SF_DOWN);
 			return;
@@ -582,6 +827,9 @@ static void fetch_try(struct fetch *ft, bool advance)
 		}
 		left_ms = (ft->deadline_ns - now + 999999) / 1000000;
 		ft->tries++;
+		if (ft->loop_at != 0) /* our hop names the upstream asked */
+			lv_loop_mark_target(ft->msg, ft->loop_at,
+					    ft->rule->ups[ft->cur]->number);
 		if (lv_upstream_send(
 			ft->rule->ups[ft->cur], &ft->uq, ft->msg, ft->msg_len,
 			ft->tcp,
@@ -678,7 +926,7 @@ static void on_upstream(struct lv_upstream_query *uq, int status,
 {
 	struct fetch *ft = uq->data;
 
-	if (status != 0) {
+	if (status != 0 || loop_signalled(ft, msg, len)) {
 		ft->tcp = false;
 		fetch_try(ft, true);
 		return;
@@ -746,9 +994,13 @@ static struct fetch *fetch_new(struct lv_forward *f, const struct lv_query *q)
 static void take(void *data, struct lv_request *r)
 {
 	struct lv_forward *f = data;
-	struct fetch *ft = find(f, &r->q);
-	bool fresh = ft == NULL;
+	struct fetch *ft;
+	bool fresh;
 
+	if (loop_arrived(f, r)) /* before it may join a fetch */
+		return;
+	ft = find(f, &r->q);
+	fresh = ft == NULL;
 	if (fresh) {
 		maybe_grow(f);
 		ft = fetch_new(f, &r->q);
@@ -758,6 +1010,7 @@ static void take(void *data, struct lv_request *r)
 							LV_RCODE_SERVFAIL);
 			return;
 		}
+		loop_mark_query(ft, &r->loop);
 	} else if (ft->stale_served) {
 		/* the client-response timer has fired for this key: stale
 		 * at once, as the workers answer from the stale copy */
@@ -776,6 +1029,7 @@ static void take(void *data, struct lv_request *r)
 		return;
 	} else {
 		f->st.coalesced++;
+		loop_joined(ft, r);
 	}
 	r->owner = ft;
 	r->owner_next = ft->waiters;
@@ -820,6 +1074,7 @@ static void refresh(void *data, const struct lv_query *q)
 		return;
 	}
 	ft->prefetch = true;
+	loop_mark_query(ft, NULL); /* our own query: our hop alone */
 	f->st.prefetches++;
 	fetch_try(ft, false);
 }
@@ -880,6 +1135,8 @@ int lv_forward_open(struct lv_control *ctl)
 	}
 	f->cap = 64;
 	f->ctl = ctl;
+	lv_ev_timer_init(&f->loop_kick, loop_kick, f);
+	lv_upstreams_on_loop(f->ups, loop_started, f);
 	f->d = (struct lv_deferrer){
 	    .wants = wants, .take = take, .refresh = refresh, .data = f};
 	ctl->forward = f;
@@ -908,6 +1165,7 @@ void lv_forward_close(struct lv_control *ctl)
 	}
 	if (ctl->deferrer == &f->d)
 		ctl->deferrer = NULL;
+	lv_ev_timer_stop(ctl->loop, &f->loop_kick);
 	lv_upstreams_free(f->ups);
 	rules_put(f->rules);
 	while (f->rule_stats != NULL) {
@@ -947,7 +1205,11 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 	P(prefetch_skipped);
 	P(stale_answers);
 	P(stale_copies);
+	P(loop_queries);
+	P(loop_too_deep);
+	P(all_looping);
 #undef P
+	loop_print_stats(f, out);
 	for (const struct rule_stats *r = f->rule_stats; r != NULL; r = r->next)
 		fprintf(out,
 			"rule[%s].servfail_timeout %llu\n"

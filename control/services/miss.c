@@ -18,6 +18,7 @@
 #include "levee/hash.h"
 #include "levee/control.h"
 #include "levee/log.h"
+#include "levee/loop.h"
 #include "levee/request.h"
 #include "levee/response.h"
 #include "levee/tsig.h"
@@ -96,6 +97,13 @@ static uint16_t defer(struct lv_control *ctl, uint8_t *dns, uint16_t room,
 	}
 	from->parked = r;
 	if (r != NULL) {
+		/* the forwarder judges loops by the query's marker before it
+		 * coalesces (docs/forwarding.md "Forwarding loops"); the
+		 * request keeps only header and question, so the marker is
+		 * read here, once per deferred miss, never on a worker */
+		if (ctl->cfg->fwd.loop_detect && from->msg != NULL)
+			r->loop_scan = (uint8_t)lv_loop_mark_scan(
+			    from->msg, from->msg_len, &r->loop);
 		ctl->deferrer->take(ctl->deferrer->data, r);
 		return 0;
 	}
@@ -277,6 +285,8 @@ uint16_t lv_control_answer_from(struct lv_control *ctl, uint8_t *dns,
 	if (from != NULL) {
 		from->parked = NULL;
 		from->refused = false;
+		from->msg = dns;
+		from->msg_len = len;
 	}
 	out = dispatch(ctl, dns, len, room, tcp, from, &opt_last);
 	if (out && tcp)
@@ -331,6 +341,37 @@ static uint16_t write_query_arg(struct lv_control *ctl, uint8_t *dns,
 {
 	(void)unused;
 	return answer_query(ctl, dns, room, q, NULL);
+}
+
+/* SERVFAIL with the loop marker echoed: the option appended to the OPT
+ * the writer put last (checked as in add_tcp_keepalive; it then finds
+ * an OPT with options and adds no keepalive, which a SERVFAIL can miss). */
+static uint16_t write_loop_arg(struct lv_control *ctl, uint8_t *dns,
+			       uint16_t room, const struct lv_query *q,
+			       const void *mark)
+{
+	uint16_t len = write_error(ctl, dns, room, q, LV_RCODE_SERVFAIL);
+	uint8_t option[LV_LOOP_OPTION_MAX];
+	uint16_t n = lv_loop_option_echo(option, mark);
+	uint8_t *opt;
+
+	if (n == 0 || !q->has_edns || len < LV_DNS_HDR_LEN + LV_DNS_OPT_RR_LEN)
+		return len;
+	opt = dns + len - LV_DNS_OPT_RR_LEN;
+	if (lv_wire_get16(dns + 10) == 0 || len + n > room || opt[0] != 0 ||
+	    lv_wire_get16(opt + 1) != LV_TYPE_OPT ||
+	    lv_wire_get16(opt + 9) != 0)
+		return len;
+	lv_wire_put16(opt + 9, n);
+	memcpy(dns + len, option, n);
+	return (uint16_t)(len + n);
+}
+
+void lv_control_answer_request_loop(struct lv_control *ctl,
+				    struct lv_request *r,
+				    const struct lv_loop_mark *m)
+{
+	answer_request_with(ctl, r, write_loop_arg, m);
 }
 
 void lv_control_answer_request(struct lv_control *ctl, struct lv_request *r)

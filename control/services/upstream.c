@@ -46,6 +46,9 @@ struct lv_upstreams {
 	struct lv_evloop *loop;
 	struct lv_forward_limits lim; /* health settings, the probe */
 	struct lv_upstream *first, *last;
+	unsigned n; /* upstreams, for their numbers */
+	void (*on_loop)(void *data, struct lv_upstream *up);
+	void *on_loop_data;
 	uint8_t buf[65536]; /* one UDP datagram */
 };
 
@@ -101,6 +104,7 @@ void lv_upstreams_free(struct lv_upstreams *set)
 	for (up = set->first; up != NULL; up = next) {
 		next = up->next;
 		lv_upstream_health_fini(up);
+		lv_upstream_loop_fini(up);
 		while (up->conns != NULL) {
 			struct lv_upstream_tcp *c = up->conns;
 			up->conns = c->next;
@@ -129,7 +133,9 @@ struct lv_upstream *lv_upstream_get(struct lv_upstreams *set,
 	up->set = set;
 	up->sa = sa;
 	up->sa_len = len;
+	up->number = (uint16_t)set->n++;
 	lv_upstream_health_init(up);
+	lv_upstream_loop_init(up);
 	inet_ntop(addr->family, addr->addr, text, sizeof(text));
 	snprintf(up->name, sizeof(up->name), "%s@%u", text, port);
 	if (set->last)
@@ -143,6 +149,29 @@ struct lv_upstream *lv_upstream_get(struct lv_upstreams *set,
 struct lv_upstream *lv_upstreams_first(struct lv_upstreams *set)
 {
 	return set->first;
+}
+
+struct lv_upstream *lv_upstream_by_number(struct lv_upstreams *set, uint16_t n)
+{
+	struct lv_upstream *up = set->first;
+
+	while (up != NULL && up->number != n)
+		up = up->next;
+	return up;
+}
+
+void lv_upstreams_on_loop(struct lv_upstreams *set,
+			  void (*fn)(void *data, struct lv_upstream *up),
+			  void *data)
+{
+	set->on_loop = fn;
+	set->on_loop_data = data;
+}
+
+void lv_upstreams_loop_notify(struct lv_upstream *up)
+{
+	if (up->set->on_loop != NULL)
+		up->set->on_loop(up->set->on_loop_data, up);
 }
 
 /* --- matching an answer to its query --- */
@@ -228,6 +257,10 @@ static void finish(struct lv_upstream_query *uq, int status, const uint8_t *msg,
 	detach(uq);
 	if (uq == &up->probe) {
 		lv_upstream_probe_done(up, status);
+		return;
+	}
+	if (uq == &up->loop_probe) { /* no health sample: see its done */
+		lv_upstream_loop_probe_done(up, status, msg, len);
 		return;
 	}
 	lv_upstream_health_note(up, status, uq->sent_ns);

@@ -132,6 +132,10 @@ struct lv_forward_limits {
 	uint8_t probe_qname[256];
 	uint8_t probe_qname_len;
 	uint16_t probe_qtype;
+	/* forwarding loops (docs/forwarding.md "Forwarding loops") */
+	bool loop_detect;       /* find and stop them: on */
+	bool loop_marker;       /* the EDNS marker in forwarded queries: on */
+	uint32_t loop_probe_ms; /* a loop probe per upstream: 30000; 0: none */
 };
 
 enum lv_hugepages { LV_HUGE_AUTO = 0, LV_HUGE_ON, LV_HUGE_OFF };
@@ -164,7 +168,9 @@ enum lv_iface_kind {
 #define LV_CONFIG_IXFR_HISTORY_DEF   16
 #define LV_CONFIG_REQUESTS_MAX       1048576
 #define LV_CONFIG_REQUESTS_DEF       4096
-#define LV_CONFIG_UPSTREAMS_MAX      64 /* per forwarding rule */
+#define LV_CONFIG_UPSTREAMS_MAX      64   /* per forwarding rule */
+#define LV_CONFIG_LOOP_PROBE_MIN     1000 /* loop-probe-interval-ms */
+#define LV_CONFIG_LOOP_PROBE_MAX     3600000
 #define LV_CONFIG_WEIGHT_MAX         1000
 
 /*

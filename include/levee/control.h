@@ -71,6 +71,10 @@ struct lv_origin {
 	socklen_t peer_len;
 	lv_request_deliver_fn deliver;
 	void *sink;
+	/* the whole query as received (set by lv_control_answer_from): the
+	 * miss path reads the loop marker in its OPT when it parks it */
+	const uint8_t *msg;
+	uint16_t msg_len;
 	struct lv_request *parked;
 	bool refused; /* a deferrer wanted it but the table was full */
 };
@@ -222,6 +226,12 @@ void lv_control_answer_request_entry(struct lv_control *ctl,
 				     const struct lv_cache_entry *e);
 void lv_control_answer_request_rcode(struct lv_control *ctl,
 				     struct lv_request *r, unsigned rcode);
+/* Answer parked request r SERVFAIL with the loop marker m echoed in its
+ * OPT (the loop signal, include/levee/loop.h), and free r. Without an
+ * OPT in the answer (the query had none) it is a plain SERVFAIL. */
+void lv_control_answer_request_loop(struct lv_control *ctl,
+				    struct lv_request *r,
+				    const struct lv_loop_mark *m);
 
 /* SIGHUP: start re-reading the config and changed zones in a control
  * thread; queued (once) while a reload is parsing or being published.

@@ -16,6 +16,13 @@
  * (TC=1, from the cache) to the others. When every try fails, the waiters
  * get SERVFAIL, which is cached for servfail-ttl seconds.
  *
+ * Forwarding loops (docs/forwarding.md): every query we forward carries
+ * our loop marker; a miss that carries our own hop, or our loop probe
+ * name, has come back to us and is answered SERVFAIL with the marker
+ * echoed (the loop signal) before it can join a fetch, and the upstream
+ * that leads into the loop is taken out of rotation; an answer carrying
+ * the signal does the same for the upstream it came from.
+ *
  * Rules come from the configuration snapshot current when a miss arrives
  * (a SIGHUP may change them); a fetch keeps the rules it started with.
  * Local zones come first: a name inside a local zone is never forwarded.
@@ -60,6 +67,14 @@ struct lv_forward_stats {
 	 * copies it published */
 	uint64_t stale_answers;
 	uint64_t stale_copies;
+	/* forwarding loops (docs/forwarding.md "Forwarding loops"): queries
+	 * refused because they had come back to us (our marker or probe
+	 * name), queries refused for carrying LV_LOOP_HOPS_MAX hops or more,
+	 * lookups ended at once because the rule's upstreams were out of
+	 * rotation, one or more of them looping */
+	uint64_t loop_queries;
+	uint64_t loop_too_deep;
+	uint64_t all_looping;
 };
 
 /* Make the forwarder ctl's deferrer. 0, or -1 after logging why. */

@@ -42,6 +42,7 @@
 #include <rte_mbuf.h>
 
 #include "levee/evloop.h"
+#include "levee/loop.h"
 #include "levee/packet.h"
 #include "levee/query.h"
 #include "levee/stats.h"
@@ -102,6 +103,11 @@ struct lv_request {
 		} stream;
 	} from;
 	uint64_t parked_ns;
+	/* the forwarding-loop marker of the query's OPT (include/levee/
+	 * loop.h), copied by the miss path when a deferrer takes the query,
+	 * and what the scan found (an enum lv_loop_scan; 0: nothing) */
+	uint8_t loop_scan;
+	struct lv_loop_mark loop;
 	/* for the owner (the subsystem that parked it): not armed while
 	 * free; lv_request_answer_end and lv_request_drop disarm it */
 	struct lv_ev_timer timer;

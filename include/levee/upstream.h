@@ -35,6 +35,18 @@
  * it answers, when it is up again (one line). The forwarder sends no
  * client query to a down upstream.
  *
+ * Loops (control/services/upstream_loop.c, docs/forwarding.md
+ * "Forwarding loops"): an upstream found to forward our queries back to
+ * us (by the forwarder: the marker or a probe name in a query that
+ * arrived, the loop signal in an answer; or by its loop probe) is marked
+ * looping, logged in one line and counted, and is out of rotation like a
+ * down one. Every upstream the rules name gets a loop probe soon after it
+ * appears in them and every loop-probe-interval-ms; a looping one is
+ * probed with the health probes' backoff (probe-interval-ms doubling, up
+ * to the smaller of probe-max-interval-ms and loop-probe-interval-ms)
+ * until a probe is answered without coming back, when it is back in
+ * rotation (one line).
+ *
  * Control plane only, on the event loop's thread. Counters are plain
  * fields read by the same thread when stats are printed.
  */
@@ -47,6 +59,7 @@
 
 #include "levee/config.h"
 #include "levee/evloop.h"
+#include "levee/loop.h"
 #include "levee/wire.h"
 
 /* Queries one TCP connection carries at once before another is opened,
@@ -76,6 +89,15 @@ struct lv_upstream_stats {
 	uint64_t prefetches;    /* refresh queries (prefetch) sent to it */
 	/* clients answered stale when it was the last one tried */
 	uint64_t stale_answers;
+	uint64_t loops;       /* times it was found looping */
+	uint64_t loop_probes; /* loop probes sent */
+};
+
+/* How a loop through an upstream was found, for the log line. */
+enum lv_loop_how {
+	LV_LOOP_BY_MARKER, /* a query came back with our hop in its marker */
+	LV_LOOP_BY_PROBE,  /* our probe name came back as a query */
+	LV_LOOP_BY_SIGNAL  /* an answer echoed a marker with our hop */
 };
 
 struct lv_upstreams;
@@ -135,6 +157,22 @@ struct lv_upstream {
 	struct lv_upstream_query probe; /* .active while a probe is out */
 	uint8_t probe_qname[256];
 	uint8_t probe_msg[LV_DNS_HDR_LEN + 256 + 4];
+	/* its number in the set (0, 1, ... in creation order, kept across
+	 * reloads): what loop markers and probe names call it */
+	uint16_t number;
+	/* loops (upstream_loop.c) */
+	bool looping;           /* forwards our queries back: out of rotation */
+	bool loop_in_rules;     /* a current rule names it: it is loop-probed */
+	uint64_t loop_seen_ns;  /* a loop through it was last seen */
+	uint64_t loop_hint_ns;  /* a hint last sent it a loop probe */
+	uint32_t loop_delay_ms; /* the next loop probe's wait, backing off */
+	struct lv_ev_timer loop_timer;
+	struct lv_upstream_query loop_probe; /* .active while one is out */
+	uint8_t loop_suffix[256];            /* the probe name's suffix */
+	uint8_t loop_suffix_len;
+	uint8_t loop_qname[256];
+	uint8_t loop_msg[LV_DNS_HDR_LEN + 256 + 4 + LV_DNS_OPT_RR_LEN +
+			 LV_LOOP_OPTION_MAX];
 	struct lv_upstream *next;
 };
 
@@ -170,11 +208,41 @@ void lv_upstream_cancel(struct lv_upstream_query *uq);
 void lv_upstreams_configure(struct lv_upstreams *set,
 			    const struct lv_forward_limits *lim);
 
-/* May client queries go to up (it is not down)? */
+/* May client queries go to up (it is neither down nor looping)? What
+ * the stats print as upstream[ADDR@PORT].up. */
 static inline bool lv_upstream_is_up(const struct lv_upstream *up)
 {
-	return !up->down;
+	return !up->down && !up->looping;
 }
+
+/* The upstream numbered n (struct lv_upstream.number), or NULL. */
+struct lv_upstream *lv_upstream_by_number(struct lv_upstreams *set, uint16_t n);
+
+/* A loop through up was found (how): mark it looping (the first time: one
+ * line, loops counted, the forwarder told through the callback, its loop
+ * probes backing off), and note when. A no-op while loop detection is off. */
+void lv_upstream_loop_found(struct lv_upstream *up, enum lv_loop_how how);
+
+/* A query from up's address arrived for a name a rule forwards to it
+ * without a marker: probe it for a loop now, unless it was in the last
+ * second (or is looping, or a loop probe is out). */
+void lv_upstream_loop_hint(struct lv_upstream *up);
+
+/* The rules changed (or the settings): lv_upstreams_loop_begin, then
+ * lv_upstream_loop_rule for each upstream of each rule with the rule's
+ * name (lowercased wire form), then lv_upstreams_loop_end, which probes
+ * upstreams new in the rules soon and forgets the loop state of those no
+ * rule names any more (nothing goes there). */
+void lv_upstreams_loop_begin(struct lv_upstreams *set);
+void lv_upstream_loop_rule(struct lv_upstream *up, const uint8_t *lname,
+			   unsigned len);
+void lv_upstreams_loop_end(struct lv_upstreams *set);
+
+/* Who is told when an upstream starts looping (the forwarder, to move the
+ * lookups waiting on it on at once). */
+void lv_upstreams_on_loop(struct lv_upstreams *set,
+			  void (*fn)(void *data, struct lv_upstream *up),
+			  void *data);
 
 /* --- internal to upstream.c and upstream_health.c --- */
 void lv_upstream_health_init(struct lv_upstream *up);
@@ -184,6 +252,13 @@ void lv_upstream_health_note(struct lv_upstream *up, int status,
 			     uint64_t sent_ns);
 /* The probe's exchange ended. */
 void lv_upstream_probe_done(struct lv_upstream *up, int status);
+void lv_upstream_loop_init(struct lv_upstream *up);
+void lv_upstream_loop_fini(struct lv_upstream *up);
+/* The loop probe's exchange ended (msg[0..len) the answer, status 0). */
+void lv_upstream_loop_probe_done(struct lv_upstream *up, int status,
+				 const uint8_t *msg, uint16_t len);
+/* Tell the forwarder that up started looping. */
+void lv_upstreams_loop_notify(struct lv_upstream *up);
 const struct lv_forward_limits *lv_upstreams_limits(struct lv_upstreams *set);
 struct lv_evloop *lv_upstreams_loop(struct lv_upstreams *set);
 

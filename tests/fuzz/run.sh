@@ -14,7 +14,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-$ROOT/build-fuzz}
 SECONDS_PER_TARGET=${1:-60}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-query packet upstream tcp_frame control_answer xfr config zone}
+TARGETS=${*:-query packet upstream tcp_frame loop control_answer xfr config zone}
 JOBS=${FUZZ_JOBS:-1}
 
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -148,6 +148,19 @@ answers = {
 for n, a in answers.items():
     write("upstream", n, a)
 
+# fuzz_loop: a query and a SERVFAIL answer with a two-hop loop marker
+# (option 65389, include/levee/loop.h), and a marker of 8 hops
+def marked(flags, hops, rcode_answer=False):
+    opt = struct.pack(">HH", 65389, 10 * len(hops)) + b"".join(
+        struct.pack(">QH", i, u) for i, u in hops)
+    an = rr(b"\xc0\x0c", 1, 60, b"\xc0\x00\x02\x01") if rcode_answer else b""
+    return (struct.pack(">HHHHHH", 0x4242, flags, 1, 1 if an else 0, 0, 1) +
+            name("a.example") + struct.pack(">HH", 1, 1) + an +
+            b"\0" + struct.pack(">HHIH", 41, 1232, 0, len(opt)) + opt)
+write("loop", "query_two_hops", marked(0x0100, [(1, 0), (2, 5)]))
+write("loop", "servfail_signal", marked(0x8182, [(7, 1), (9, 3)], True))
+write("loop", "eight_hops", marked(0x0100, [(i + 1, i) for i in range(8)]))
+
 # fuzz_tcp_frame: two seed bytes, then length-prefixed messages
 def framed(msgs):
     return b"".join(struct.pack(">H", len(m)) + m for m in msgs)
@@ -243,6 +256,9 @@ forwarding:
   probe-interval-ms: 500
   probe-max-interval-ms: 8000
   probe-query: "example.com. A"
+  loop-detect: on
+  loop-marker: false
+  loop-probe-interval-ms: 15000
   timeout-ms: 2500
   attempt-timeout-ms: 400
   tcp-idle-timeout-ms: 5000

@@ -354,6 +354,56 @@ static void test_yaml_forward_errors(void **state)
 		   "\"301\"");
 }
 
+/* Forwarding loops: defaults, the file's keys, the options, and one-line
+ * errors naming the key. */
+static void test_loop_settings(void **state)
+{
+	char path[128];
+	struct lv_config c;
+
+	(void)state;
+	lv_config_init(&c);
+	assert_true(c.fwd.loop_detect);
+	assert_true(c.fwd.loop_marker);
+	assert_int_equal(c.fwd.loop_probe_ms, 30000);
+	lv_config_free(&c);
+	assert_int_equal(load(&c,
+			      "forward:\n  - name: .\n    upstreams: 10.0.0.1\n"
+			      "forwarding:\n"
+			      "  loop-detect: false\n"
+			      "  loop-marker: off\n"
+			      "  loop-probe-interval-ms: 0\n",
+			      path, sizeof(path)),
+			 0);
+	assert_false(c.fwd.loop_detect);
+	assert_false(c.fwd.loop_marker);
+	assert_int_equal(c.fwd.loop_probe_ms, 0);
+	lv_config_free(&c);
+	unlink(path);
+	assert_int_equal(run(&c, "--iface", "pcap:a,b", "--forward",
+			     ".=1.2.3.4", "--forward-loop-marker", "off",
+			     "--forward-loop-probe-interval", "5000", NULL),
+			 0);
+	assert_true(c.fwd.loop_detect);
+	assert_false(c.fwd.loop_marker);
+	assert_int_equal(c.fwd.loop_probe_ms, 5000);
+	lv_config_free(&c);
+	RUN_FAILS("--forward-loop-probe-interval: expected 0 (no loop probes) "
+		  "or an integer 1000..3600000, got \"10\"",
+		  "--iface", "pcap:a,b", "--forward", ".=1.2.3.4",
+		  "--forward-loop-probe-interval", "10");
+	RUN_FAILS("--forward-loop-detect: expected on or off (true or false), "
+		  "got \"maybe\"",
+		  "--iface", "pcap:a,b", "--forward", ".=1.2.3.4",
+		  "--forward-loop-detect", "maybe");
+	yaml_fails("forwarding:\n  loop-marker: 2\n",
+		   ":2: forwarding.loop-marker: expected on or off (true or "
+		   "false), got \"2\"");
+	yaml_fails("forwarding:\n  loop-probe-interval-ms: 3600001\n",
+		   ":2: forwarding.loop-probe-interval-ms: expected 0 (no loop "
+		   "probes) or an integer 1000..3600000, got \"3600001\"");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +414,7 @@ int main(void)
 	    cmocka_unit_test(test_yaml_forward_errors),
 	    cmocka_unit_test(test_health_settings),
 	    cmocka_unit_test(test_prefetch_stale_settings),
+	    cmocka_unit_test(test_loop_settings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
