@@ -667,10 +667,13 @@ static void fetch_fail(struct fetch *ft, enum servfail_cause why)
 	uint32_t ttl = ctl->cfg->fwd.servfail_ttl;
 	struct lv_cache_entry *e = NULL;
 	struct rule_stats *rs = ft->rule->st;
-	const struct lv_cache_entry *stale = stale_answer(ft);
+	/* a loop is answered with its signal, never stale: the other side
+	 * must learn of it */
+	const struct lv_cache_entry *stale =
+	    why != SF_LOOP ? stale_answer(ft) : NULL;
 
 	ft->f->st.failed++;
-	if (why != SF_LOOP && stale != NULL) {
+	if (stale != NULL) {
 		answer_stale(ft, stale);
 		fetch_free(ft);
 		return;
