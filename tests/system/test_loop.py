@@ -14,7 +14,6 @@ queries both sent.
 """
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -26,7 +25,8 @@ import dns.query
 import dns.rcode
 import pytest
 
-from lvtest.front import a_addrs
+from lvtest import front
+from lvtest.front import a_addrs, wait_for
 from lvtest.knot import free_port
 
 A_ADDR, B_ADDR = "127.0.0.2", "127.0.0.3"
@@ -37,13 +37,6 @@ FAST = ["--forward-probe-interval", "300", "--forward-probe-max-interval",
         "1200", "--forward-attempt-timeout", "500"]
 
 
-def wait_for(cond, timeout, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def up(other):
@@ -400,13 +393,7 @@ class Dnsmasq:
 
     def stop(self):
         p, self.proc = self.proc, None
-        if p is not None and p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+        front._terminate(p)
 
     def text(self):
         with open(self.log, errors="replace") as f:

@@ -11,7 +11,7 @@ import time
 import dns.rcode
 import pytest
 
-from lvtest.front import a_addrs
+from lvtest.front import a_addrs, wait_for
 
 
 def asked(b, prefix="", suffix=""):
@@ -21,13 +21,6 @@ def asked(b, prefix="", suffix=""):
                and k[1].startswith(prefix) and k[1].endswith(suffix))
 
 
-def wait_for(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def timed_query(lv, name):

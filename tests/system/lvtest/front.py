@@ -36,6 +36,16 @@ def _terminate(p):
             p.wait(timeout=5)
 
 
+def wait_for(cond, timeout, step=0.05):
+    """Poll cond() until true or timeout s passed; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
 def a_addrs(r):
     """The A addresses of a response's answer section, sorted."""
     return sorted(rd.address for rrset in r.answer for rd in rrset
