@@ -589,6 +589,10 @@ struct lv_cache_entry *lv_upstream_entry_stale(const struct lv_cache_entry *old,
 		lv_wire_put32(wire + e->rrs[i].ttl_offset, ttl);
 	e->wire_sum = lv_csum(e->wire, e->wire_len);
 	e->stale = 1;
+	/* never prefetched: the refresh is tried when the copy expires, so
+	 * the upstreams are asked about once per stale-answer TTL (RFC 8767's
+	 * failure recheck), not twice */
+	e->prefetch_asked = 1;
 	e->stale_keep = keep;
 	return e;
 }

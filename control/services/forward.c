@@ -1252,10 +1252,14 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 		U(latency_us_sum);
 		U(latency_count);
 #undef U
+		/* The state, one-hot: exactly one of .up, .down and .looping
+		 * (printed with the loop counters) is 1; looping wins over
+		 * down, as it is what must be fixed. */
 		fprintf(out,
-			"upstream[%s].up %u\nupstream[%s].srtt_us %u\n"
-			"upstream[%s].in_flight %u\n",
+			"upstream[%s].up %u\nupstream[%s].down %u\n"
+			"upstream[%s].srtt_us %u\nupstream[%s].in_flight %u\n",
 			up->name, lv_upstream_is_up(up) ? 1u : 0u, up->name,
+			up->down && !up->looping ? 1u : 0u, up->name,
 			up->srtt_us, up->name, up->in_flight);
 		for (unsigned i = 0; i < 16; i++)
 			if (u->answers[i])

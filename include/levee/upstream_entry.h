@@ -76,7 +76,8 @@ struct lv_cache_entry *lv_upstream_entry_rcode(const struct lv_query *q,
  * A stale copy of old, an expired upstream entry (RFC 8767): the same
  * answer with every TTL set to ttl (stale-answer-ttl), living ttl seconds
  * and kept keep seconds after that, marked stale so that answers from it
- * carry the Extended DNS Error "Stale Answer" (RFC 8914, code 3). The
+ * carry the Extended DNS Error "Stale Answer" (RFC 8914, code 3), and
+ * never asking for a prefetch (its refresh is tried once it expires). The
  * caller sets stored_at. NULL when out of memory.
  */
 struct lv_cache_entry *lv_upstream_entry_stale(const struct lv_cache_entry *old,

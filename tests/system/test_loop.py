@@ -120,6 +120,7 @@ def test_loop_at_start_found_by_probes(levee):
     for lv, other in ((a, b), (b, a)):
         st = lv.stats()
         assert st[f"{up(other)}.up"] == 0 and st[f"{up(other)}.loops"] == 1
+        assert st[f"{up(other)}.down"] == 0  # the state is one-hot
         assert st[f"{up(other)}.loop_probes"] >= 1
         lines = [l for l in lv.stderr().splitlines() if "LOOPS" in l]
         assert len(lines) == 1 and f"{other.address}@{other.port}" in lines[0]

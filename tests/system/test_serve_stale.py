@@ -12,7 +12,7 @@ import time
 import dns.edns
 import dns.rcode
 
-from lvtest.front import a_addrs
+from lvtest.front import a_addrs, wait_for
 
 
 def ede_codes(r):
@@ -79,6 +79,47 @@ def test_dead_upstream_stale_at_once(backend, levee):
     r, took = timed(lv, "ttl1.sd.test.")
     assert is_stale(r, 30) and r.answer[0].ttl == 30, r
     assert took < 0.5, took
+
+
+def test_upstream_servfail_is_answered_stale_and_retried_bounded(backend,
+                                                                   levee):
+    """The upstream answers, but SERVFAIL (RFC 8767 §5 counts that as a
+    failed refresh): the stale answer at once, and while clients keep
+    asking, the upstream is asked again about once per stale-answer TTL
+    (the stale copy answers the rest in the workers), never once per
+    client query. When it answers again the fresh answer is back."""
+    b = backend()
+    lv = levee(["--forward", f"sd.test.={b.spec}",
+                "--forward-stale-answer-ttl", "1"])
+    assert a_addrs(lv.query("ttl1.sd.test.")) == ["192.0.2.2"]
+    port = b.port
+    b.kill()
+    bad = backend(port=port, extra=["--rcode", "SERVFAIL"])
+    time.sleep(1.3)  # expired
+    r, took = timed(lv, "ttl1.sd.test.")
+    assert is_stale(r, 1), r
+    assert took < 0.5, took
+    clients = 1
+    t_end = time.monotonic() + 4
+    while time.monotonic() < t_end:
+        r = lv.query("ttl1.sd.test.")
+        assert is_stale(r, 1), r
+        clients += 1
+        time.sleep(0.02)
+    asked = bad.queries("ttl1.sd.test.")[0]
+    # one refresh per second of stale TTL, 4 s: 4 to 6, whatever the
+    # client rate (here about 40 a second)
+    assert clients > 60 and 3 <= asked <= 6, (clients, asked)
+    s = lv.stats()
+    assert s["rule[sd.test.].servfail_upstream"] == 0, s
+    assert s["rule[sd.test.].stale_answers"] == asked, s
+    assert s[f"upstream[{b.spec}].answers_servfail"] >= asked, s  # its loop probe too
+    assert s[f"upstream[{b.spec}].up"] == 1, s  # a SERVFAIL is an answer
+
+    bad.kill()
+    good = backend(port=port)
+    assert good
+    assert wait_for(lambda: not ede_codes(lv.query("ttl1.sd.test.")), 4)
 
 
 def test_all_upstreams_down_answer_from_stale(backend, levee):

@@ -601,6 +601,7 @@ static void test_stale_copy(void **state)
 	    lv_upstream_entry_stale(res.entry, 30, 1000, SEED);
 	assert_non_null(e);
 	assert_int_equal(e->stale, 1);
+	assert_int_equal(e->prefetch_asked, 1); /* never prefetched */
 	assert_int_equal(e->min_ttl, 30);
 	assert_int_equal(e->stale_keep, 1000);
 	assert_int_equal(e->hash, res.entry->hash);
