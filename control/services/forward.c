@@ -408,14 +408,47 @@ static bool loop_from(const struct lv_request *r, const struct lv_upstream *up)
 		      16) == 0;
 }
 
+/* Is r, a query whose marker holds our hop naming upstream number n, our
+ * own query come back: is a lookup of its key in flight whose latest try
+ * went to upstream n? Only then does the hop prove a loop: our id is in
+ * every query we send, so an upstream (or whoever it forwards to) could
+ * put it in a query of its own. */
+static bool loop_ours_back(struct lv_forward *f, const struct lv_request *r,
+			   uint16_t n)
+{
+	const struct fetch *ft = find(f, &r->q);
+
+	return ft != NULL && ft->sent && ft->loop_at != 0 &&
+	       lv_wire_get16(ft->msg + ft->loop_at) == n;
+}
+
+/* A query with our id (in its marker or probe name) that is none of ours
+ * in flight: an old one come back late, or forged. It marks nothing, is
+ * answered a plain SERVFAIL (so that no other instance takes it for the
+ * loop signal) and makes the upstream it names a loop probe (a hint: at
+ * most one a second), which finds the loop if there is one. */
+static void loop_unverified(struct lv_forward *f, struct lv_request *r,
+			    struct lv_upstream *up)
+{
+	f->st.loop_unverified++;
+	if (up != NULL)
+		lv_upstream_loop_hint(up);
+	lv_control_answer_request_rcode(f->ctl, r, LV_RCODE_SERVFAIL);
+}
+
 /*
  * A miss for f->wanted arrived, before it may join a fetch (a query that
  * came back to us would join our own lookup of the name and wait for it
- * until both timed out): a query with too many hops, our probe name or
- * our own hop in its marker is answered SERVFAIL here (true), the last
- * two with the marker echoed (the loop signal) and the upstream named
- * marked looping. One without a marker from an upstream's address is a
- * hint that it may forward back to us (it may strip options).
+ * until both timed out). Answered here (true):
+ *  - the probe name last sent to an upstream, or a query marked with our
+ *    hop while our lookup of its key is out to the upstream the hop
+ *    names: it came back, that upstream loops; SERVFAIL with the marker
+ *    echoed (the loop signal);
+ *  - one with our id that is neither (loop_unverified);
+ *  - one carrying LV_LOOP_HOPS_MAX hops or more none of them ours: too
+ *    deep to forward.
+ * One without a marker from an upstream's address is a hint that it may
+ * forward back to us (it may strip options).
  */
 static bool loop_arrived(struct lv_forward *f, struct lv_request *r)
 {
@@ -426,15 +459,26 @@ static bool loop_arrived(struct lv_forward *f, struct lv_request *r)
 
 	if (!f->ctl->cfg->fwd.loop_detect)
 		return false;
-	if (r->loop_scan == LV_LOOP_TOO_DEEP) {
+	if (lv_loop_probe_match(r->q.lname, r->q.qname_len, &n)) {
+		up = lv_upstream_by_number(f->ups, n);
+		if (up == NULL || !lv_upstream_loop_is_probe(up, r->q.lname,
+							     r->q.qname_len)) {
+			loop_unverified(f, r, up);
+			return true;
+		}
+		how = LV_LOOP_BY_PROBE;
+	} else if (r->loop.n > 0 && lv_loop_mark_ours(&r->loop, &n) >= 0) {
+		up = lv_upstream_by_number(f->ups, n);
+		if (up == NULL || !loop_ours_back(f, r, n)) {
+			loop_unverified(f, r, up);
+			return true;
+		}
+		how = LV_LOOP_BY_MARKER;
+	} else if (r->loop_scan == LV_LOOP_TOO_DEEP ||
+		   r->loop.n >= LV_LOOP_HOPS_MAX) {
 		f->st.loop_too_deep++;
 		lv_control_answer_request_rcode(f->ctl, r, LV_RCODE_SERVFAIL);
 		return true;
-	}
-	if (lv_loop_probe_match(r->q.lname, r->q.qname_len, &n)) {
-		how = LV_LOOP_BY_PROBE;
-	} else if (r->loop.n > 0 && lv_loop_mark_ours(&r->loop, &n) >= 0) {
-		how = LV_LOOP_BY_MARKER;
 	} else {
 		for (unsigned i = 0; r->loop.n == 0 && i < rule->n; i++)
 			if (loop_from(r, rule->ups[i]))
@@ -442,8 +486,7 @@ static bool loop_arrived(struct lv_forward *f, struct lv_request *r)
 		return false;
 	}
 	f->st.loop_queries++;
-	if ((up = lv_upstream_by_number(f->ups, n)) != NULL)
-		lv_upstream_loop_found(up, how);
+	lv_upstream_loop_found(up, how);
 	lv_control_answer_request_loop(f->ctl, r, &r->loop);
 	return true;
 }
@@ -459,21 +502,19 @@ static void loop_joined(struct fetch *ft, const struct lv_request *r)
 }
 
 /* The answer msg[0..len) to ft's try is the loop signal (SERVFAIL with a
- * marker holding our hop): the upstream our hop names loops, and the try
- * failed. */
+ * marker whose hop of ours names the upstream asked, as our query's
+ * did): that upstream loops, and the try failed. */
 static bool loop_signalled(struct fetch *ft, const uint8_t *msg, uint16_t len)
 {
 	struct lv_loop_mark mark;
-	struct lv_upstream *up;
 	uint16_t n;
 
-	if (!ft->f->ctl->cfg->fwd.loop_detect ||
+	if (!ft->f->ctl->cfg->fwd.loop_detect || ft->last_up == NULL ||
 	    (lv_wire_get16(msg + 2) & 0xf) != LV_RCODE_SERVFAIL ||
 	    lv_loop_mark_scan(msg, len, &mark) != LV_LOOP_FOUND ||
-	    lv_loop_mark_ours(&mark, &n) < 0)
+	    lv_loop_mark_ours(&mark, &n) < 0 || n != ft->last_up->number)
 		return false;
-	if ((up = lv_upstream_by_number(ft->f->ups, n)) != NULL)
-		lv_upstream_loop_found(up, LV_LOOP_BY_SIGNAL);
+	lv_upstream_loop_found(ft->last_up, LV_LOOP_BY_SIGNAL);
 	return true;
 }
 
@@ -481,7 +522,11 @@ static bool loop_signalled(struct fetch *ft, const uint8_t *msg, uint16_t len)
  * every waiter, with its own marker echoed. Another instance that sent
  * one learns that its path through us loops (as the instance at the
  * other end of the loop, whose probe we refuse, must: else it would take
- * our SERVFAIL for "no loop" and send us its clients again). */
+ * our SERVFAIL for "no loop" and send us its clients again). Which
+ * waiter is that instance cannot be told by its address (a forwarder's
+ * queries leave from whatever source its route picks), so an instance
+ * outside the loop that forwards to us is told too, and holds us looping
+ * until our rule's loop is gone (docs/forwarding.md "Forwarding loops"). */
 static void loop_answer_waiters(struct fetch *ft)
 {
 	ft->rule->st->servfail_looping += ft->n_waiters;
@@ -1210,6 +1255,7 @@ void lv_forward_print_stats(const struct lv_forward *f, FILE *out)
 	P(stale_copies);
 	P(loop_queries);
 	P(loop_too_deep);
+	P(loop_unverified);
 	P(all_looping);
 #undef P
 	loop_print_stats(f, out);

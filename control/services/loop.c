@@ -10,11 +10,13 @@
 #include "levee/wire.h"
 
 /* "lv-loop-" 16 hex digits of the id, "-", 4 of the upstream number, "-",
- * 4 of a nonce (so that no cache between here and the loop answers a
- * probe from an earlier one). */
+ * 16 of a nonce: no cache between here and the loop answers a probe from
+ * an earlier one, and nobody who has not seen the probe can send us its
+ * name (the forwarder takes only the name last sent as a loop). */
 #define PROBE_PREFIX     "lv-loop-"
 #define PROBE_PREFIX_LEN 8
-#define PROBE_LABEL_LEN  (PROBE_PREFIX_LEN + 16 + 1 + 4 + 1 + 4)
+#define PROBE_NONCE_AT   (PROBE_PREFIX_LEN + 16 + 1 + 4 + 1)
+#define PROBE_LABEL_LEN  (PROBE_NONCE_AT + 16)
 
 static uint64_t instance;
 
@@ -63,7 +65,7 @@ static enum lv_loop_scan scan_options(const uint8_t *opt, uint16_t rdlen,
 		if (code == LV_EDNS_LOOP_MARK) {
 			if (olen == 0 || olen % LV_LOOP_HOP_LEN != 0)
 				return LV_LOOP_NONE;
-			if (olen >= LV_LOOP_MARK_MAX)
+			if (olen > LV_LOOP_MARK_MAX)
 				return LV_LOOP_TOO_DEEP;
 			mark->n = (uint8_t)(olen / LV_LOOP_HOP_LEN);
 			memcpy(mark->hop, opt + pos + 4, olen);
@@ -192,29 +194,30 @@ static bool get_hex(const uint8_t *p, unsigned digits, uint64_t *v)
 	return true;
 }
 
-/* "invalid.": RFC 6761 §6.4 has resolvers answer it NXDOMAIN themselves,
- * so a probe under the root rule to a real resolver ends there and never
- * reaches the root servers, while a forwarder passes it on. */
+/* "invalid.": RFC 6761 §6.4 asks resolvers to answer it NXDOMAIN
+ * themselves, so a probe under the root rule to a resolver that follows
+ * it ends there, while a forwarder passes it on. */
 static const uint8_t invalid_tld[] = "\7invalid";
 
 unsigned lv_loop_probe_name(uint8_t *out, const uint8_t *suffix,
 			    unsigned suffix_len, uint16_t up)
 {
 	uint8_t *l = out + 1;
+	uint64_t nonce;
 
-	if (suffix_len <= 1) { /* the root */
+	/* the root, or a suffix too long for our label beside it */
+	if (suffix_len <= 1 || 1u + PROBE_LABEL_LEN + suffix_len > 255) {
 		suffix = invalid_tld;
 		suffix_len = sizeof(invalid_tld);
 	}
-	if (1u + PROBE_LABEL_LEN + suffix_len > 255)
-		return 0;
 	out[0] = PROBE_LABEL_LEN;
 	memcpy(l, PROBE_PREFIX, PROBE_PREFIX_LEN);
 	put_hex(l + PROBE_PREFIX_LEN, lv_loop_instance(), 16);
 	l[PROBE_PREFIX_LEN + 16] = '-';
 	put_hex(l + PROBE_PREFIX_LEN + 17, up, 4);
 	l[PROBE_PREFIX_LEN + 21] = '-';
-	put_hex(l + PROBE_PREFIX_LEN + 22, arc4random_uniform(65536), 4);
+	arc4random_buf(&nonce, sizeof(nonce));
+	put_hex(l + PROBE_NONCE_AT, nonce, 16);
 	memcpy(out + 1 + PROBE_LABEL_LEN, suffix, suffix_len);
 	return 1u + PROBE_LABEL_LEN + suffix_len;
 }

@@ -124,8 +124,6 @@ static uint16_t loop_probe_build(struct lv_upstream *up)
 					up->loop_suffix_len, up->number);
 	uint16_t ours, len;
 
-	if (n == 0)
-		return 0;
 	memset(m, 0, LV_DNS_HDR_LEN);
 	lv_wire_put16(m + 2, LV_FLAG_RD);
 	lv_wire_put16(m + 4, 1);
@@ -158,12 +156,21 @@ static void loop_probe_send(struct lv_upstream *up)
 
 	if (!lim->loop_detect || !up->loop_in_rules || up->loop_probe.active)
 		return;
-	if ((len = loop_probe_build(up)) == 0)
-		return; /* no name fits under the suffix: markers only */
-	up->st.loop_probes++;
+	len = loop_probe_build(up);
 	if (lv_upstream_send(up, &up->loop_probe, up->loop_msg, len, false,
-			     lim->attempt_timeout_ms, lim->tcp_idle_ms) != 0)
+			     lim->attempt_timeout_ms, lim->tcp_idle_ms) != 0) {
 		schedule(up, true); /* not sent: says nothing, try again */
+		return;
+	}
+	up->st.loop_probes++;
+}
+
+bool lv_upstream_loop_is_probe(const struct lv_upstream *up,
+			       const uint8_t *lname, unsigned len)
+{
+	return up->loop_probe.qname_len != 0 &&
+	       up->loop_probe.qname_len == len &&
+	       memcmp(up->loop_qname, lname, len) == 0;
 }
 
 static void mark_looping(struct lv_upstream *up, const char *why)
@@ -215,41 +222,40 @@ void lv_upstream_loop_hint(struct lv_upstream *up)
 	loop_probe_send(up);
 }
 
-/* Does the answer msg[0..len) carry the loop signal for us: SERVFAIL
- * with a marker that holds our hop? */
-static bool signals_loop(const uint8_t *msg, uint16_t len)
+/* Does the answer msg[0..len) to up's loop probe carry the loop signal:
+ * SERVFAIL with a marker whose hop of ours names up (the probe's)? */
+static bool signals_loop(const struct lv_upstream *up, const uint8_t *msg,
+			 uint16_t len)
 {
 	struct lv_loop_mark mark;
 	uint16_t n;
 
 	return (lv_wire_get16(msg + 2) & 0xf) == LV_RCODE_SERVFAIL &&
 	       lv_loop_mark_scan(msg, len, &mark) == LV_LOOP_FOUND &&
-	       lv_loop_mark_ours(&mark, &n) >= 0;
+	       lv_loop_mark_ours(&mark, &n) >= 0 && n == up->number;
 }
 
 void lv_upstream_loop_probe_done(struct lv_upstream *up, int status,
 				 const uint8_t *msg, uint16_t len)
 {
 	bool came_back = up->loop_seen_ns >= up->loop_probe.sent_ns;
+	bool was_looping = up->looping;
 
-	if (status != 0) {
-		/* no answer: nothing learnt (a loop that eats its queries
-		 * is found by them coming back, above) */
-		if (came_back)
-			lv_upstream_loop_found(up, LV_LOOP_BY_PROBE);
-		schedule(up, true);
+	if (status == 0 && !came_back && !signals_loop(up, msg, len)) {
+		if (up->looping)
+			mark_not_looping(up, "a loop probe was answered "
+					     "without coming back to us");
+		schedule(up, false);
 		return;
 	}
-	if (came_back || signals_loop(msg, len)) {
+	/* no answer says nothing (a loop that eats its queries is found by
+	 * them coming back); else a loop: found now (mark_looping has then
+	 * scheduled the re-probe, with its first wait), or again */
+	if (came_back || status == 0)
 		lv_upstream_loop_found(up, came_back ? LV_LOOP_BY_PROBE
 						     : LV_LOOP_BY_SIGNAL);
+	if (was_looping || !up->looping)
 		schedule(up, true);
-		return;
-	}
-	if (up->looping)
-		mark_not_looping(up, "a loop probe was answered without "
-				     "coming back to us");
-	schedule(up, false);
 }
 
 void lv_upstreams_loop_begin(struct lv_upstreams *set)

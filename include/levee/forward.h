@@ -68,12 +68,15 @@ struct lv_forward_stats {
 	uint64_t stale_answers;
 	uint64_t stale_copies;
 	/* forwarding loops (docs/forwarding.md "Forwarding loops"): queries
-	 * refused because they had come back to us (our marker or probe
-	 * name), queries refused for carrying LV_LOOP_HOPS_MAX hops or more,
-	 * lookups ended at once because the rule's upstreams were out of
-	 * rotation, one or more of them looping */
+	 * refused because they had come back to us (the probe name last
+	 * sent, or our marker hop while that lookup is out), queries refused
+	 * for carrying LV_LOOP_HOPS_MAX hops or more, queries with our id
+	 * that were none of ours out (refused, a probe sent instead of
+	 * marking anything), lookups ended at once because the rule's
+	 * upstreams were out of rotation, one or more of them looping */
 	uint64_t loop_queries;
 	uint64_t loop_too_deep;
+	uint64_t loop_unverified;
 	uint64_t all_looping;
 };
 

@@ -38,9 +38,10 @@
  * order) and the upstream it was sent to, that instance's number for it
  * (2 bytes). */
 #define LV_LOOP_HOP_LEN 10
-/* Hops a query may carry when it arrives and still be forwarded (ours
- * makes at most this many in what we send): a longer chain of forwarders
- * is a loop through instances that do not all mark, or worse. */
+/* Hops a marker holds at most: a query that arrives with this many is
+ * not forwarded (unless one is ours: then it looped), so ours makes at
+ * most this many in what we send; a longer chain of forwarders is a loop
+ * through instances that do not all mark, or worse. */
 #define LV_LOOP_HOPS_MAX 8
 #define LV_LOOP_MARK_MAX (LV_LOOP_HOPS_MAX * LV_LOOP_HOP_LEN)
 /* The option as written: code, length, hops. */
@@ -55,7 +56,7 @@ struct lv_loop_mark {
 enum lv_loop_scan {
 	LV_LOOP_NONE = 0, /* no OPT, no marker, or one that does not parse */
 	LV_LOOP_FOUND,    /* mark holds its hops */
-	LV_LOOP_TOO_DEEP  /* LV_LOOP_HOPS_MAX hops or more: mark empty */
+	LV_LOOP_TOO_DEEP  /* more than LV_LOOP_HOPS_MAX hops: mark empty */
 };
 
 /* This process's instance id: 64 random bits (arc4random), drawn on the
@@ -92,15 +93,17 @@ void lv_loop_mark_target(uint8_t *opt, uint16_t ours, uint16_t up);
 
 /*
  * The probe name for upstream number up under the rule name suffix (both
- * lowercased wire form; for the root, "invalid." is used: see
- * docs/forwarding.md), with a fresh nonce, into out (256 bytes). Returns
- * its length, 0 when it would exceed 255 bytes.
+ * lowercased wire form; for the root, or a suffix too long to hold our
+ * 47-byte label, "invalid." is used: see docs/forwarding.md), with a
+ * fresh 64-bit nonce, into out (256 bytes). Returns its length.
  */
 unsigned lv_loop_probe_name(uint8_t *out, const uint8_t *suffix,
 			    unsigned suffix_len, uint16_t up);
 
-/* Is lname (lowercased wire form) one of our probe names? *up: the
- * upstream number it carries. Another instance's probe name is not. */
+/* Is lname (lowercased wire form) shaped as one of our probe names (our
+ * id in it)? *up: the upstream number it carries. Another instance's
+ * probe name is not. Whether it is the one we sent (its nonce) is the
+ * caller's to check. */
 bool lv_loop_probe_match(const uint8_t *lname, unsigned len, uint16_t *up);
 
 #endif

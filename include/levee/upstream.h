@@ -223,6 +223,13 @@ struct lv_upstream *lv_upstream_by_number(struct lv_upstreams *set, uint16_t n);
  * probes backing off), and note when. A no-op while loop detection is off. */
 void lv_upstream_loop_found(struct lv_upstream *up, enum lv_loop_how how);
 
+/* Is lname (lowercased wire form, a query's name) the probe name of the
+ * loop probe last sent to up, nonce and all? Only that one proves a loop:
+ * a name shaped like ours but not sent (an old probe, or forged by
+ * someone who learnt our id) does not. */
+bool lv_upstream_loop_is_probe(const struct lv_upstream *up,
+			       const uint8_t *lname, unsigned len);
+
 /* A query from up's address arrived for a name a rule forwards to it
  * without a marker: probe it for a loop now, unless it was in the last
  * second (or is looping, or a loop probe is out). */

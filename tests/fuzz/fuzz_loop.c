@@ -4,10 +4,11 @@
  * forwarder on every upstream SERVFAIL).
  *
  * Input: a DNS message (any bytes). lv_loop_mark_scan() must read
- * nothing past it, and a marker it finds must have 1..LV_LOOP_HOPS_MAX-1
+ * nothing past it, and a marker it finds must have 1..LV_LOOP_HOPS_MAX
  * hops; echoed (the loop signal) into a query of our own, and with our
- * hop appended (what a forwarded query carries), it must be found again
- * the same, ours last (or, at LV_LOOP_HOPS_MAX hops, be too deep).
+ * hop appended (what a forwarded query carries, when it has fewer than
+ * LV_LOOP_HOPS_MAX), it must be found again the same, ours last; one hop
+ * more than a marker holds is too deep.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ static uint16_t query(uint8_t *m, const uint8_t *opt, uint16_t n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct lv_loop_mark mark, again;
-	uint8_t opt[LV_LOOP_OPTION_MAX], m[64 + LV_LOOP_OPTION_MAX];
+	uint8_t opt[LV_LOOP_OPTION_MAX + 10], m[64 + LV_LOOP_OPTION_MAX + 10];
 	uint8_t *copy;
 	uint16_t n, ours, up;
 
@@ -51,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	free(copy);
-	if (mark.n == 0 || mark.n >= LV_LOOP_HOPS_MAX)
+	if (mark.n == 0 || mark.n > LV_LOOP_HOPS_MAX)
 		abort();
 	n = lv_loop_option_echo(opt, &mark);
 	if (lv_loop_mark_scan(m, query(m, opt, n), &again) != LV_LOOP_FOUND ||
@@ -62,14 +63,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * our hop already, and then that one is found first */
 	if (lv_loop_mark_ours(&mark, &up) >= 0)
 		return 0;
-	n = lv_loop_option_put(opt, &mark, &ours);
-	lv_loop_mark_target(opt, ours, 7);
-	if (mark.n + 1 >= LV_LOOP_HOPS_MAX) { /* the next levee refuses it */
-		if (lv_loop_mark_scan(m, query(m, opt, n), &again) !=
-		    LV_LOOP_TOO_DEEP)
+	if (mark.n == LV_LOOP_HOPS_MAX) { /* the forwarder refuses it */
+		lv_wire_put16(opt, LV_EDNS_LOOP_MARK);
+		lv_wire_put16(opt + 2, LV_LOOP_MARK_MAX + LV_LOOP_HOP_LEN);
+		memset(opt + 4, 0, LV_LOOP_MARK_MAX + LV_LOOP_HOP_LEN);
+		if (lv_loop_mark_scan(m, query(m, opt, LV_LOOP_OPTION_MAX + 10),
+				      &again) != LV_LOOP_TOO_DEEP)
 			abort();
 		return 0;
 	}
+	n = lv_loop_option_put(opt, &mark, &ours);
+	lv_loop_mark_target(opt, ours, 7);
 	if (lv_loop_mark_scan(m, query(m, opt, n), &again) != LV_LOOP_FOUND ||
 	    again.n != mark.n + 1 || lv_loop_mark_ours(&again, &up) < 0 ||
 	    up != 7)

@@ -17,6 +17,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import threading
 import time
 
 import dns.edns
@@ -339,6 +340,97 @@ def test_too_deep_and_foreign_hops(levee, backend):
     st = lv.stats()
     assert st["forward_loop_queries"] == 0
     assert st[f"upstream[{bk.spec}].looping"] == 0
+
+
+def _probe_id(bk):
+    """(instance id, upstream number) from a loop probe name the backend
+    got, as hex text, or None before one arrived."""
+    for key in bk.counts():
+        if isinstance(key, tuple) and key[1].startswith("lv-loop-"):
+            _, _, ident, number, _ = key[1].split(".")[0].split("-")
+            return ident, number
+    return None
+
+
+def _signal(r):
+    """The loop marker option of answer r, or None."""
+    return next((o for o in r.options if o.otype == LOOP_OPTION), None)
+
+
+def test_forged_loop_evidence_marks_nothing(levee, backend):
+    """Our id is in every query levee forwards, so an upstream could forge
+    our probe name or our marker hop. Neither marks the upstream looping:
+    a probe name other than the one last sent (its 64-bit nonce), or our
+    hop in a query for a name we are not looking up there, gets a plain
+    SERVFAIL (no loop signal), is counted forward_loop_unverified, is not
+    forwarded, and makes a loop probe, which finds no loop."""
+    bk = backend()
+    lv = levee(["--forward", f"sd.test.={bk.spec}"] + FAST)
+    assert wait_for(lambda: _probe_id(bk) is not None, 5)
+    ident, number = _probe_id(bk)
+    key = f"upstream[{bk.spec}]"
+    assert wait_for(lambda: lv.stats()[f"{key}.loop_probes"] == 1, 2)
+    forged = f"lv-loop-{ident}-{number}-{'0' * 16}.sd.test."
+    r, _ = ask(lv.address, lv.port,
+               dns.message.make_query(forged, "A", use_edns=0))
+    assert r.rcode() == dns.rcode.SERVFAIL and _signal(r) is None
+    hop = dns.edns.GenericOption(
+        LOOP_OPTION, struct.pack(">QH", int(ident, 16), int(number, 16)))
+    r, _ = ask(lv.address, lv.port,
+               dns.message.make_query("x.forged.sd.test.", "A", use_edns=0,
+                                      options=[hop]))
+    assert r.rcode() == dns.rcode.SERVFAIL and _signal(r) is None
+    st = lv.stats()
+    assert st["forward_loop_unverified"] == 2
+    assert st["forward_loop_queries"] == 0
+    assert st[f"{key}.looping"] == 0 and st[f"{key}.up"] == 1
+    assert bk.queries(forged) == (0, 0)
+    assert bk.queries("x.forged.sd.test.") == (0, 0)
+    # the first forgery's hint probed the upstream: answered, no loop
+    assert wait_for(lambda: lv.stats()[f"{key}.loop_probes"] == 2, 3)
+    r, _ = ask(lv.address, lv.port, dns.message.make_query("a.sd.test.", "A"))
+    assert a_addrs(r) == ["192.0.2.1"]
+    st = lv.stats()
+    assert st[f"{key}.looping"] == 0 and st[f"{key}.loops"] == 0
+    assert "LOOPS" not in lv.stderr()
+
+
+def test_own_query_back_after_eight_hops(levee, backend):
+    """Our query comes back while we look its name up, after seven other
+    forwarders: eight hops, as many as a marker holds, ours first. It is
+    a loop (not merely too deep): the upstream is marked looping, the
+    query answered with the loop signal (its marker echoed); the re-probe
+    finds no loop (the backend answers) and brings the upstream back."""
+    bk = backend()
+    lv = levee(["--forward", f"sd.test.={bk.spec}"] + FAST)
+    assert wait_for(lambda: _probe_id(bk) is not None, 5)
+    ident, number = _probe_id(bk)
+    key = f"upstream[{bk.spec}]"
+    name = "slow1500.eight.sd.test."
+    out = []
+    client = threading.Thread(target=lambda: out.append(ask(
+        lv.address, lv.port, dns.message.make_query(name, "A", use_edns=0))))
+    client.start()
+    try:
+        assert wait_for(lambda: bk.queries(name)[0] >= 1, 2)
+        hops = struct.pack(">QH", int(ident, 16), int(number, 16)) + \
+            b"".join(struct.pack(">QH", i + 1, 1) for i in range(7))
+        r, _ = ask(lv.address, lv.port,
+                   dns.message.make_query(name, "A", use_edns=0, options=[
+                       dns.edns.GenericOption(LOOP_OPTION, hops)]))
+        assert r.rcode() == dns.rcode.SERVFAIL
+        assert _signal(r) is not None and _signal(r).data == hops
+        st = lv.stats()
+        assert st["forward_loop_queries"] == 1
+        assert st["forward_loop_too_deep"] == 0
+        assert st["forward_loop_unverified"] == 0
+        assert st[f"{key}.loops"] == 1
+        assert wait_for(lambda: lv.stats()[f"{key}.looping"] == 0, 3)
+    finally:
+        client.join(timeout=10)
+    assert "no longer loops" in lv.stderr()
+    r, _ = ask(lv.address, lv.port, dns.message.make_query("a.back.sd.test.", "A"))
+    assert a_addrs(r) == ["192.0.2.1"]
 
 
 def test_loop_detect_off(levee):

@@ -125,17 +125,17 @@ static void test_too_deep_and_malformed(void **state)
 
 	(void)state;
 	lv_wire_put16(opt, LV_EDNS_LOOP_MARK);
+	lv_wire_put16(opt + 2, LV_LOOP_MARK_MAX + LV_LOOP_HOP_LEN);
+	memset(opt + 4, 0x11, LV_LOOP_MARK_MAX + LV_LOOP_HOP_LEN);
+	assert_int_equal(lv_loop_mark_scan(
+			     m, query(m, opt, 4 + LV_LOOP_MARK_MAX + 10), &got),
+			 LV_LOOP_TOO_DEEP);
+	/* as many hops as a marker holds: found (one may be ours) */
 	lv_wire_put16(opt + 2, LV_LOOP_MARK_MAX);
-	memset(opt + 4, 0x11, LV_LOOP_MARK_MAX);
 	assert_int_equal(
 	    lv_loop_mark_scan(m, query(m, opt, 4 + LV_LOOP_MARK_MAX), &got),
-	    LV_LOOP_TOO_DEEP);
-	lv_wire_put16(opt + 2, LV_LOOP_MARK_MAX - LV_LOOP_HOP_LEN);
-	assert_int_equal(
-	    lv_loop_mark_scan(
-		m, query(m, opt, 4 + LV_LOOP_MARK_MAX - LV_LOOP_HOP_LEN), &got),
 	    LV_LOOP_FOUND);
-	assert_int_equal(got.n, LV_LOOP_HOPS_MAX - 1);
+	assert_int_equal(got.n, LV_LOOP_HOPS_MAX);
 	lv_wire_put16(opt + 2, 15); /* not whole hops */
 	assert_int_equal(lv_loop_mark_scan(m, query(m, opt, 19), &got),
 			 LV_LOOP_NONE);
@@ -162,25 +162,40 @@ static void test_probe_names(void **state)
 
 	(void)state;
 	n = lv_loop_probe_name(name, sd, sizeof(sd), 0x1234);
-	assert_int_equal(n, 1 + 34 + sizeof(sd));
+	assert_int_equal(n, 1 + 46 + sizeof(sd));
 	assert_memory_equal(name + 1, "lv-loop-", 8);
 	assert_memory_equal(name + n - sizeof(sd), sd, sizeof(sd));
 	assert_true(lv_loop_probe_match(name, n, &up));
 	assert_int_equal(up, 0x1234);
 	/* the root rule's probe is under invalid. */
 	n = lv_loop_probe_name(name, (const uint8_t *)"", 1, 5);
-	assert_int_equal(n, 1 + 34 + 9);
-	assert_memory_equal(name + 35, "\7invalid", 9);
+	assert_int_equal(n, 1 + 46 + 9);
+	assert_memory_equal(name + 47, "\7invalid", 9);
+	/* each name has a nonce of its own (64 bits: equal by chance
+	 * once in 2^64) */
+	assert_int_equal(lv_loop_probe_name(other, (const uint8_t *)"", 1, 5),
+			 n);
+	assert_memory_not_equal(other + 31, name + 31, 16);
 	/* another instance's id: not ours */
 	memcpy(other, name, n);
 	other[9] = other[9] == 'a' ? 'b' : 'a';
 	assert_false(lv_loop_probe_match(other, n, &up));
 	assert_false(lv_loop_probe_match(sd, sizeof(sd), &up));
-	/* too long under a long suffix */
-	memset(other, 63, sizeof(other));
+	/* under a suffix too long for our label beside it: invalid. */
+	memset(other, 'x', sizeof(other));
 	other[0] = other[64] = other[128] = other[192] = 63;
 	other[220] = 0;
-	assert_int_equal(lv_loop_probe_name(name, other, 221, 1), 0);
+	n = lv_loop_probe_name(name, other, 221, 1);
+	assert_int_equal(n, 1 + 46 + 9);
+	assert_memory_equal(name + 47, "\7invalid", 9);
+	assert_true(lv_loop_probe_match(name, n, &up));
+	assert_int_equal(up, 1);
+	/* the longest suffix that still fits is kept */
+	other[192] = 255 - 1 - 46 - 193 - 1;
+	other[193 + other[192]] = 0;
+	n = lv_loop_probe_name(name, other, 193u + other[192] + 1u, 1);
+	assert_int_equal(n, 255);
+	assert_memory_equal(name + 47, other, 208);
 }
 
 int main(void)
