@@ -625,9 +625,10 @@ static bool still_forwarded(const struct fetch *ft)
  * unexpired entry for it (a stale copy made earlier, or the answer a
  * failed refresh was renewing), else a stale copy of the expired one if
  * its stale window is still open, published so that the workers serve it
- * for stale-answer-ttl seconds before the key is asked of the upstreams
- * again (RFC 8767's failure-recheck, at the dataplane's speed). NULL:
- * none, or serve-stale is off. */
+ * for stale-answer-ttl seconds (less when the window closes sooner)
+ * before the key is asked of the upstreams again (RFC 8767's
+ * failure-recheck, at the dataplane's speed). NULL: none, or serve-stale
+ * is off. */
 static const struct lv_cache_entry *stale_answer(struct fetch *ft)
 {
 	struct lv_control *ctl = ft->f->ctl;
@@ -643,14 +644,17 @@ static const struct lv_cache_entry *stale_answer(struct fetch *ft)
 		return NULL;
 	if (!lv_cache_entry_expired(old, now))
 		return old;
-	uint64_t until = lv_cache_entry_drop_at(old);
-	uint64_t end = now + LV_CACHE_TICKS(lim->stale_ttl);
-	if (now >= until || !still_forwarded(ft))
-		return NULL;
-	e = lv_upstream_entry_stale(
-	    old, lim->stale_ttl,
-	    until > end ? (uint32_t)((until - end) >> LV_CACHE_TICK_SHIFT) : 0,
-	    ctl->hash_seed);
+	/* the window as kept, or as configured now if a reload shortened
+	 * it; the copy lives no longer than what is left of it */
+	uint64_t until = RTE_MIN(lv_cache_entry_drop_at(old),
+				 lv_cache_entry_expiry(old) +
+				     LV_CACHE_TICKS(lim->stale_window));
+	uint64_t left = now < until ? (until - now) >> LV_CACHE_TICK_SHIFT : 0;
+	uint32_t ttl = (uint32_t)RTE_MIN(left, (uint64_t)lim->stale_ttl);
+	if (ttl == 0 || !still_forwarded(ft))
+		return NULL; /* not a whole second of the window left */
+	e = lv_upstream_entry_stale(old, ttl, (uint32_t)(left - ttl),
+				    ctl->hash_seed);
 	if (e == NULL)
 		return NULL;
 	e->stored_at = now;
@@ -688,19 +692,24 @@ static void on_stale_timer(struct lv_ev_timer *t)
 	answer_stale(ft, e);
 }
 
-/* Arm the client-response timer of a new fetch whose key has an expired
- * answer kept to be served stale. */
+/* Arm the client-response timer of a fetch a client now waits on (a new
+ * one, or a refresh a client joined) whose key has an expired answer kept
+ * to be served stale; not again once armed or fired. */
 static void arm_stale_timer(struct fetch *ft)
 {
 	struct lv_control *ctl = ft->f->ctl;
 	const struct lv_forward_limits *lim = &ctl->cfg->fwd;
 	const struct lv_cache_entry *old;
 
+	if (ft->stale_served || lv_ev_timer_armed(&ft->stale_timer))
+		return;
 	if (lim->serve_stale && lim->stale_wait_ms > 0 &&
 	    (old = lv_cache_find(ctl->cache, &ft->key)) != NULL &&
-	    old->origin == LV_ORIGIN_UPSTREAM && old->stale_keep > 0)
-		lv_ev_timer_start(ctl->loop, &ft->stale_timer,
-				  lim->stale_wait_ms);
+	    old->origin == LV_ORIGIN_UPSTREAM && old->stale_keep > 0 &&
+	    lv_ev_timer_start(ctl->loop, &ft->stale_timer,
+			      lim->stale_wait_ms) != 0)
+		lv_err("forwarding: out of memory arming a client-response "
+		       "timer; its clients wait for the upstreams");
 }
 
 /* Every try failed: the stale answer if there is one (RFC 8767), else
@@ -1039,6 +1048,36 @@ static struct fetch *fetch_new(struct lv_forward *f, const struct lv_query *q)
 	return ft;
 }
 
+/* r would join ft, a fetch in flight for its key. Answered here (true):
+ * stale at once when ft's client-response timer has fired (as the workers
+ * answer from the stale copy), SERVFAIL when max-waiters wait already.
+ * Else it joins: a refresh it joins is a client's lookup from now on (its
+ * failure is answered as any other's). */
+static bool take_joins(struct fetch *ft, struct lv_request *r)
+{
+	struct lv_forward *f = ft->f;
+	const struct lv_cache_entry *e;
+
+	if (ft->stale_served && (e = stale_answer(ft)) != NULL) {
+		ft->rule->st->stale_answers++;
+		f->st.stale_answers++;
+		if (ft->last_up != NULL)
+			ft->last_up->st.stale_answers++;
+		lv_control_answer_request_entry(f->ctl, r, e);
+		return true;
+	}
+	if (ft->n_waiters >= f->ctl->cfg->fwd.max_waiters) {
+		f->st.waiters_refused++;
+		ft->rule->st->servfail_overload++;
+		lv_control_answer_request_rcode(f->ctl, r, LV_RCODE_SERVFAIL);
+		return true;
+	}
+	f->st.coalesced++;
+	ft->prefetch = false;
+	loop_joined(ft, r);
+	return false;
+}
+
 static void take(void *data, struct lv_request *r)
 {
 	struct lv_forward *f = data;
@@ -1059,34 +1098,16 @@ static void take(void *data, struct lv_request *r)
 			return;
 		}
 		loop_mark_query(ft, &r->loop);
-	} else if (ft->stale_served) {
-		/* the client-response timer has fired for this key: stale
-		 * at once, as the workers answer from the stale copy */
-		const struct lv_cache_entry *e = stale_answer(ft);
-		if (e != NULL) {
-			ft->rule->st->stale_answers++;
-			f->st.stale_answers++;
-			lv_control_answer_request_entry(f->ctl, r, e);
-			return;
-		}
-		f->st.coalesced++;
-	} else if (ft->n_waiters >= f->ctl->cfg->fwd.max_waiters) {
-		f->st.waiters_refused++;
-		ft->rule->st->servfail_overload++;
-		lv_control_answer_request_rcode(f->ctl, r, LV_RCODE_SERVFAIL);
-		return;
-	} else {
-		f->st.coalesced++;
-		loop_joined(ft, r);
+	} else if (take_joins(ft, r)) {
+		return; /* answered (stale, or SERVFAIL: too many wait) */
 	}
 	r->owner = ft;
 	r->owner_next = ft->waiters;
 	ft->waiters = r;
 	ft->n_waiters++;
-	if (fresh) {
-		arm_stale_timer(ft);
+	arm_stale_timer(ft);
+	if (fresh)
 		fetch_try(ft, false);
-	}
 }
 
 /* Does the cache answer q's key with an entry that is not late in its

@@ -173,6 +173,48 @@ def test_stale_window_closes(backend, levee):
     assert r.rcode() == dns.rcode.SERVFAIL
 
 
+def test_stale_copy_lives_no_longer_than_the_window(backend, levee):
+    """--forward-stale-window 3 with the default 30 s stale-answer TTL: the
+    stale copy made 0.3 s after expiry is served with the 2 whole seconds
+    left of the window, not 30, and once the window has closed the name
+    is SERVFAIL, not stale."""
+    b = backend()
+    lv = levee(["--forward", f"sd.test.={b.spec}",
+                "--forward-stale-window", "3"])
+    assert a_addrs(lv.query("ttl1.sd.test.")) == ["192.0.2.2"]
+    b.kill()
+    time.sleep(1.3)
+    r, took = timed(lv, "ttl1.sd.test.")
+    assert is_stale(r, 2) and took < 0.5, (r, took)
+    time.sleep(3.2)  # past the window: expiry + 3 s
+    r = lv.query("ttl1.sd.test.")
+    assert r.rcode() == dns.rcode.SERVFAIL, r
+    assert lv.stats()["forward_stale_copies"] == 1
+
+
+def test_client_joining_a_refresh_gets_stale_within_client_timer(backend,
+                                                                   levee):
+    """A refresh (prefetch) of a hot name hangs on a black-holed upstream;
+    the answer expires meanwhile and a client misses: it joins the
+    refresh in flight and still gets the stale answer when the
+    client-response timer (0.5 s here) fires, not when the refresh gives
+    up (3 s after it began)."""
+    b = backend()
+    lv = levee(["--forward", f"sd.test.={b.spec}", "--forward-prefetch", "50",
+                "--forward-stale-client-timeout", "500",
+                "--forward-stale-answer-ttl", "2"])
+    assert a_addrs(lv.query("ttl2.sd.test.")) == ["192.0.2.2"]
+    b.freeze()
+    time.sleep(1.2)  # past half of the TTL: this hit asks for a refresh
+    assert a_addrs(lv.query("ttl2.sd.test.")) == ["192.0.2.2"]
+    time.sleep(1.0)  # expired, the refresh still out
+    r, took = timed(lv, "ttl2.sd.test.")
+    assert is_stale(r, 2) and took < 1.2, (r, took)
+    s = lv.stats()
+    assert s["forward_prefetches"] == 1 and s["forward_coalesced"] == 1, s
+    assert s["forward_stale_answers"] == 1, s
+
+
 def test_bad_stale_settings_are_one_line(levee_bin, workdir):
     import subprocess
     for args, key in ((["--forward-stale-window", "0"], "--forward-stale-window"),
