@@ -5,8 +5,9 @@
  *   write answer in place → append control-plane answers → tx_burst →
  *   quiescent state
  *
- * No locks, no allocation, no syscalls: everything a burst needs lives on
- * this lcore's stack or in its struct lv_worker. Misses leave through the
+ * No locks, no allocation, no syscalls: everything a burst needs lives in
+ * this lcore's struct lv_worker (its burst scratch among it) or on its
+ * stack. Misses leave through the
  * control ring; nothing here waits for the control plane, except in replay
  * mode (lossless), where waiting is the point.
  */
@@ -19,25 +20,6 @@
 #include "levee/worker.h"
 
 #define PREFETCH_AHEAD 4
-
-/* Per-burst scratch, on the worker's stack. */
-struct burst_ctx {
-	struct lv_query q[LV_BURST];
-	struct lv_pkt_info pi[LV_BURST];
-	const struct lv_query *lookup_q[LV_BURST];
-	const struct lv_cache_entry *hit[LV_BURST];
-	struct rte_mbuf *lookup_m[LV_BURST];
-	unsigned lookup_slot[LV_BURST];
-	struct rte_mbuf *to_control[LV_BURST];
-	struct rte_mbuf *to_kernel[LV_BURST];
-	unsigned n_lookup;
-	unsigned n_control;
-	unsigned n_kernel;
-	const struct lv_addr_filter *filter; /* the queue's */
-	/* lv_cache_now() for this burst's aged answers, read at the first
-	 * one (UINT64_MAX until then): one clock read per burst */
-	uint64_t now;
-};
 
 static inline bool stopping(const struct lv_worker *w)
 {
@@ -72,8 +54,8 @@ static bool answer_error(struct lv_worker *w, struct rte_mbuf *m,
 
 /* Classify and parse one frame; route it by verdict. Returns true when it
  * became a reply (stored by the caller). */
-static bool triage(struct lv_worker *w, struct burst_ctx *c, struct rte_mbuf *m,
-		   unsigned slot)
+static bool triage(struct lv_worker *w, struct lv_worker_burst *c,
+		   struct rte_mbuf *m, unsigned slot)
 {
 	struct lv_pkt_info *pi = &c->pi[slot];
 	struct lv_query *q = &c->q[slot];
@@ -138,7 +120,7 @@ static __attribute__((noinline)) void ask_refresh(struct lv_worker *w,
  * lookup a moment ago); a hit late in its TTL asks for a refresh, once
  * per entry. Out of line: zone entries never age. */
 static __attribute__((noinline)) uint32_t
-entry_age(struct lv_worker *w, struct burst_ctx *c,
+entry_age(struct lv_worker *w, struct lv_worker_burst *c,
 	  const struct lv_cache_entry *e, const struct lv_query *q)
 {
 	LV_STAT_INC(w->stats.cache_hits_aged);
@@ -153,7 +135,8 @@ entry_age(struct lv_worker *w, struct burst_ctx *c,
 }
 
 /* Write the cached answer over query i of the lookup batch. */
-static bool answer_hit(struct lv_worker *w, struct burst_ctx *c, unsigned i)
+static bool answer_hit(struct lv_worker *w, struct lv_worker_burst *c,
+		       unsigned i)
 {
 	struct rte_mbuf *m = c->lookup_m[i];
 	const struct lv_pkt_info *pi = &c->pi[c->lookup_slot[i]];
@@ -188,7 +171,7 @@ static bool answer_hit(struct lv_worker *w, struct burst_ctx *c, unsigned i)
 }
 
 /* Hand misses and punts to the control plane. */
-static void send_to_control(struct lv_worker *w, struct burst_ctx *c)
+static void send_to_control(struct lv_worker *w, struct lv_worker_burst *c)
 {
 	unsigned n = c->n_control;
 	unsigned done = rte_ring_enqueue_burst(w->to_control,
@@ -204,7 +187,7 @@ static void send_to_control(struct lv_worker *w, struct burst_ctx *c)
 }
 
 /* Hand the burst's exception frames to the control plane for the TAP. */
-static void send_to_kernel(struct lv_worker *w, struct burst_ctx *c)
+static void send_to_kernel(struct lv_worker *w, struct lv_worker_burst *c)
 {
 	unsigned n = c->n_kernel;
 	unsigned done = rte_ring_enqueue_burst(w->to_kernel,
@@ -232,41 +215,41 @@ static uint16_t handle_burst(struct lv_worker *w,
 			     struct rte_mbuf **pkts, uint16_t n,
 			     struct rte_mbuf **tx)
 {
-	struct burst_ctx c;
+	struct lv_worker_burst *c = &w->burst;
 	uint16_t ntx = 0;
 
-	c.filter = filter;
-	c.now = UINT64_MAX;
-	c.n_lookup = 0;
-	c.n_control = 0;
-	c.n_kernel = 0;
+	c->filter = filter;
+	c->now = UINT64_MAX;
+	c->n_lookup = 0;
+	c->n_control = 0;
+	c->n_kernel = 0;
 	for (unsigned i = 0; i < n && i < PREFETCH_AHEAD; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (unsigned i = 0; i < n; i++) {
 		if (i + PREFETCH_AHEAD < n)
 			rte_prefetch0(
 			    rte_pktmbuf_mtod(pkts[i + PREFETCH_AHEAD], void *));
-		if (triage(w, &c, pkts[i], i))
+		if (triage(w, c, pkts[i], i))
 			tx[ntx++] = pkts[i];
 	}
-	if (c.n_lookup) {
-		unsigned expired = lv_cache_lookup_bulk(w->cache, c.lookup_q,
-							c.n_lookup, c.hit);
+	if (c->n_lookup) {
+		unsigned expired = lv_cache_lookup_bulk(w->cache, c->lookup_q,
+							c->n_lookup, c->hit);
 		if (unlikely(expired))
 			LV_STAT_ADD(w->stats.cache_expired, expired);
-		for (unsigned i = 0; i < c.n_lookup; i++) {
-			if (c.hit[i] == NULL) {
+		for (unsigned i = 0; i < c->n_lookup; i++) {
+			if (c->hit[i] == NULL) {
 				LV_STAT_INC(w->stats.cache_misses);
-				c.to_control[c.n_control++] = c.lookup_m[i];
-			} else if (answer_hit(w, &c, i)) {
-				tx[ntx++] = c.lookup_m[i];
+				c->to_control[c->n_control++] = c->lookup_m[i];
+			} else if (answer_hit(w, c, i)) {
+				tx[ntx++] = c->lookup_m[i];
 			}
 		}
 	}
-	if (c.n_control)
-		send_to_control(w, &c);
-	if (c.n_kernel)
-		send_to_kernel(w, &c);
+	if (c->n_control)
+		send_to_control(w, c);
+	if (c->n_kernel)
+		send_to_kernel(w, c);
 	return ntx;
 }
 

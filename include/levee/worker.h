@@ -55,6 +55,31 @@ struct lv_worker_queue {
 	struct rte_ring *replies;
 };
 
+/* One burst's scratch: the parsed queries and packet facts, the lookups,
+ * the frames leaving for the control plane or the kernel. Kept in the
+ * worker (its lcore only, one burst at a time), cache-line aligned, not
+ * on the lcore's stack: there its place moved with the size of the
+ * process's environment, and with it which of its lines shared 4 KiB
+ * offsets with the mbuf data the write stage touches (4K aliasing, up to
+ * 40 % on the hit path; docs/performance.md "Issue 11"). */
+struct lv_worker_burst {
+	struct lv_query q[LV_BURST];
+	struct lv_pkt_info pi[LV_BURST];
+	const struct lv_query *lookup_q[LV_BURST];
+	const struct lv_cache_entry *hit[LV_BURST];
+	struct rte_mbuf *lookup_m[LV_BURST];
+	unsigned lookup_slot[LV_BURST];
+	struct rte_mbuf *to_control[LV_BURST];
+	struct rte_mbuf *to_kernel[LV_BURST];
+	unsigned n_lookup;
+	unsigned n_control;
+	unsigned n_kernel;
+	const struct lv_addr_filter *filter; /* the queue's */
+	/* lv_cache_now() for this burst's aged answers, read at the first
+	 * one (UINT64_MAX until then): one clock read per burst */
+	uint64_t now;
+};
+
 struct lv_worker {
 	unsigned id; /* index, and the cache reader id */
 	unsigned lcore;
@@ -97,6 +122,8 @@ struct lv_worker {
 	uint64_t to_control_sent;
 	uint64_t to_control_done;
 	struct lv_stats stats;
+	/* the worker's own (lv_worker_handle_burst) */
+	struct lv_worker_burst burst __rte_cache_aligned;
 } __rte_cache_aligned;
 
 /* lcore entry point (rte_eal_remote_launch); arg is the struct lv_worker. */
