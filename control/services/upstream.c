@@ -207,8 +207,11 @@ static void count_answer(struct lv_upstream_query *uq, const uint8_t *msg)
 	uint64_t us = (lv_ev_now_ns() - uq->sent_ns) / 1000;
 
 	st->answers[lv_wire_get16(msg + 2) & 0xf]++;
-	st->latency_us_sum += us;
-	st->latency_count++;
+	/* a loop probe's time may be a loop's, not the upstream's */
+	if (uq != &uq->up->loop_probe) {
+		st->latency_us_sum += us;
+		st->latency_count++;
+	}
 	if (!uq->tcp && (lv_wire_get16(msg + 2) & LV_FLAG_TC))
 		st->truncated++;
 }
