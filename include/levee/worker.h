@@ -9,8 +9,8 @@
  * consumer), transmits, and reports a quiescent state to the cache.
  *
  * struct lv_worker is set up by the control plane before the lcore starts
- * and is read-only afterwards, except for `stats` (written only by the
- * worker) and `stop` (written by the control plane). Mbufs received are the
+ * and is read-only afterwards, except for `stats` and `burst` (written
+ * only by the worker) and `stop` (written by the control plane). Mbufs received are the
  * worker's until transmitted, freed, or enqueued to the control ring (then
  * the control plane's, until it enqueues them to a reply ring).
  */
