@@ -152,8 +152,11 @@ class Relay:
         self.started = time.monotonic()
         self.wall_started = time.time()
 
-    def _receive(self, side, now):
-        """Read what is queued on one side (bounded per call)."""
+    def _receive(self, side):
+        """Read what is queued on one side (bounded per call). Each frame's
+        hold counts from the moment it is read: a clock read once before
+        the batch would let a frame that arrived during it (the process
+        paused by a shared host for tens of ms, say) leave early."""
         s = self.sock[side]
         d = self.dirs["a2b" if side == "a" else "b2a"]
         out = "b" if side == "a" else "a"
@@ -169,7 +172,8 @@ class Relay:
             if hold is None:
                 continue
             self.seq += 1
-            heapq.heappush(self.heap, (now + hold, self.seq, out, d, frame))
+            heapq.heappush(self.heap, (time.monotonic() + hold, self.seq, out,
+                                       d, frame))
 
     def _send_due(self, now):
         h = self.heap
@@ -209,7 +213,7 @@ class Relay:
             if self.heap:
                 wait = min(wait, max(0.0, self.heap[0][0] - now))
             for fd, _ in poller.poll(wait * 1000.0):
-                self._receive(side_of[fd], time.monotonic())
+                self._receive(side_of[fd])
             self._send_due(time.monotonic())
             self._count_kernel()
         self._count_kernel()
