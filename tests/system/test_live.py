@@ -126,10 +126,9 @@ def test_kdig_answers(live_env, zones, differences):
     assert kstats[1] == 0, f"the capture dropped {kstats[1]} frames"
     ex = live.Exchanges(env.cap, net)
     # The queries as kdig sent them (after the probes), in order: one per run.
-    probe_ports = env.lv.probe_ports
     sent, queries = [], []
-    for (port, _), raw in ex.queries.items():
-        if port in probe_ports:           # wait_serving's probes
+    for key, raw in ex.queries.items():
+        if env.lv.is_probe(key):          # wait_serving's probes
             continue
         sent.append(raw)
         queries.append(live.query_from_wire(levee.frames.parse(raw).payload))
@@ -143,7 +142,7 @@ def test_kdig_answers(live_env, zones, differences):
         if asked(q) != asked(want):
             failures.append(f"kdig sent {q.describe()} for {want.describe()}")
     orc = oracle.Oracle(zones, udp_max=UDP_MAX)
-    responses = [r for k, rs in ex.responses.items() if k[0] not in probe_ports
+    responses = [r for k, rs in ex.responses.items() if not env.lv.is_probe(k)
                  for r in rs]
     run_ = _Captured([r.raw for r in responses])
     problems, pairs = replay.check_answers(

@@ -396,7 +396,7 @@ def test_tc_then_tcp_with_kdig(tcp_env, zones):
         exchanges += 1
     # The UDP side: each family's two kdig runs got TC=1 over UDP.
     ex = live.Exchanges(cap, net)
-    tc_udp = sum(1 for k, rs in ex.responses.items() if k[0] not in env.lv.probe_ports
+    tc_udp = sum(1 for k, rs in ex.responses.items() if not env.lv.is_probe(k)
                  for r in rs if r.payload[2] & 0x02)
     print(f"captured: {exchanges} TCP exchanges checked, {tc_udp} UDP answers with TC; "
           f"{ex.summary()}; capture (packets, drops) {cap.kernel_stats}")

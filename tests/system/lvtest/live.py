@@ -120,6 +120,14 @@ class Live:
             raise Unsupported(f"levee refuses live ports: {err.strip().splitlines()[-1]}")
         raise Exited(f"levee exited with {rc} before serving\n" + self.explain())
 
+    def is_probe(self, key):
+        """Was the exchange keyed (client port, DNS ID) one of
+        wait_serving's probes? Both must match: a client's random source
+        port may be one a probe's socket had before it."""
+        port, qid = key[0], key[1]
+        return port in self.probe_ports and \
+            0xF000 <= qid < 0xF000 + self.probes_sent
+
     def wait_serving(self, net, family=4, timeout=20.0, interval=0.1):
         """Probe (SOA of the first zone, unique IDs from 0xF000) until one
         answer arrives. Probes are counted: stats checks must allow for
