@@ -7,9 +7,9 @@
  *
  * No locks, no allocation, no syscalls: everything a burst needs lives in
  * this lcore's struct lv_worker (its burst scratch among it) or on its
- * stack. Misses leave through the
- * control ring; nothing here waits for the control plane, except in replay
- * mode (lossless), where waiting is the point.
+ * stack. Misses leave through the control ring; nothing here waits for the
+ * control plane, except in replay mode (lossless), where waiting is the
+ * point.
  */
 #include <rte_cycles.h>
 #include <rte_ethdev.h>

@@ -460,19 +460,8 @@ static bool loop_arrived(struct lv_forward *f, struct lv_request *r)
 	if (!f->ctl->cfg->fwd.loop_detect)
 		return false;
 	if (lv_loop_probe_match(r->q.lname, r->q.qname_len, &n)) {
-		up = lv_upstream_by_number(f->ups, n);
-		if (up == NULL || !lv_upstream_loop_is_probe(up, r->q.lname,
-							     r->q.qname_len)) {
-			loop_unverified(f, r, up);
-			return true;
-		}
 		how = LV_LOOP_BY_PROBE;
 	} else if (r->loop.n > 0 && lv_loop_mark_ours(&r->loop, &n) >= 0) {
-		up = lv_upstream_by_number(f->ups, n);
-		if (up == NULL || !loop_ours_back(f, r, n)) {
-			loop_unverified(f, r, up);
-			return true;
-		}
 		how = LV_LOOP_BY_MARKER;
 	} else if (r->loop_scan == LV_LOOP_TOO_DEEP ||
 		   r->loop.n >= LV_LOOP_HOPS_MAX) {
@@ -484,6 +473,14 @@ static bool loop_arrived(struct lv_forward *f, struct lv_request *r)
 			if (loop_from(r, rule->ups[i]))
 				lv_upstream_loop_hint(rule->ups[i]);
 		return false;
+	}
+	up = lv_upstream_by_number(f->ups, n);
+	if (up == NULL ||
+	    !(how == LV_LOOP_BY_PROBE
+		  ? lv_upstream_loop_is_probe(up, r->q.lname, r->q.qname_len)
+		  : loop_ours_back(f, r, n))) {
+		loop_unverified(f, r, up);
+		return true;
 	}
 	f->st.loop_queries++;
 	lv_upstream_loop_found(up, how);
@@ -692,17 +689,15 @@ static void on_stale_timer(struct lv_ev_timer *t)
 	answer_stale(ft, e);
 }
 
-/* Arm the client-response timer of a fetch a client now waits on (a new
- * one, or a refresh a client joined) whose key has an expired answer kept
- * to be served stale; not again once armed or fired. */
+/* Arm the client-response timer of a fetch a client now waits on for the
+ * first time (a new one, or a refresh a client joined) whose key has an
+ * expired answer kept to be served stale. */
 static void arm_stale_timer(struct fetch *ft)
 {
 	struct lv_control *ctl = ft->f->ctl;
 	const struct lv_forward_limits *lim = &ctl->cfg->fwd;
 	const struct lv_cache_entry *old;
 
-	if (ft->stale_served || lv_ev_timer_armed(&ft->stale_timer))
-		return;
 	if (lim->serve_stale && lim->stale_wait_ms > 0 &&
 	    (old = lv_cache_find(ctl->cache, &ft->key)) != NULL &&
 	    old->origin == LV_ORIGIN_UPSTREAM && old->stale_keep > 0 &&
@@ -1073,7 +1068,10 @@ static bool take_joins(struct fetch *ft, struct lv_request *r)
 		return true;
 	}
 	f->st.coalesced++;
-	ft->prefetch = false;
+	if (ft->prefetch) { /* its first client: the timer is theirs now */
+		ft->prefetch = false;
+		arm_stale_timer(ft);
+	}
 	loop_joined(ft, r);
 	return false;
 }
@@ -1105,9 +1103,10 @@ static void take(void *data, struct lv_request *r)
 	r->owner_next = ft->waiters;
 	ft->waiters = r;
 	ft->n_waiters++;
-	arm_stale_timer(ft);
-	if (fresh)
+	if (fresh) {
+		arm_stale_timer(ft);
 		fetch_try(ft, false);
+	}
 }
 
 /* Does the cache answer q's key with an entry that is not late in its

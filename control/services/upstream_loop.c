@@ -168,8 +168,7 @@ static void loop_probe_send(struct lv_upstream *up)
 bool lv_upstream_loop_is_probe(const struct lv_upstream *up,
 			       const uint8_t *lname, unsigned len)
 {
-	return up->loop_probe.qname_len != 0 &&
-	       up->loop_probe.qname_len == len &&
+	return up->loop_probe.qname_len == len && len != 0 &&
 	       memcmp(up->loop_qname, lname, len) == 0;
 }
 

@@ -10,9 +10,10 @@
  *
  * struct lv_worker is set up by the control plane before the lcore starts
  * and is read-only afterwards, except for `stats` and `burst` (written
- * only by the worker) and `stop` (written by the control plane). Mbufs received are the
- * worker's until transmitted, freed, or enqueued to the control ring (then
- * the control plane's, until it enqueues them to a reply ring).
+ * only by the worker) and `stop` (written by the control plane). Mbufs
+ * received are the worker's until transmitted, freed, or enqueued to the
+ * control ring (then the control plane's, until it enqueues them to a
+ * reply ring).
  */
 #ifndef LEVEE_WORKER_H
 #define LEVEE_WORKER_H
